@@ -1,0 +1,25 @@
+# The two commands of the course (see README.md):
+#   make lab    set everything up and open the course in JupyterLab
+#   make test   set everything up and run the whole test suite (units, doctests, notebooks, browser)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8888
+JOBS ?= 2
+
+.PHONY: setup lab test test-fast clean
+setup:
+	bash scripts/setup.sh
+
+lab: setup
+	@echo ">> JupyterLab on http://127.0.0.1:$(PORT)/lab (Ctrl-C to stop)"
+	$(PY) -m jupyter lab notebooks/ --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
+	  $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+
+test: setup
+	$(PY) -m pytest -n $(JOBS) --dist loadfile
+
+test-fast: setup
+	$(PY) -m pytest -n $(JOBS) --dist loadfile cl_teach tests -m "not browser"
+
+clean:
+	rm -rf $(VENV) data/cache .pytest_cache

@@ -1,0 +1,8 @@
+"""cl-teach: learn contrastive representation learning by doing.
+
+Submodules are imported explicitly (``from cl_teach import losses``); nothing runs at import.
+"""
+from .config import get_device, seed_everything, setup
+
+__version__ = "0.1.0"
+__all__ = ["get_device", "seed_everything", "setup", "__version__"]

@@ -1,0 +1,69 @@
+"""Seeds, devices, threads and paths. Nothing here runs at import time."""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+#: The repository root when cl_teach is used from a checkout (editable install).
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def seed_everything(seed: int = 0) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a ``torch.Generator`` seeded the same way.
+
+    Example:
+        >>> g = seed_everything(0); torch.rand(1, generator=g).item() == torch.rand(1).item()
+        True
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def get_device(prefer: Optional[str] = None) -> torch.device:
+    """The device to train on: ``prefer`` if given, else CUDA when present, else the CPU.
+
+    A GPU is used when present and never required. ``CL_TEACH_DEVICE=cpu`` forces the CPU.
+    """
+    prefer = prefer or os.environ.get("CL_TEACH_DEVICE")
+    if prefer:
+        if prefer.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"prefer={prefer!r} asks for CUDA, but torch sees no GPU; "
+                             "use 'cpu' or leave it unset")
+        return torch.device(prefer)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def setup(seed: int = 0, threads: Optional[int] = None, verbose: bool = True) -> torch.device:
+    """The one setup call of every notebook: seed, thread count, device.
+
+    Args:
+        seed: seeds Python, NumPy and torch.
+        threads: torch CPU threads. Default: ``CL_TEACH_THREADS`` or 1. The course's numbers are
+            recorded with one thread, so a rerun reproduces them bit for bit (sums split over
+            threads round differently); on 2 cores, one thread is rarely slower for these small
+            models (see STACK_NOTES).
+
+    Returns:
+        The torch device chosen by :func:`get_device`.
+    """
+    threads = threads or int(os.environ.get("CL_TEACH_THREADS", "1"))
+    torch.set_num_threads(threads)
+    seed_everything(seed)
+    device = get_device()
+    if verbose:
+        print(f"cl_teach: torch {torch.__version__}, device={device.type}, threads={threads}, seed={seed}")
+    return device
+
+
+def data_dir() -> Path:
+    """Where prepared data and caches live: ``CL_TEACH_DATA`` or ``<repo>/data/cache``."""
+    return Path(os.environ.get("CL_TEACH_DATA", REPO_ROOT / "data" / "cache"))

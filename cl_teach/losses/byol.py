@@ -1,0 +1,24 @@
+"""Negative cosine similarity: the loss of BYOL (Grill et al., 2020) and SimSiam (Chen & He, 2021)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .._validate import check_pair
+
+
+def negative_cosine(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """``-mean_i cos(p_i, z_i)``; in [-1, 1], -1 when every prediction points at its target.
+
+    Stop the gradient of the target yourself (``z.detach()``): this function is pure.
+    BYOL's ``2 - 2 cos`` equals ``2 + 2 * negative_cosine``.
+
+    Args:
+        p: (N, D) predictions. z: (N, D) targets.
+
+    Example:
+        >>> negative_cosine(torch.ones(3, 2), 2 * torch.ones(3, 2)).item()
+        -1.0
+    """
+    check_pair("p", p, "z", z)
+    return -F.cosine_similarity(p, z, dim=1).mean()

@@ -1,0 +1,47 @@
+"""The one protocol every method follows (and ``fit`` relies on).
+
+* ``forward(x)`` -> h = f(x), the representation used for evaluation;
+* ``training_step(batch)`` -> ``{"loss": ..., other scalars, detached tensors for monitors}``;
+* ``after_step(step, total_steps)`` under ``no_grad``: the only place state changes
+  (EMA targets, queues, centers). Never inside a loss or ``forward``.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Method(nn.Module):
+    """Base class: holds the encoder f; subclasses add heads and ``training_step``."""
+
+    def __init__(self, encoder: nn.Module):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """h = f(x), shape (N, encoder.out_dim)."""
+        return self.encoder(x)
+
+    def training_step(self, batch) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def after_step(self, step: int, total_steps: int) -> None:
+        """State updates after the optimiser step; nothing by default."""
+
+
+def check_views(batch, n: int = 2, name: str = "batch"):
+    """Return the first ``n`` views of a batch tuple, with a clear error when there are fewer."""
+    if not isinstance(batch, (list, tuple)) or len(batch) < n:
+        got = f"{type(batch).__name__} of length {len(batch)}" if isinstance(batch, (list, tuple)) else type(batch).__name__
+        raise ValueError(f"{name} must be a tuple of at least {n} views (x1, x2, ...), got {got}")
+    return batch[:n]
+
+
+@torch.no_grad()
+def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
+    """target <- m * target + (1 - m) * online, parameter by parameter (BYOL/MoCo's EMA)."""
+    for pt, po in zip(target.parameters(), online.parameters()):
+        pt.mul_(momentum).add_(po.detach(), alpha=1 - momentum)
+    for bt, bo in zip(target.buffers(), online.buffers()):
+        bt.copy_(bo)

@@ -1,0 +1,35 @@
+"""SimSiam (Chen & He, CVPR 2021): a predictor and a stop-gradient, no negatives."""
+from __future__ import annotations
+
+from torch import nn
+
+from ..losses import negative_cosine
+from ..models import mlp
+from .base import Method, check_views
+
+
+class SimSiam(Method):
+    """p = q(g(f(x))); loss = D(p1, sg(z2))/2 + D(p2, sg(z1))/2 with D the negative cosine.
+
+    Args:
+        stop_gradient: set False to watch it collapse (notebook 02).
+        predictor: set False to drop q (also collapses).
+        dim: projector output (paper 2048; 64 here for CPU speed). pred_dim: predictor
+            bottleneck (paper 512 = dim / 4).
+    """
+
+    def __init__(self, encoder: nn.Module, dim: int = 64, pred_dim: int = 32, hidden_dim: int = 256,
+                 stop_gradient: bool = True, predictor: bool = True):
+        super().__init__(encoder)
+        self.projector = mlp(encoder.out_dim, hidden_dim, dim, n_layers=3, last_bn=True)
+        self.predictor = mlp(dim, pred_dim, dim) if predictor else nn.Identity()
+        self.stop_gradient = stop_gradient
+
+    def training_step(self, batch) -> dict:
+        x1, x2 = check_views(batch)
+        z1, z2 = self.projector(self.encoder(x1)), self.projector(self.encoder(x2))   # (N, dim)
+        p1, p2 = self.predictor(z1), self.predictor(z2)                              # (N, dim)
+        if self.stop_gradient:
+            z1, z2 = z1.detach(), z2.detach()        # the whole idea, in one line
+        loss = 0.5 * (negative_cosine(p1, z2) + negative_cosine(p2, z1))
+        return {"loss": loss, "z1": z1.detach(), "z2": z2.detach()}

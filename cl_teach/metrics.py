@@ -1,0 +1,178 @@
+"""Evaluation: alignment, uniformity, collapse monitors, kNN accuracy, linear probe.
+
+All functions take (N, D) feature tensors; :func:`embed` turns images into them.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._validate import check_embeddings, check_k, check_positive, check_tensor
+from .losses.align_uniform import alignment, uniformity
+
+__all__ = ["alignment", "uniformity", "feature_std", "effective_rank", "singular_values",
+           "embed", "knn_accuracy", "LinearProbe"]
+
+
+def feature_std(z: torch.Tensor) -> torch.Tensor:
+    """Mean over dimensions of the per-dimension std of L2-normalised embeddings.
+
+    SimSiam's collapse monitor (Chen & He, 2021): about ``1/sqrt(D)`` for a healthy, spread-out
+    embedding; 0 when every embedding is the same point.
+
+    Example:
+        >>> feature_std(torch.ones(10, 4)).item()
+        0.0
+    """
+    check_embeddings("z", z)
+    if z.shape[0] < 2:
+        raise ValueError(f"z must hold at least 2 embeddings to take a std, got {tuple(z.shape)}")
+    return F.normalize(z.float(), dim=1).std(dim=0).mean()
+
+
+def singular_values(z: torch.Tensor, center: bool = True) -> torch.Tensor:
+    """Singular values of the (N, D) embedding matrix, descending (the spectrum of notebook 02)."""
+    check_embeddings("z", z)
+    z = z.float()
+    if center:
+        z = z - z.mean(0, keepdim=True)
+    return torch.linalg.svdvals(z)
+
+
+def effective_rank(z: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
+    """exp(entropy) of the normalised singular values (Roy & Vetterli, 2007; RankMe, 2023).
+
+    The matrix is L2-normalised row-wise and not centred, so a complete collapse (all rows
+    equal) gives 1 and D equally used directions give D.
+
+    Example:
+        >>> round(effective_rank(torch.eye(4)).item(), 3)
+        4.0
+    """
+    check_embeddings("z", z)
+    s = torch.linalg.svdvals(F.normalize(z.float(), dim=1))
+    p = s / (s.sum() + eps) + eps
+    return torch.exp(-(p * p.log()).sum())
+
+
+@torch.no_grad()
+def embed(model: nn.Module, x: torch.Tensor, batch_size: int = 1024,
+          device: Optional[torch.device] = None) -> torch.Tensor:
+    """Features of ``x`` under ``model`` in eval mode, batched, returned on the CPU.
+
+    Args:
+        model: maps (B, ...) to (B, D), e.g. an encoder f or a method (whose forward gives h).
+        x: (N, ...) inputs.
+    """
+    check_tensor("x", x, floating=False, finite=False)
+    check_positive("batch_size", batch_size, integer=True)
+    if device is None:
+        p = next(model.parameters(), None)
+        device = p.device if p is not None else torch.device("cpu")
+    was_training = model.training
+    model.eval()
+    try:
+        out = [model(x[i:i + batch_size].to(device)).float().cpu() for i in range(0, x.shape[0], batch_size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def knn_accuracy(train_features: torch.Tensor, train_labels: torch.Tensor,
+                 test_features: torch.Tensor, test_labels: torch.Tensor, k: int = 20,
+                 temperature: float = 0.07, batch_size: int = 1024) -> float:
+    """Weighted kNN classification accuracy on cosine similarity (Wu et al., InstDisc, 2018).
+
+    Each of the k nearest training features votes for its label with weight ``exp(s / T)``.
+
+    Args:
+        train_features: (N, D) the memory bank. train_labels: (N,) ints in [0, C).
+        test_features: (M, D) queries. test_labels: (M,).
+        k: neighbours (<= N). temperature: T of the vote weights (InstDisc: 0.07).
+
+    Returns:
+        Accuracy in [0, 1] as a float.
+
+    Example:
+        >>> f = torch.eye(3); y = torch.tensor([0, 1, 2])
+        >>> knn_accuracy(f, y, f, y, k=1)
+        1.0
+    """
+    check_embeddings("train_features", train_features)
+    check_embeddings("test_features", test_features)
+    if train_features.shape[1] != test_features.shape[1]:
+        raise ValueError(f"train_features and test_features must have the same dimension, got "
+                         f"{train_features.shape[1]} and {test_features.shape[1]}")
+    for name, f, y in (("train_labels", train_features, train_labels), ("test_labels", test_features, test_labels)):
+        if not isinstance(y, torch.Tensor) or y.dim() != 1 or y.shape[0] != f.shape[0] or y.is_floating_point():
+            raise ValueError(f"{name} must be a 1-d integer tensor of length {f.shape[0]}, got "
+                             f"{getattr(y, 'shape', type(y).__name__)}")
+    check_k("k", k, train_features.shape[0], "the number of training features")
+    check_positive("temperature", temperature)
+    bank = F.normalize(train_features.float(), dim=1)               # (N, D)
+    n_classes = int(max(train_labels.max(), test_labels.max())) + 1
+    correct = 0
+    for i in range(0, test_features.shape[0], batch_size):
+        q = F.normalize(test_features[i:i + batch_size].float(), dim=1)   # (B, D)
+        sim, idx = (q @ bank.T).topk(k, dim=1)                      # (B, k)
+        votes = torch.zeros(q.shape[0], n_classes)
+        votes.scatter_add_(1, train_labels[idx], (sim / temperature).exp())
+        correct += (votes.argmax(1) == test_labels[i:i + batch_size]).sum().item()
+    return correct / test_features.shape[0]
+
+
+class LinearProbe:
+    """A linear classifier on frozen features (the standard SSL evaluation), scikit-learn style.
+
+    Features are standardised with the training mean/std, then a multinomial logistic regression
+    is fit full-batch with L-BFGS.
+
+    Args:
+        weight_decay: L2 penalty. max_iter: L-BFGS iterations.
+
+    Example:
+        >>> x = torch.randn(100, 5); y = (x[:, 0] > 0).long()
+        >>> LinearProbe().fit(x, y).score(x, y) > 0.9
+        True
+    """
+
+    def __init__(self, weight_decay: float = 1e-4, max_iter: int = 100):
+        self.weight_decay, self.max_iter = weight_decay, max_iter
+
+    def fit(self, features: torch.Tensor, labels: torch.Tensor) -> "LinearProbe":
+        check_embeddings("features", features)
+        if labels.dim() != 1 or labels.shape[0] != features.shape[0]:
+            raise ValueError(f"labels must be 1-d of length {features.shape[0]}, got {tuple(labels.shape)}")
+        x = features.float()
+        self.mean_, self.std_ = x.mean(0), x.std(0) + 1e-6
+        x = (x - self.mean_) / self.std_
+        self.n_classes_ = int(labels.max()) + 1
+        with torch.enable_grad():
+            self.linear_ = nn.Linear(x.shape[1], self.n_classes_)
+            opt = torch.optim.LBFGS(self.linear_.parameters(), lr=1, max_iter=self.max_iter,
+                                    history_size=10, line_search_fn="strong_wolfe")
+
+            def closure():
+                opt.zero_grad()
+                loss = F.cross_entropy(self.linear_(x), labels) + self.weight_decay * self.linear_.weight.pow(2).sum()
+                loss.backward()
+                return loss
+
+            opt.step(closure)
+        return self
+
+    @torch.no_grad()
+    def predict(self, features: torch.Tensor) -> torch.Tensor:
+        if not hasattr(self, "linear_"):
+            raise RuntimeError("LinearProbe is not fitted: call fit(features, labels) first")
+        check_embeddings("features", features)
+        return self.linear_((features.float() - self.mean_) / self.std_).argmax(1)
+
+    def score(self, features: torch.Tensor, labels: torch.Tensor) -> float:
+        """Accuracy in [0, 1]."""
+        return (self.predict(features) == labels).float().mean().item()

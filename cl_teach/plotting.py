@@ -1,0 +1,126 @@
+"""Plots as pure functions returning matplotlib figures, and the live-plot callback.
+
+Figures are made with ``matplotlib.figure.Figure`` (not pyplot), so nothing is displayed twice
+and nothing depends on a global "current figure".
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from .train import Callback, History
+
+#: Axis labels for the values the kit logs.
+LABELS = {"loss": "training loss", "lr": "learning rate", "feature_std": "std of normalised z",
+          "effective_rank": "effective rank", "alignment": "alignment (lower = better)",
+          "uniformity": "uniformity (lower = better)", "knn": "kNN accuracy"}
+
+
+def plot_history(history: History, keys: Sequence[str] = ("loss",), title: Optional[str] = None,
+                 reference: Optional[Dict[str, float]] = None, fig: Optional[Figure] = None) -> Figure:
+    """One panel per key: the logged value against the training step.
+
+    Args:
+        reference: optional horizontal lines, e.g. ``{"feature_std": 1 / sqrt(D)}``.
+    """
+    keys = [k for k in keys]
+    fig = fig or Figure(figsize=(3.6 * len(keys), 2.8), layout="constrained")
+    fig.clear()
+    axes = fig.subplots(1, len(keys), squeeze=False)[0]
+    for ax, key in zip(axes, keys):
+        if key in history:
+            ax.plot(history.steps(key), history[key], lw=1.5, marker="o" if len(history[key]) < 30 else None, ms=3)
+        if reference and key in reference:
+            ax.axhline(reference[key], color="gray", ls="--", lw=1, label="reference")
+            ax.legend(fontsize=8)
+        ax.set_xlabel("step")
+        ax.set_ylabel(LABELS.get(key, key))
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+        ip = get_ipython()
+        return ip is not None and "IPKernelApp" in ip.config
+    except ImportError:
+        return False
+
+
+class LivePlot(Callback):
+    """Redraw :func:`plot_history` in place every ``every`` steps while :func:`fit` runs.
+
+    In JupyterLab (and under nbval) the figure updates in one output; elsewhere it is only drawn
+    at the end and kept as ``self.fig`` (``fig.savefig(...)`` to look at it).
+    """
+
+    def __init__(self, keys: Sequence[str] = ("loss",), every: int = 25, title: Optional[str] = None,
+                 reference: Optional[Dict[str, float]] = None):
+        self.keys, self.every, self.title, self.reference = list(keys), every, title, reference
+        self.fig, self._handle = None, None
+
+    def _draw(self, history):
+        self.fig = plot_history(history, self.keys, self.title, self.reference, self.fig)
+        if self._handle is not None:
+            self._handle.update(self.fig)
+
+    def on_fit_start(self, method, history, total_steps):
+        self.fig = None
+        if _in_notebook():
+            from IPython.display import display
+            self._draw(history)
+            self._handle = display(self.fig, display_id=True)
+
+    def on_step_end(self, step, logs, method, history):
+        if self._handle is not None and step % self.every == 0:
+            self._draw(history)
+
+    def on_fit_end(self, method, history):
+        self._draw(history)
+
+
+def show_images(x: torch.Tensor, nrow: int = 8, titles: Optional[Sequence[str]] = None,
+                title: Optional[str] = None, scale: float = 1.2) -> Figure:
+    """A grid of (N, C, H, W) images in [0, 1], with optional per-image titles."""
+    n = x.shape[0]
+    ncol = min(nrow, n)
+    nr = -(-n // ncol)
+    fig = Figure(figsize=(scale * ncol, scale * nr + (0.3 if title else 0) + (0.25 * nr if titles else 0)),
+                 layout="constrained")
+    axes = fig.subplots(nr, ncol, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        img = x[i].detach().cpu().float().clamp(0, 1)
+        if img.shape[0] == 1:
+            ax.imshow(img[0].numpy(), cmap="gray", vmin=0, vmax=1)
+        else:
+            ax.imshow(img.permute(1, 2, 0).numpy())
+        if titles is not None:
+            ax.set_title(str(titles[i]), fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_spectrum(z_by_name: Dict[str, torch.Tensor], title: str = "singular values of the embeddings") -> Figure:
+    """Log singular-value spectra of several (N, D) embedding matrices (dimensional collapse)."""
+    from .metrics import singular_values
+    fig = Figure(figsize=(5, 3.2), layout="constrained")
+    ax = fig.subplots()
+    for name, z in z_by_name.items():
+        s = singular_values(z).numpy()
+        ax.semilogy(np.arange(1, len(s) + 1), np.maximum(s, 1e-12), marker=".", label=name)
+    ax.set_xlabel("singular value index")
+    ax.set_ylabel("singular value (log)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig

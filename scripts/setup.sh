@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Set up cl-teach on a fresh machine: system data packages (when root with apt), a virtual
+# environment with the package, the notebook stack and the test tools, and the data check.
+# Idempotent: a second run only checks. Used by `make lab` and `make test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+
+# 1. System packages: the real data sets and the browser for the widget tests.
+APT_PKGS="dataset-fashion-mnist chromium fonts-noto-color-emoji openclipart-png"
+missing=""
+for p in $APT_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo ">> apt-get install$missing"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+  else
+    echo ">> NOTE: not root or no apt-get; install these for the real data and browser tests:$missing"
+    echo "   (the course falls back to scikit-learn digits and skips browser tests without them)"
+  fi
+fi
+
+# 2. The virtual environment.
+stamp="$VENV/.cl-teach-installed"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
+  # The torch builds that lie on this machine's disk (torch 2.13 CPU fails with torchvision).
+  "$VENV/bin/python" -m pip install -q "torch==2.14.1" "torchvision==0.29.1" 2>&1 | grep -v "is ignored" || true
+  "$VENV/bin/python" -m pip install -q -e ".[test]" 2>&1 | grep -v "is ignored" || true
+  "$VENV/bin/python" -c "import cl_teach, torch, torchvision, nbval, lightly" \
+    || { echo "!! installation failed (see messages above)"; exit 1; }
+  touch "$stamp"
+fi
+
+# 3. Data check and caches (numba's first `import umap` takes ~30 s: paid here, not in a notebook).
+"$VENV/bin/python" -m cl_teach.prepare

@@ -1,0 +1,118 @@
+"""Build, execute and check the course notebooks.
+
+Each notebook has one source, ``notebooks/src/NN_name.py``, in the "percent" format
+(``# %%`` starts a code cell, ``# %% [markdown]`` a markdown cell whose lines start with ``# ``).
+``notebooks/NN_name.ipynb`` is built from it and committed executed (nbval needs the outputs).
+
+    python tools/nbtool.py build  [NAMES...]   # .py -> .ipynb (no outputs)
+    python tools/nbtool.py run    [NAMES...]   # build, then execute in place, print wall times
+    python tools/nbtool.py check               # every .ipynb matches its source (CI runs this)
+
+NAMES are stems like ``01_infonce_temperature``; none means all.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NB_DIR = ROOT / "notebooks"
+SRC_DIR = NB_DIR / "src"
+
+
+def parse_percent(text: str) -> list[dict]:
+    """Split a percent-format script into ``[{"cell_type", "source"}]``."""
+    cells, kind, lines = [], None, []
+
+    def flush():
+        if kind is not None:
+            while lines and not lines[-1].strip():
+                lines.pop()
+            while lines and not lines[0].strip():
+                lines.pop(0)
+            src = "\n".join(lines)
+            if kind == "markdown":
+                src = "\n".join(l[2:] if l.startswith("# ") else l.lstrip("#") for l in lines)
+            cells.append({"cell_type": kind, "source": src})
+
+    for line in text.splitlines():
+        if line.startswith("# %%"):
+            flush()
+            kind, lines = ("markdown" if "[markdown]" in line else "code"), []
+        elif kind is not None:
+            lines.append(line)
+    flush()
+    return cells
+
+
+def build(stem: str):
+    import nbformat
+    cells = parse_percent((SRC_DIR / f"{stem}.py").read_text(encoding="utf-8"))
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    for i, c in enumerate(cells):
+        new = nbformat.v4.new_markdown_cell if c["cell_type"] == "markdown" else nbformat.v4.new_code_cell
+        cell = new(c["source"])
+        cell["id"] = f"c{i:02d}"
+        nb.cells.append(cell)
+    return nb
+
+
+def run(stem: str, timeout: int = 900) -> float:
+    import nbformat
+    from nbclient import NotebookClient
+    nb = build(stem)
+    env_threads = os.environ.setdefault("CL_TEACH_THREADS", "1")
+    t = time.perf_counter()
+    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(NB_DIR)}}).execute()
+    wall = time.perf_counter() - t
+    nbformat.write(nb, NB_DIR / f"{stem}.ipynb")
+    print(f"{stem}: {wall:.1f} s (threads={env_threads})", flush=True)
+    return wall
+
+
+def check() -> int:
+    """Every notebook's cells equal its source's, and every source has its notebook."""
+    bad = []
+    stems = sorted(p.stem for p in SRC_DIR.glob("[0-9][0-9]_*.py"))
+    for stem in stems:
+        ipynb = NB_DIR / f"{stem}.ipynb"
+        if not ipynb.exists():
+            bad.append(f"{ipynb} missing: run `python tools/nbtool.py run {stem}`")
+            continue
+        have = [(c["cell_type"], "".join(c["source"])) for c in json.loads(ipynb.read_text())["cells"]]
+        want = [(c["cell_type"], c["source"]) for c in parse_percent((SRC_DIR / f"{stem}.py").read_text())]
+        if have != want:
+            bad.append(f"{ipynb} differs from notebooks/src/{stem}.py: rebuild with "
+                       f"`python tools/nbtool.py run {stem}`")
+        elif not any(c.get("outputs") for c in json.loads(ipynb.read_text())["cells"] if c["cell_type"] == "code"):
+            bad.append(f"{ipynb} has no outputs: execute it")
+    for p in NB_DIR.glob("[0-9][0-9]_*.ipynb"):
+        if p.stem not in stems:
+            bad.append(f"{p} has no source notebooks/src/{p.stem}.py")
+    print("\n".join(bad) or f"{len(stems)} notebooks in sync with their sources")
+    return 1 if bad else 0
+
+
+def _stems(args):
+    return args or sorted(p.stem for p in SRC_DIR.glob("[0-9][0-9]_*.py"))
+
+
+if __name__ == "__main__":
+    cmd, *names = sys.argv[1:] or ["check"]
+    if cmd == "build":
+        import nbformat
+        for s in _stems(names):
+            nbformat.write(build(s), NB_DIR / f"{s}.ipynb")
+    elif cmd == "run":
+        total = sum(run(s) for s in _stems(names))
+        print(f"total: {total:.1f} s")
+    elif cmd == "check":
+        sys.exit(check())
+    else:
+        sys.exit(__doc__)
