@@ -32,6 +32,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   "$VENV/bin/python" -m pip install -q -e ".[test]" 2>&1 | grep -v "is ignored" || true
   "$VENV/bin/python" -c "import cl_teach, torch, torchvision, nbval, lightly" \
     || { echo "!! installation failed (see messages above)"; exit 1; }
+  # A kernel spec pointing at this venv's python, so JupyterLab, Voila and nbclient use it.
+  "$VENV/bin/python" -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (cl-teach)" >/dev/null
   touch "$stamp"
 fi
 
