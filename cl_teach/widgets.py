@@ -1,0 +1,126 @@
+"""Thin ipywidgets bindings over ``cl_teach.plotting`` and ``cl_teach.losses``.
+
+Each explorer is a pure ``*_stats`` function (tested without a browser) plus a widget that
+re-draws a figure and a one-line readout when a control moves (tested in a real browser).
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict
+
+import numpy as np
+import torch
+
+from ._validate import check_positive
+from .losses import info_nce_logits
+
+
+def negatives_with_similarities(sims: torch.Tensor, dim: int = 64, generator=None) -> tuple:
+    """A query, a positive and negatives on the unit sphere with prescribed cosine similarities.
+
+    Args:
+        sims: (1 + K,) cosine similarities to the query: the positive's first, then K negatives'.
+    Returns:
+        ``(q, k, negatives)`` of shapes (1, dim), (1, dim), (K, dim); ``q = e_1``.
+    """
+    n = sims.shape[0]
+    u = torch.randn(n, dim, generator=generator, dtype=torch.float64)
+    u[:, 0] = 0                                                     # orthogonal to q = e_1
+    u = u / u.norm(dim=1, keepdim=True)
+    s = sims.double().clamp(-1, 1)[:, None]
+    v = s * torch.eye(dim, dtype=torch.float64)[0] + (1 - s ** 2).sqrt() * u   # (1 + K, dim)
+    q = torch.eye(dim, dtype=torch.float64)[:1]
+    return q, v[:1], v[1:]
+
+
+def temperature_stats(temperature: float, n_negatives: int = 32, hardness: float = 0.5,
+                      positive_similarity: float = 0.7, seed: int = 0) -> Dict[str, object]:
+    """What InfoNCE does with one query at a temperature: the numbers behind the explorer.
+
+    Negatives get cosine similarities spread below ``hardness`` (0: around 0, unrelated;
+    1: close to the positive). The loss and the gradient with respect to each similarity are
+    taken by autograd through :func:`cl_teach.losses.info_nce_logits`.
+
+    Returns:
+        dict with ``similarities`` (K,) sorted descending, ``weights`` (K,) each negative's share of
+        the total gradient weight on negatives (sums to 1), ``loss``, ``hardest_share`` (the share
+        of the hardest negative), ``positive_prob`` and ``uniform_share`` = 1/K for reference.
+
+    Example:
+        >>> cold, hot = temperature_stats(0.05), temperature_stats(5.0)
+        >>> cold["hardest_share"] > hot["hardest_share"]
+        True
+    """
+    check_positive("temperature", temperature)
+    check_positive("n_negatives", n_negatives, integer=True)
+    if not 0 <= hardness <= 1:
+        raise ValueError(f"hardness must be in [0, 1], got {hardness!r}")
+    g = torch.Generator().manual_seed(seed)
+    # Negatives: mean similarity rises with hardness, spread 0.15, capped below the positive.
+    neg = (hardness * positive_similarity + 0.15 * torch.randn(n_negatives, generator=g, dtype=torch.float64))
+    neg = neg.clamp(-0.99, positive_similarity - 1e-3).sort(descending=True).values
+    q, k, negatives = negatives_with_similarities(torch.cat([torch.tensor([positive_similarity], dtype=torch.float64), neg]), generator=g)
+    sims = torch.cat([(q * k).sum(1), (q @ negatives.T)[0]]).requires_grad_(True)  # (1 + K,)
+    # Route the similarities through the package's logits: the same formula the course trains with.
+    logits, labels = info_nce_logits(q, k, temperature, negatives=negatives)
+    logits = sims[None] / temperature                              # identical values, with a graph to sims
+    loss = torch.nn.functional.cross_entropy(logits, labels)
+    (grad,) = torch.autograd.grad(loss, sims)                      # dL/ds_j = p_j / tau for negatives
+    w = grad[1:].detach()
+    weights = (w / w.sum()).numpy()
+    return {"similarities": neg.numpy(), "weights": weights, "loss": float(loss),
+            "hardest_share": float(weights[0]), "positive_prob": float(torch.softmax(logits, 1)[0, 0]),
+            "uniform_share": 1.0 / n_negatives, "temperature": float(temperature)}
+
+
+def plot_temperature_stats(stats: Dict[str, object]):
+    """Bar chart: each negative's similarity to the query and its share of the gradient weight."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(8, 3), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2)
+    idx = np.arange(len(stats["similarities"]))
+    ax1.bar(idx, stats["similarities"], color="tab:gray")
+    ax1.set_xlabel("negative (hardest first)")
+    ax1.set_ylabel("cosine similarity to query")
+    ax1.set_ylim(-1, 1)
+    ax1.set_title("how hard are the negatives?")
+    ax2.bar(idx, stats["weights"], color="tab:red")
+    ax2.axhline(stats["uniform_share"], color="k", ls="--", lw=1, label="uniform share 1/K")
+    ax2.set_xlabel("negative (hardest first)")
+    ax2.set_ylabel("share of gradient weight")
+    ax2.set_ylim(0, 1)
+    ax2.set_title(f"tau = {stats['temperature']:.3g}: softmax over negatives")
+    ax2.legend(fontsize=8)
+    return fig
+
+
+def temperature_explorer(temperature: float = 0.1, n_negatives: int = 32, hardness: float = 0.5):
+    """Temperature explorer (notebook 01): tau on a log slider 0.01..10, number and hardness of
+    negatives -> the softmax over negatives, each negative's gradient weight, and the loss.
+
+    Returns the ``ipywidgets.VBox``; display it (the last expression of a cell).
+    """
+    import ipywidgets as W
+    from IPython.display import display
+
+    tau = W.FloatLogSlider(value=temperature, base=10, min=-2, max=1, step=0.1, description="tau",
+                           readout_format=".3g", continuous_update=False)
+    n = W.IntSlider(value=n_negatives, min=4, max=256, step=4, description="negatives",
+                    continuous_update=False)
+    hard = W.FloatSlider(value=hardness, min=0, max=1, step=0.05, description="hardness",
+                         continuous_update=False)
+    readout = W.Label()
+    out = W.Output()
+
+    def redraw(*_):
+        s = temperature_stats(tau.value, n.value, hard.value)
+        readout.value = (f"tau = {s['temperature']:.3g} | loss = {s['loss']:.4f} | hardest negative's "
+                         f"share of gradient = {s['hardest_share']:.3f} (uniform: {s['uniform_share']:.3f})")
+        with out:
+            out.clear_output(wait=True)
+            display(plot_temperature_stats(s))
+
+    for w in (tau, n, hard):
+        w.observe(redraw, names="value")
+    redraw()
+    return W.VBox([W.HBox([tau, n, hard]), readout, out])
