@@ -62,14 +62,15 @@ def temperature_stats(temperature: float, n_negatives: int = 32, hardness: float
     q, k, negatives = negatives_with_similarities(torch.cat([torch.tensor([positive_similarity], dtype=torch.float64), neg]), generator=g)
     sims = torch.cat([(q * k).sum(1), (q @ negatives.T)[0]]).requires_grad_(True)  # (1 + K,)
     # Route the similarities through the package's logits: the same formula the course trains with.
-    logits, labels = info_nce_logits(q, k, temperature, negatives=negatives)
-    logits = sims[None] / temperature                              # identical values, with a graph to sims
+    pkg_logits, labels = info_nce_logits(q, k, temperature, negatives=negatives)
+    logits = sims[None] / temperature                              # the same values, with a graph to sims
+    assert torch.allclose(logits.detach(), pkg_logits), "similarities and package logits disagree"
     loss = torch.nn.functional.cross_entropy(logits, labels)
     (grad,) = torch.autograd.grad(loss, sims)                      # dL/ds_j = p_j / tau for negatives
     w = grad[1:].detach()
     weights = (w / w.sum()).numpy()
-    return {"similarities": neg.numpy(), "weights": weights, "loss": float(loss),
-            "hardest_share": float(weights[0]), "positive_prob": float(torch.softmax(logits, 1)[0, 0]),
+    return {"similarities": neg.numpy(), "weights": weights, "loss": float(loss.detach()),
+            "hardest_share": float(weights[0]), "positive_prob": float(torch.softmax(logits.detach(), 1)[0, 0]),
             "uniform_share": 1.0 / n_negatives, "temperature": float(temperature)}
 
 
