@@ -1,0 +1,315 @@
+"""Nearest-neighbour search over embeddings (Faiss) and the ranking metrics that judge it.
+
+:class:`EmbeddingIndex` wraps three Faiss indexes behind one scikit-learn-style interface:
+
+* ``"flat"``: exact search, every vector compared with every query (``IndexFlatIP``);
+* ``"ivf"``: an inverted file (Jegou et al., 2011): k-means cells, only ``nprobe`` cells searched;
+* ``"hnsw"``: a navigable small-world graph (Malkov & Yashunin, 2018), greedy walk with a beam
+  of ``ef_search``.
+
+Scores are inner products, so on L2-normalised embeddings they are cosine similarities
+(``normalize=True`` normalises for you). :func:`brute_force_search` computes the same thing in
+NumPy for checking. The metrics take the retrieved ids (Q, k) and a collection of relevant ids
+per query, so a post with two hashtags has two relevant items.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Collection, Optional, Sequence, Tuple
+
+import numpy as np
+
+__all__ = ["EmbeddingIndex", "brute_force_search", "recall_at_k", "precision_at_k", "hit_rate_at_k",
+           "mean_reciprocal_rank", "mean_average_precision", "ranking_report"]
+
+KINDS = ("flat", "ivf", "hnsw")
+
+
+def _as_matrix(name: str, x, dim: Optional[int] = None) -> np.ndarray:
+    """A (N, D) float32 C-contiguous NumPy matrix from an array or a torch tensor."""
+    if hasattr(x, "detach"):                                        # a torch tensor
+        x = x.detach().cpu().numpy()
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array or a torch tensor, got {type(x).__name__}")
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be a 2-d (N, D) array, got shape {x.shape}")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"{name} must be non-empty, got shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise TypeError(f"{name} must hold real numbers, got dtype {x.dtype}")
+    if not np.isfinite(x).all():
+        raise ValueError(f"{name} must be finite, got {int((~np.isfinite(x)).sum())} NaN/inf value(s)")
+    if dim is not None and x.shape[1] != dim:
+        raise ValueError(f"{name} must have dimension {dim} (the index's), got shape {x.shape}")
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _check_k(k, n: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"k must be an int, got {type(k).__name__} {k!r}")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if k > n:
+        raise ValueError(f"k must be <= the number of indexed vectors ({n}), got {k}")
+    return int(k)
+
+
+def _normalize(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def brute_force_search(vectors, queries, k: int, normalize: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+    """Exact top-k by inner product in NumPy: the reference every index is checked against.
+
+    Args:
+        vectors: (N, D) the database. queries: (Q, D). k: 1 <= k <= N.
+        normalize: L2-normalise both first (scores become cosine similarities).
+
+    Returns:
+        ``(scores, positions)``: float32 (Q, k) best first, and int64 (Q, k) row numbers.
+
+    Example:
+        >>> s, i = brute_force_search(np.eye(3), np.array([[0.0, 2.0, 1.0]]), k=2)
+        >>> s.tolist(), i.tolist()
+        ([[2.0, 1.0]], [[1, 2]])
+    """
+    x = _as_matrix("vectors", vectors)
+    q = _as_matrix("queries", queries, dim=x.shape[1])
+    k = _check_k(k, x.shape[0])
+    if normalize:
+        x, q = _normalize(x), _normalize(q)
+    sims = q.astype(np.float64) @ x.astype(np.float64).T            # (Q, N)
+    order = np.argsort(-sims, axis=1, kind="stable")[:, :k]         # ties: lower row first
+    return np.take_along_axis(sims, order, 1).astype(np.float32), order.astype(np.int64)
+
+
+class EmbeddingIndex:
+    """Top-k inner-product search over (N, D) embeddings, exact or approximate.
+
+    Args:
+        kind: ``"flat"`` (exact, the default), ``"ivf"`` or ``"hnsw"``.
+        normalize: L2-normalise vectors and queries (cosine similarity). Default False: the
+            caller's embeddings are usually normalised already.
+        nlist: IVF cells; default about ``4 * sqrt(N)``, capped so each cell gets >= 39
+            training points (Faiss's own rule of thumb).
+        nprobe: IVF cells visited per query (more = slower and more exact).
+        m: HNSW neighbours per node. ef_search / ef_construction: HNSW beam widths.
+        threads: Faiss OpenMP threads for fit/search (default 1, the course's setting; Faiss's
+            thread count is process-wide, so it is set before each call).
+
+    Attributes (after ``fit``): ``index_`` (the Faiss index), ``ids_`` (N,), ``dim_``, ``ntotal_``.
+
+    Example:
+        >>> x = np.eye(4, dtype=np.float32)
+        >>> index = EmbeddingIndex().fit(x, ids=[10, 11, 12, 13])
+        >>> scores, ids = index.search(x[[2]], k=2)
+        >>> ids[0, 0], scores[0, 0]
+        (np.int64(12), np.float32(1.0))
+    """
+
+    def __init__(self, kind: str = "flat", normalize: bool = False, nlist: Optional[int] = None,
+                 nprobe: int = 8, m: int = 32, ef_search: int = 64, ef_construction: int = 64,
+                 threads: int = 1):
+        self.kind, self.normalize, self.nlist, self.nprobe = kind, normalize, nlist, nprobe
+        self.m, self.ef_search, self.ef_construction, self.threads = m, ef_search, ef_construction, threads
+
+    def _params(self) -> dict:
+        return {k: getattr(self, k) for k in ("kind", "normalize", "nlist", "nprobe", "m", "ef_search",
+                                               "ef_construction", "threads")}
+
+    def __repr__(self) -> str:
+        size = f", ntotal={self.ntotal_}, dim={self.dim_}" if hasattr(self, "index_") else ""
+        return f"EmbeddingIndex(kind={self.kind!r}{size})"
+
+    def __len__(self) -> int:
+        return getattr(self, "ntotal_", 0)
+
+    def _check_params(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+        for name in ("nprobe", "m", "ef_search", "ef_construction", "threads") + (("nlist",) if self.nlist is not None else ()):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+
+    def fit(self, vectors, ids: Optional[Sequence] = None) -> "EmbeddingIndex":
+        """Index ``vectors`` (N, D); ``ids`` (N,) are returned by :meth:`search` (default 0..N-1)."""
+        import faiss
+        self._check_params()
+        x = _as_matrix("vectors", vectors)
+        n, d = x.shape
+        if ids is None:
+            ids = np.arange(n, dtype=np.int64)
+        ids = np.asarray(ids)
+        if ids.shape != (n,):
+            raise ValueError(f"ids must have one entry per vector, shape ({n},), got shape {ids.shape}")
+        if ids.dtype.kind not in "iuU":
+            raise TypeError(f"ids must be integers or strings, got dtype {ids.dtype}")
+        if self.normalize:
+            x = _normalize(x)
+        faiss.omp_set_num_threads(self.threads)
+        if self.kind == "flat":
+            index = faiss.IndexFlatIP(d)
+        elif self.kind == "hnsw":
+            index = faiss.IndexHNSWFlat(d, self.m, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = self.ef_construction
+        else:
+            nlist = self.nlist or max(1, min(int(4 * np.sqrt(n)), n // 39))
+            if nlist > n:
+                raise ValueError(f"nlist must be <= the number of vectors ({n}), got {nlist}")
+            index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
+            index.cp.seed = 0                                       # k-means is seeded: reruns agree
+            index.train(x)
+        index.add(x)
+        self.index_, self.ids_, self.dim_, self.ntotal_ = index, ids, d, n
+        self._set_search_params()
+        return self
+
+    def _set_search_params(self) -> None:
+        if self.kind == "ivf":
+            self.index_.nprobe = min(self.nprobe, self.index_.nlist)
+        elif self.kind == "hnsw":
+            self.index_.hnsw.efSearch = self.ef_search
+
+    def search(self, queries, k: int) -> Tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best-scoring indexed vectors for each query.
+
+        Args:
+            queries: (Q, D) with the index's D. k: 1 <= k <= N.
+
+        Returns:
+            ``(scores, ids)``, each (Q, k), best first. An approximate index that finds fewer
+            than k vectors pads with score ``-inf`` and id -1 (or "" for string ids).
+
+        Raises:
+            RuntimeError: before :meth:`fit`. ValueError: wrong dimension, k > N, NaN/inf.
+        """
+        if not hasattr(self, "index_"):
+            raise RuntimeError("the index is empty: call fit(vectors) before search(queries, k)")
+        import faiss
+        q = _as_matrix("queries", queries, dim=self.dim_)
+        k = _check_k(k, self.ntotal_)
+        if self.normalize:
+            q = _normalize(q)
+        faiss.omp_set_num_threads(self.threads)
+        self._set_search_params()
+        scores, pos = self.index_.search(q, k)                      # (Q, k) each
+        missing = pos < 0
+        ids = self.ids_[np.where(missing, 0, pos)]
+        if missing.any():
+            ids[missing] = "" if self.ids_.dtype.kind == "U" else -1
+            scores[missing] = -np.inf
+        return scores, ids
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the index, its ids and settings to one ``.npz`` file (no pickle)."""
+        if not hasattr(self, "index_"):
+            raise RuntimeError("the index is empty: call fit(vectors) before save(path)")
+        import faiss
+        with open(path, "wb") as f:
+            np.savez(f, index=faiss.serialize_index(self.index_), ids=self.ids_,
+                     params=np.array(json.dumps(self._params())))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "EmbeddingIndex":
+        """Read an index written by :meth:`save`."""
+        import faiss
+        with np.load(path, allow_pickle=False) as f:
+            self = cls(**json.loads(str(f["params"])))
+            self.index_ = faiss.deserialize_index(f["index"])
+            self.ids_ = f["ids"]
+        self.dim_, self.ntotal_ = self.index_.d, self.index_.ntotal
+        self._set_search_params()
+        return self
+
+
+# --- ranking metrics -------------------------------------------------------------------------
+
+def _hits(retrieved, relevant: Sequence[Collection], k: Optional[int]) -> Tuple[np.ndarray, np.ndarray]:
+    """(Q, k) booleans "retrieved[i, j] is relevant to query i", and (Q,) sizes of the relevant sets."""
+    retrieved = np.asarray(retrieved)
+    if retrieved.ndim != 2:
+        raise ValueError(f"retrieved must be a 2-d (Q, k) array of ids, got shape {retrieved.shape}")
+    if len(relevant) != retrieved.shape[0]:
+        raise ValueError(f"relevant must hold one collection per query ({retrieved.shape[0]}), "
+                         f"got {len(relevant)}")
+    if k is not None:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= retrieved.shape[1]:
+            raise ValueError(f"k must be an int in [1, {retrieved.shape[1]}] (the columns of "
+                             f"retrieved), got {k!r}")
+        retrieved = retrieved[:, :k]
+    sizes = np.array([len(set(r)) for r in relevant])
+    if (sizes == 0).any():
+        raise ValueError(f"every query needs at least one relevant item; query "
+                         f"{int(np.argmin(sizes))} has none (drop such queries first)")
+    hits = np.zeros(retrieved.shape, dtype=bool)
+    for i, (row, rel) in enumerate(zip(retrieved.tolist(), relevant)):
+        rel, seen = set(rel), set()
+        for j, r in enumerate(row):
+            if r in rel and r not in seen:                           # a duplicate counts once
+                hits[i, j] = True
+                seen.add(r)
+    return hits, sizes
+
+
+def recall_at_k(retrieved, relevant: Sequence[Collection], k: Optional[int] = None) -> float:
+    """Mean over queries of (relevant items in the top k) / (number of relevant items).
+
+    Example:
+        >>> recall_at_k([[3, 1, 2]], [{1, 5}], k=2)
+        0.5
+    """
+    hits, sizes = _hits(retrieved, relevant, k)
+    return float(np.mean(hits.sum(1) / sizes))
+
+
+def hit_rate_at_k(retrieved, relevant: Sequence[Collection], k: Optional[int] = None) -> float:
+    """Share of queries with at least one relevant item in the top k (equals recall@k when each
+    query has exactly one relevant item)."""
+    hits, _ = _hits(retrieved, relevant, k)
+    return float(np.mean(hits.any(1)))
+
+
+def precision_at_k(retrieved, relevant: Sequence[Collection], k: Optional[int] = None) -> float:
+    """Mean over queries of (relevant items in the top k) / k.
+
+    Example:
+        >>> precision_at_k([[3, 1, 2]], [{1, 2}], k=2)
+        0.5
+    """
+    hits, _ = _hits(retrieved, relevant, k)
+    return float(np.mean(hits.sum(1) / hits.shape[1]))
+
+
+def mean_reciprocal_rank(retrieved, relevant: Sequence[Collection], k: Optional[int] = None) -> float:
+    """Mean of 1 / (rank of the first relevant item), 0 when none is retrieved.
+
+    Example:
+        >>> mean_reciprocal_rank([[3, 1, 2], [1, 2, 3]], [{1}, {4}])
+        0.25
+    """
+    hits, _ = _hits(retrieved, relevant, k)
+    first = hits.argmax(1)
+    return float(np.mean(np.where(hits.any(1), 1.0 / (first + 1), 0.0)))
+
+
+def mean_average_precision(retrieved, relevant: Sequence[Collection], k: Optional[int] = None) -> float:
+    """mAP: mean over queries of sum over relevant ranks r of precision@r, / number relevant.
+
+    Relevant items missing from the retrieved list add 0 (AP@k when the list is truncated).
+
+    Example:
+        >>> mean_average_precision([[1, 3, 2]], [{1, 2}])              # (1/1 + 2/3) / 2
+        0.8333333333333333
+    """
+    hits, sizes = _hits(retrieved, relevant, k)
+    prec = np.cumsum(hits, 1) / np.arange(1, hits.shape[1] + 1)     # (Q, k) precision@r
+    return float(np.mean((prec * hits).sum(1) / sizes))
+
+
+def ranking_report(retrieved, relevant: Sequence[Collection], ks: Sequence[int] = (1, 3, 10)) -> dict:
+    """``{"recall@1": ..., "recall@3": ..., "recall@10": ..., "mrr": ...}`` rounded to 4 places."""
+    out = {f"recall@{k}": round(recall_at_k(retrieved, relevant, k), 4) for k in ks}
+    out["mrr"] = round(mean_reciprocal_rank(retrieved, relevant), 4)
+    return out
