@@ -17,7 +17,7 @@ def negative_cosine(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         p: (N, D) predictions. z: (N, D) targets.
 
     Example:
-        >>> negative_cosine(torch.ones(3, 2), 2 * torch.ones(3, 2)).item()
+        >>> round(negative_cosine(torch.ones(3, 2), 2 * torch.ones(3, 2)).item(), 6)
         -1.0
     """
     check_pair("p", p, "z", z)

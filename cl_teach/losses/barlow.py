@@ -1,0 +1,64 @@
+"""Barlow Twins' redundancy-reduction loss (Zbontar et al., ICML 2021)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .._validate import check_pair, check_positive
+
+
+def cross_correlation(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """The (D, D) cross-correlation matrix C of two batch-normalised views.
+
+    Each dimension is standardised over the batch (mean 0, std 1, as ``BatchNorm1d(affine=False)``
+    in the authors' code), then ``C = z1n.T @ z2n / N``. ``C[i, i]`` is the correlation of
+    dimension i across the two views; 1 on the diagonal and 0 elsewhere is the ideal.
+
+    Args:
+        z1: (N, D) projections of the first views, N >= 2. z2: (N, D) of the second views.
+        eps: added to the variance, as in batch norm.
+
+    Returns:
+        (D, D) tensor.
+
+    Example:
+        >>> z = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+        >>> cross_correlation(z, z).diagonal().round(decimals=3).tolist()
+        [1.0, 1.0]
+    """
+    check_pair("z1", z1, "z2", z2)
+    if z1.shape[0] < 2:
+        raise ValueError(f"z1 and z2 must hold at least 2 samples to normalise over the batch, "
+                         f"got {tuple(z1.shape)}")
+    n = z1.shape[0]
+    z1n = F.batch_norm(z1, None, None, training=True, eps=eps)      # (N, D)
+    z2n = F.batch_norm(z2, None, None, training=True, eps=eps)      # (N, D)
+    return z1n.T @ z2n / n                                          # (D, D)
+
+
+def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3) -> torch.Tensor:
+    """``sum_i (1 - C_ii)^2 + lambda * sum_{i != j} C_ij^2`` with C from :func:`cross_correlation`.
+
+    The first term (invariance) makes each dimension agree across views; the second (redundancy
+    reduction) decorrelates the dimensions, which is what prevents collapse without negatives.
+
+    Args:
+        z1: (N, D) projections of the first views, N >= 2. z2: (N, D) of the second views.
+        lambd: weight of the off-diagonal term (paper: 5e-3 with D = 8192).
+
+    Returns:
+        A 0-d tensor >= 0.
+
+    Raises:
+        ValueError: on mismatched shapes, N < 2, NaN/inf inputs or lambd < 0.
+
+    Example:
+        >>> z = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+        >>> round(barlow_twins_loss(z, z).item(), 4)   # uncorrelated dims, identical views
+        0.0
+    """
+    check_positive("lambd", lambd, allow_zero=True)
+    c = cross_correlation(z1, z2)                                   # (D, D)
+    on_diag = (torch.diagonal(c) - 1).pow(2).sum()
+    off_diag = c.pow(2).sum() - torch.diagonal(c).pow(2).sum()
+    return on_diag + lambd * off_diag

@@ -1,0 +1,109 @@
+"""SwAV: Sinkhorn-Knopp codes and the swapped prediction loss (Caron et al., NeurIPS 2020)."""
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .._validate import check_embeddings, check_positive, check_temperature
+
+
+@torch.no_grad()
+def sinkhorn(scores: torch.Tensor, n_iters: int = 3, epsilon: float = 0.05) -> torch.Tensor:
+    """Soft codes Q from prototype scores by Sinkhorn-Knopp, in the log domain.
+
+    Solves ``max_Q Tr(Q^T S) + epsilon H(Q)`` over the transportation polytope where every
+    sample carries mass 1/N and every prototype receives mass 1/K (equipartition): Q starts as
+    ``exp(S / epsilon)`` and is rescaled alternately per prototype and per sample. Working with
+    log-sum-exp instead of ``exp`` (the authors' code) keeps it finite for any epsilon.
+
+    Args:
+        scores: (N, K) similarities of N samples to K prototypes (no gradient flows back).
+        n_iters: rescaling rounds (paper: 3).
+        epsilon: entropy weight; smaller gives harder codes (paper: 0.05).
+
+    Returns:
+        (N, K) codes: each row sums to 1; each column sums to about N / K (exactly after the
+        last prototype rescaling, up to the final per-sample one).
+
+    Raises:
+        ValueError: on a non-2-d, empty or non-finite ``scores``, or bad n_iters/epsilon.
+
+    Example:
+        >>> q = sinkhorn(torch.tensor([[1.0, 0.0], [1.0, 0.0]]))   # both prefer prototype 0 ...
+        >>> q.sum(0).tolist()                                       # ... but get shared equally
+        [1.0, 1.0]
+    """
+    check_embeddings("scores", scores)
+    check_positive("n_iters", n_iters, integer=True, allow_zero=True)
+    check_positive("epsilon", epsilon)
+    n, k = scores.shape
+    log_q = scores.detach().float() / epsilon                       # (N, K)
+    log_q = log_q - torch.logsumexp(log_q.flatten(), dim=0)         # total mass 1
+    for _ in range(n_iters):
+        log_q = log_q - torch.logsumexp(log_q, dim=0, keepdim=True) - math.log(k)   # prototypes: 1/K
+        log_q = log_q - torch.logsumexp(log_q, dim=1, keepdim=True) - math.log(n)   # samples: 1/N
+    return (log_q + math.log(n)).exp().to(scores.dtype)            # rows sum to 1
+
+
+def _check_scores(name: str, views: Sequence[torch.Tensor], min_len: int) -> list:
+    if isinstance(views, torch.Tensor) or not isinstance(views, (list, tuple)):
+        raise TypeError(f"{name} must be a list of (N, K) score tensors, got {type(views).__name__}")
+    if len(views) < min_len:
+        raise ValueError(f"{name} must hold at least {min_len} views, got {len(views)}")
+    for i, s in enumerate(views):
+        check_embeddings(f"{name}[{i}]", s)
+    return list(views)
+
+
+def swav_loss(global_scores: Sequence[torch.Tensor], local_scores: Sequence[torch.Tensor] = (),
+              temperature: float = 0.1, n_iters: int = 3, epsilon: float = 0.05,
+              queue_scores: Optional[Sequence[torch.Tensor]] = None) -> torch.Tensor:
+    """Swapped prediction: predict the code of one global view from every other view.
+
+    For each global view i, ``q_i = sinkhorn(s_i)`` (no gradient); every other view v (global or
+    local, multi-crop) predicts it with ``p_v = softmax(s_v / temperature)``; the loss is the
+    cross-entropy ``-sum_k q_ik log p_vk`` averaged over samples, over the V - 1 predicting views
+    and over the global views (as the authors' code and lightly's ``SwaVLoss``).
+
+    Args:
+        global_scores: list of (N, K) scores ``z @ C`` of the high-resolution views (>= 2, or 1
+            with at least one local view). Scores of normalised z against normalised prototypes.
+        local_scores: list of (N, K) scores of the small multi-crop views.
+        temperature: of the predictions (paper: 0.1).
+        n_iters, epsilon: of :func:`sinkhorn`.
+        queue_scores: optional list (one per global view) of (M, K) scores of earlier batches,
+            joined to the batch only to compute balanced codes when N is small.
+
+    Returns:
+        A 0-d tensor.
+
+    Example:
+        >>> s = torch.eye(4)
+        >>> round(swav_loss([s, s], temperature=1.0).item(), 4)
+        0.7437
+    """
+    global_scores = _check_scores("global_scores", global_scores, 1)
+    local_scores = _check_scores("local_scores", local_scores, 0)
+    check_temperature(temperature)
+    views = global_scores + local_scores
+    if len(views) < 2:
+        raise ValueError(f"swav_loss needs at least 2 views in total, got {len(views)}")
+    shape = views[0].shape
+    for i, s in enumerate(views):
+        if s.shape[0] != shape[0] or s.shape[1] != shape[1]:
+            raise ValueError(f"every score tensor must have shape {tuple(shape)}, got "
+                             f"{tuple(s.shape)} for view {i}")
+    if queue_scores is not None and len(queue_scores) != len(global_scores):
+        raise ValueError(f"queue_scores must hold one tensor per global view "
+                         f"({len(global_scores)}), got {len(queue_scores)}")
+    log_p = [F.log_softmax(s / temperature, dim=1) for s in views]  # V x (N, K)
+    loss = 0.0
+    for i, s in enumerate(global_scores):
+        s_all = s if queue_scores is None else torch.cat([s, queue_scores[i]])
+        q = sinkhorn(s_all, n_iters, epsilon)[: s.shape[0]]        # (N, K) codes, no gradient
+        sub = sum(-(q * log_p[v]).sum(dim=1).mean() for v in range(len(views)) if v != i)
+        loss = loss + sub / (len(views) - 1)
+    return loss / len(global_scores)
