@@ -59,6 +59,8 @@ def setup(seed: int = 0, threads: Optional[int] = None, verbose: bool = True) ->
     torch.set_num_threads(threads)
     seed_everything(seed)
     device = get_device()
+    from .plotting import show_figures_inline   # figures as PNG in Jupyter/Voila
+    show_figures_inline()
     if verbose:
         print(f"cl_teach: torch {torch.__version__}, device={device.type}, threads={threads}, seed={seed}")
     return device

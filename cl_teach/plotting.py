@@ -44,6 +44,23 @@ def plot_history(history: History, keys: Sequence[str] = ("loss",), title: Optio
     return fig
 
 
+def show_figures_inline() -> None:
+    """Make IPython show ``matplotlib.figure.Figure`` objects as PNG images.
+
+    ``%matplotlib inline`` registers that formatter only once pyplot is imported; the kit's
+    figures never touch pyplot, so in a fresh kernel (Voila, nbclient) ``display(fig)`` would print
+    ``<Figure size ...>``. :func:`cl_teach.setup` calls this; it does nothing outside IPython.
+    """
+    try:
+        from IPython import get_ipython
+        from IPython.core.pylabtools import select_figure_formats
+    except ImportError:
+        return
+    ip = get_ipython()
+    if ip is not None:
+        select_figure_formats(ip, {"png"})
+
+
 def _in_notebook() -> bool:
     try:
         from IPython import get_ipython
