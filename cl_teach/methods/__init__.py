@@ -1,6 +1,11 @@
 """Methods: one file per method, one protocol (see base.py), all trained by ``cl_teach.train.fit``."""
+from .barlow_twins import BarlowTwins
 from .base import Method, ema_update
+from .byol import BYOL
+from .dino import DINO
+from .moco import MoCo
 from .simclr import SimCLR
 from .simsiam import SimSiam
+from .swav import SwAV
 
-__all__ = ["Method", "SimCLR", "SimSiam", "ema_update"]
+__all__ = ["BYOL", "BarlowTwins", "DINO", "Method", "MoCo", "SimCLR", "SimSiam", "SwAV", "ema_update"]

@@ -1,0 +1,36 @@
+"""Barlow Twins (Zbontar et al., ICML 2021): make the cross-correlation matrix the identity."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..losses import cross_correlation
+from ..models import mlp
+from .base import Method, check_views
+
+
+class BarlowTwins(Method):
+    """z = g(f(x)); loss = sum_i (1 - C_ii)^2 + lambda sum_{i!=j} C_ij^2 (see ``barlow_twins_loss``).
+
+    Args:
+        encoder: f, with an ``out_dim`` attribute.
+        projection_dim, hidden_dim: of the 3-layer projector g (paper: 8192 everywhere; 128 and
+            256 here for a CPU; the loss wants a wide z, so keep it larger than in SimCLR).
+        lambd: weight of the redundancy term (paper: 5e-3 at D = 8192, about 1 / D scale).
+    """
+
+    def __init__(self, encoder: nn.Module, projection_dim: int = 128, hidden_dim: int = 256,
+                 lambd: float = 5e-3):
+        super().__init__(encoder)
+        self.projector = mlp(encoder.out_dim, hidden_dim, projection_dim, n_layers=3)
+        self.lambd = lambd
+
+    def training_step(self, batch) -> dict:
+        x1, x2 = check_views(batch)
+        z1, z2 = self.projector(self.encoder(x1)), self.projector(self.encoder(x2))  # (N, D)
+        c = cross_correlation(z1, z2)                                                # (D, D)
+        on_diag = (torch.diagonal(c) - 1).pow(2).sum()                               # invariance
+        off_diag = c.pow(2).sum() - torch.diagonal(c).pow(2).sum()                   # redundancy
+        loss = on_diag + self.lambd * off_diag          # = barlow_twins_loss(z1, z2, lambd)
+        return {"loss": loss, "on_diag": on_diag.detach(), "off_diag": off_diag.detach(),
+                "c": c.detach(), "z1": z1.detach(), "z2": z2.detach()}

@@ -1,0 +1,94 @@
+"""DINO (Caron et al., ICCV 2021): self-distillation with no labels, centering and sharpening."""
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..losses import dino_loss
+from ..models import mlp
+from .base import Method, check_views, ema_update
+from .byol import cosine_momentum
+
+
+class DINOHead(nn.Module):
+    """MLP to a bottleneck, L2-normalise, then a weight-normalised linear layer to K outputs
+    (DINO's head, with the weight norm's scale fixed to 1 as in the authors' code)."""
+
+    def __init__(self, in_dim: int, out_dim: int, hidden_dim: int = 256, bottleneck_dim: int = 64):
+        super().__init__()
+        self.mlp = mlp(in_dim, hidden_dim, bottleneck_dim, n_layers=3)
+        self.last = nn.Parameter(torch.randn(out_dim, bottleneck_dim) * 0.1)   # (K, B)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:             # (N, in_dim) -> (N, K)
+        return F.normalize(self.mlp(h), dim=1) @ F.normalize(self.last, dim=1).T
+
+
+class DINO(Method):
+    """Student g_s(f_s(x)); teacher = EMA of the student; the student predicts the teacher.
+
+    ``P_t = softmax((g_t(x) - center) / tau_t)`` is the target of ``softmax(g_s(x') / tau_s)``
+    for x' != x (see :func:`cl_teach.losses.dino_loss`). Centering alone would make the teacher
+    uniform and sharpening alone one-hot; together they balance. After each step, the teacher
+    follows the student by EMA and ``center <- m_c center + (1 - m_c) mean(teacher outputs)``.
+
+    Args:
+        encoder: f, with an ``out_dim`` attribute.
+        out_dim: K, outputs of the head (paper 65536; 256 here).
+        student_temperature: tau_s (paper 0.1). teacher_temperature: tau_t (paper 0.04-0.07).
+        momentum: base EMA rate of the teacher, raised to 1 by a cosine (paper 0.996; 0.99 here).
+        center_momentum: m_c (paper 0.9).
+        centering: False never moves the center from 0 (collapses to one dimension).
+        sharpening: False sets tau_t = tau_s (collapses to the uniform output).
+        n_global: how many leading views the teacher sees (paper 2).
+    """
+
+    def __init__(self, encoder: nn.Module, out_dim: int = 256, hidden_dim: int = 256,
+                 bottleneck_dim: int = 64, student_temperature: float = 0.1,
+                 teacher_temperature: float = 0.04, momentum: float = 0.99,
+                 center_momentum: float = 0.9, centering: bool = True, sharpening: bool = True,
+                 n_global: int = 2):
+        super().__init__(encoder)
+        self.head = DINOHead(encoder.out_dim, out_dim, hidden_dim, bottleneck_dim)
+        self.teacher_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
+        self.teacher_head = copy.deepcopy(self.head).requires_grad_(False)
+        self.register_buffer("center", torch.zeros(out_dim))                 # (K,)
+        self.student_temperature = student_temperature
+        self.teacher_temperature = teacher_temperature if sharpening else student_temperature
+        self.momentum, self.center_momentum = momentum, center_momentum
+        self.centering, self.sharpening, self.n_global = centering, sharpening, n_global
+        self._teacher_mean = None
+
+    def training_step(self, batch) -> dict:
+        check_views(batch, self.n_global)
+        views = [v for v in batch if v.dim() == 4]
+        s = [self.head(self.encoder(x)) for x in views]                       # V x (N, K)
+        with torch.no_grad():
+            t = [self.teacher_head(self.teacher_encoder(x)) for x in views[:self.n_global]]
+        loss = dino_loss(s, t, self.center, self.student_temperature, self.teacher_temperature)
+        with torch.no_grad():                                # monitors: the two collapse modes
+            p_t = F.softmax((t[0] - self.center) / self.teacher_temperature, dim=1)
+            entropy = -(p_t * p_t.clamp_min(1e-12).log()).sum(1).mean()
+            # mean prediction over the batch, then its entropy: low = one dimension dominates
+            p_mean = p_t.mean(0)
+            batch_entropy = -(p_mean * p_mean.clamp_min(1e-12).log()).sum()
+        self._teacher_mean = torch.cat(t).mean(0)                            # (K,) for the center
+        return {"loss": loss, "teacher_entropy": entropy, "teacher_batch_entropy": batch_entropy,
+                "z1": s[0].detach(), "z2": s[1].detach()}
+
+    @torch.no_grad()
+    def after_step(self, step: int, total_steps: int) -> None:
+        m = cosine_momentum(self.momentum, step, total_steps)
+        ema_update(self.teacher_encoder, self.encoder, m)
+        ema_update(self.teacher_head, self.head, m)
+        if self.centering and self._teacher_mean is not None:
+            self.center.mul_(self.center_momentum).add_(self._teacher_mean, alpha=1 - self.center_momentum)
+        self._teacher_mean = None
+
+    @property
+    def log_k(self) -> float:
+        """log K: the loss (and teacher entropy) of a uniform output."""
+        return math.log(self.center.numel())

@@ -1,0 +1,80 @@
+"""MoCo (He et al., CVPR 2020; v2: Chen et al., 2020; v3: Chen, Xie & He, ICCV 2021)."""
+from __future__ import annotations
+
+import copy
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._validate import check_positive
+from ..losses import info_nce
+from ..models import mlp, projector
+from .base import Method, check_views, ema_update
+
+
+class MoCo(Method):
+    """Query encoder f_q + projector; key encoder f_k = EMA of f_q; a queue of K past keys.
+
+    v1/v2 (``queue_size > 0``): ``loss = InfoNCE(q, k+, negatives=queue)`` with q from view 1 and
+    the key k+ from view 2 through f_k (no gradient); after the step, f_k <- m f_k + (1 - m) f_q
+    and the batch's keys replace the oldest ones in the queue, so the number of negatives no
+    longer depends on the batch size. v3 (``queue_size=0``): the other keys of the batch are the
+    negatives, a predictor follows the projector and the loss is symmetrised.
+
+    Args:
+        encoder: f, with an ``out_dim`` attribute.
+        queue_size: K (paper: 65536; 4096 here for a small data set); 0 selects v3.
+        momentum: m of the key encoder (paper: 0.999 over 200 epochs; 0.99 for a few hundred steps).
+        temperature: tau (v1: 0.07, v2: 0.2, v3: 0.2).
+        symmetric, predictor: default to the v3 choice (True when ``queue_size == 0``).
+        projection_dim, hidden_dim: of the MLP head (v2's head; 64 for CPU speed).
+    """
+
+    def __init__(self, encoder: nn.Module, queue_size: int = 4096, momentum: float = 0.99,
+                 temperature: float = 0.2, projection_dim: int = 64, hidden_dim: int = 256,
+                 symmetric: Optional[bool] = None, predictor: Optional[bool] = None):
+        super().__init__(encoder)
+        check_positive("queue_size", queue_size, integer=True, allow_zero=True)
+        v3 = queue_size == 0
+        self.queue_size, self.momentum, self.temperature = queue_size, momentum, temperature
+        self.symmetric = v3 if symmetric is None else symmetric
+        self.projector = projector(encoder.out_dim, hidden_dim, projection_dim)
+        use_pred = v3 if predictor is None else predictor
+        self.predictor = mlp(projection_dim, hidden_dim, projection_dim) if use_pred else nn.Identity()
+        self.encoder_k = copy.deepcopy(self.encoder).requires_grad_(False)     # f_k
+        self.projector_k = copy.deepcopy(self.projector).requires_grad_(False)
+        self.register_buffer("queue", F.normalize(torch.randn(queue_size, projection_dim), dim=1))  # (K, P)
+        self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
+        self._keys = None
+
+    def _key(self, x):
+        with torch.no_grad():                                           # keys: no gradient
+            return F.normalize(self.projector_k(self.encoder_k(x)), dim=1)   # (N, P)
+
+    def training_step(self, batch) -> dict:
+        x1, x2 = check_views(batch)
+        if self.queue_size and x1.shape[0] > self.queue_size:
+            raise ValueError(f"the batch size ({x1.shape[0]}) must be <= queue_size ({self.queue_size})")
+        q1 = self.predictor(self.projector(self.encoder(x1)))          # queries: (N, P)
+        k2 = self._key(x2)                                              # keys: (N, P)
+        negatives = self.queue.clone() if self.queue_size else None    # (K, P) or in-batch keys
+        loss = info_nce(q1, k2, self.temperature, negatives)
+        if self.symmetric:
+            q2 = self.predictor(self.projector(self.encoder(x2)))
+            k1 = self._key(x1)
+            loss = 0.5 * (loss + info_nce(q2, k1, self.temperature, negatives))
+        self._keys = k2                                                 # enqueued in after_step
+        return {"loss": loss, "z1": q1.detach(), "z2": k2}
+
+    @torch.no_grad()
+    def after_step(self, step: int, total_steps: int) -> None:
+        ema_update(self.encoder_k, self.encoder, self.momentum)
+        ema_update(self.projector_k, self.projector, self.momentum)
+        if self.queue_size and self._keys is not None:                 # dequeue oldest, enqueue newest
+            n = self._keys.shape[0]
+            idx = (self.queue_ptr + torch.arange(n, device=self.queue.device)) % self.queue_size
+            self.queue[idx] = self._keys.to(self.queue.dtype)
+            self.queue_ptr.fill_((int(self.queue_ptr) + n) % self.queue_size)
+        self._keys = None

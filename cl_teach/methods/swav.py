@@ -1,0 +1,52 @@
+"""SwAV (Caron et al., NeurIPS 2020): swap the cluster assignments of two views."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..losses import swav_loss
+from ..models import projector
+from .base import Method, check_views
+
+
+class SwAV(Method):
+    """z = normalize(g(f(x))); scores z C^T against K prototypes C; Sinkhorn codes; swapped CE.
+
+    The batch is a tuple of views: the first ``n_global`` are full-size, the rest are the small
+    multi-crop views (see ``cl_teach.augment.multi_crop``; the encoder pools adaptively, so any
+    size works). Codes are computed for the global views only and predicted from every other view.
+
+    Args:
+        encoder: f, with an ``out_dim`` attribute.
+        n_prototypes: K (paper: 3000 on ImageNet; 30 here, a few per Fashion-MNIST class).
+        projection_dim, hidden_dim: of g (paper 128 and 2048).
+        temperature: of the predictions (paper 0.1). epsilon, n_iters: of Sinkhorn (0.05, 3).
+        n_global: how many leading views are global (paper 2).
+    """
+
+    def __init__(self, encoder: nn.Module, n_prototypes: int = 30, projection_dim: int = 64,
+                 hidden_dim: int = 256, temperature: float = 0.1, epsilon: float = 0.05,
+                 n_iters: int = 3, n_global: int = 2):
+        super().__init__(encoder)
+        self.projector = projector(encoder.out_dim, hidden_dim, projection_dim)
+        self.prototypes = nn.Linear(projection_dim, n_prototypes, bias=False)   # C: (K, P)
+        with torch.no_grad():
+            self.prototypes.weight.copy_(F.normalize(self.prototypes.weight, dim=1))
+        self.temperature, self.epsilon, self.n_iters, self.n_global = temperature, epsilon, n_iters, n_global
+
+    def training_step(self, batch) -> dict:
+        check_views(batch, self.n_global)
+        views = [v for v in batch if v.dim() == 4]                 # (drops labels a loader may add)
+        z = [F.normalize(self.projector(self.encoder(x)), dim=1) for x in views]   # V x (N, P)
+        scores = [self.prototypes(zi) for zi in z]                                  # V x (N, K)
+        loss = swav_loss(scores[:self.n_global], scores[self.n_global:], self.temperature,
+                         self.n_iters, self.epsilon)
+        used = torch.cat([s.argmax(1) for s in scores[:self.n_global]]).unique().numel()
+        return {"loss": loss, "prototypes_used": used, "z1": z[0].detach(), "z2": z[1].detach(),
+                "scores": scores[0].detach()}
+
+    @torch.no_grad()
+    def after_step(self, step: int, total_steps: int) -> None:
+        # the prototypes live on the unit sphere: renormalise after each optimiser step
+        self.prototypes.weight.copy_(F.normalize(self.prototypes.weight, dim=1))
