@@ -2,10 +2,14 @@
 from .barlow_twins import BarlowTwins
 from .base import Method, ema_update
 from .byol import BYOL
+from .clip import CLIP
 from .dino import DINO
 from .moco import MoCo
 from .simclr import SimCLR
+from .simcse import SimCSE
 from .simsiam import SimSiam
 from .swav import SwAV
+from .wenlan import WenLan
 
-__all__ = ["BYOL", "BarlowTwins", "DINO", "Method", "MoCo", "SimCLR", "SimSiam", "SwAV", "ema_update"]
+__all__ = ["BYOL", "BarlowTwins", "DINO", "Method", "MoCo", "SimCLR", "SimSiam", "SwAV", "ema_update",
+           "CLIP", "SimCSE", "WenLan"]

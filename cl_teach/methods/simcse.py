@@ -1,0 +1,53 @@
+"""SimCSE (Gao, Yao & Chen, EMNLP 2021): sentence embeddings by contrast, dropout as the augmentation."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .._validate import check_positive
+from ..losses.simcse import simcse_loss
+from .base import Method
+
+
+def _ids(name: str, t) -> torch.Tensor:
+    if not isinstance(t, torch.Tensor) or t.dim() != 2 or t.is_floating_point():
+        raise TypeError(f"{name} must be an integer (N, L) tensor of token ids, got "
+                        f"{getattr(t, 'dtype', type(t).__name__)} {tuple(getattr(t, 'shape', ()))}")
+    return t
+
+
+class SimCSE(Method):
+    """h = f(ids); unsupervised: the same batch through f twice; supervised: labelled pairs.
+
+    * ``batch = (ids,)`` -- unsupervised SimCSE: ``z1 = f(ids)``, ``z2 = f(ids)`` differ only by
+      dropout (f must contain dropout and be in train mode, which :func:`cl_teach.train.fit`
+      sets); the other sentences of the batch are the negatives.
+    * ``batch = (anchor_ids, positive_ids)`` or ``(anchor_ids, positive_ids, hard_negative_ids)``
+      -- supervised SimCSE with labelled positives (and hard negatives).
+
+    Args:
+        encoder: the text tower f, e.g. ``TinyTransformer(len(vocab))`` (dropout 0.1, as BERT).
+        temperature: tau (paper: 0.05).
+    """
+
+    def __init__(self, encoder: nn.Module, temperature: float = 0.05):
+        super().__init__(encoder)
+        check_positive("temperature", temperature)
+        self.temperature = temperature
+
+    def training_step(self, batch) -> dict:
+        if isinstance(batch, torch.Tensor):
+            batch = (batch,)
+        if not isinstance(batch, (list, tuple)) or not 1 <= len(batch) <= 3:
+            raise ValueError(f"batch must be (ids,), (anchor, positive) or (anchor, positive, "
+                             f"hard_negative) token-id tensors, got {type(batch).__name__}"
+                             f"{f' of length {len(batch)}' if isinstance(batch, (list, tuple)) else ''}")
+        ids = [_ids(n, t) for n, t in zip(("anchor_ids", "positive_ids", "hard_negative_ids"), batch)]
+        if len({t.shape[0] for t in ids}) > 1:
+            raise ValueError(f"all parts of the batch must hold the same number of sentences, got "
+                             f"{[t.shape[0] for t in ids]}")
+        z1 = self.encoder(ids[0])                                   # (N, D), one dropout mask
+        z2 = self.encoder(ids[1] if len(ids) > 1 else ids[0])       # (N, D), another
+        hard = self.encoder(ids[2]) if len(ids) > 2 else None       # (N, D) or None
+        loss = simcse_loss(z1, z2, self.temperature, hard)
+        return {"loss": loss, "z1": z1.detach(), "z2": z2.detach()}

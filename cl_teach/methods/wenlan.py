@@ -1,0 +1,78 @@
+"""WenLan / BriVL (Huo et al., 2021, "WenLan: Bridging Vision and Language by Large-Scale
+Multi-Modal Pre-Training"): CLIP's two towers trained the MoCo way."""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._validate import check_positive
+from ..losses import info_nce
+from .base import ema_update
+from .clip import CLIP, check_image_text_batch
+
+
+class WenLan(CLIP):
+    """Two towers, their momentum copies, and one negative queue per modality.
+
+    An image query ``q_img`` is matched against the momentum text key of its caption ``k_txt``
+    and the K text keys in ``text_queue``; a text query against ``k_img`` and ``image_queue``.
+    After each step the momentum towers move towards the online ones (EMA with ``momentum``) and
+    the batch's keys replace the oldest in each queue, so the number of negatives is K whatever
+    the batch size -- the point of the method when large batches do not fit.
+
+    Args:
+        image_encoder, text_encoder, embed_dim, temperature, learn_temperature: as :class:`CLIP`
+            (the temperature is fixed by default, as in MoCo; BriVL: 0.07).
+        queue_size: K per modality (BriVL: 16,384; 1,024 here for a small data set).
+        momentum: m of the momentum towers (BriVL: 0.99).
+    """
+
+    def __init__(self, image_encoder: nn.Module, text_encoder: nn.Module, embed_dim: int = 64,
+                 queue_size: int = 1024, momentum: float = 0.99, temperature: float = 0.07,
+                 learn_temperature: bool = False):
+        super().__init__(image_encoder, text_encoder, embed_dim, temperature, learn_temperature)
+        check_positive("queue_size", queue_size, integer=True)
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+        self.queue_size, self.momentum = queue_size, momentum
+        self.online = nn.ModuleList([self.encoder, self.image_proj, self.text_encoder, self.text_proj])
+        self.momentum_towers = copy.deepcopy(self.online).requires_grad_(False)
+        self.register_buffer("image_queue", F.normalize(torch.randn(queue_size, embed_dim), dim=1))  # (K, E)
+        self.register_buffer("text_queue", F.normalize(torch.randn(queue_size, embed_dim), dim=1))   # (K, E)
+        self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
+        self._keys = None
+
+    @torch.no_grad()
+    def momentum_keys(self, x: torch.Tensor, ids: torch.Tensor):
+        """``(k_img, k_txt)``: L2-normalised (N, E) keys from the momentum towers, no gradient."""
+        f_img, g_img, f_txt, g_txt = self.momentum_towers
+        return F.normalize(g_img(f_img(x)), dim=1), F.normalize(g_txt(f_txt(ids)), dim=1)
+
+    def training_step(self, batch) -> dict:
+        x, ids = check_image_text_batch(batch)
+        if x.shape[0] > self.queue_size:
+            raise ValueError(f"the batch size ({x.shape[0]}) must be <= queue_size ({self.queue_size})")
+        q_img, q_txt = self.encode_image(x), self.encode_text(ids)      # queries: (N, E)
+        k_img, k_txt = self.momentum_keys(x, ids)                       # keys: (N, E)
+        tau = self.temperature
+        loss_i2t = info_nce(q_img, k_txt, tau, negatives=self.text_queue.clone())   # (N, 1 + K)
+        loss_t2i = info_nce(q_txt, k_img, tau, negatives=self.image_queue.clone())
+        self._keys = (k_img, k_txt)                                     # enqueued in after_step
+        return {"loss": (loss_i2t + loss_t2i) / 2, "loss_i2t": loss_i2t.detach(),
+                "loss_t2i": loss_t2i.detach(), "z1": q_img.detach(), "z2": q_txt.detach()}
+
+    @torch.no_grad()
+    def after_step(self, step: int, total_steps: int) -> None:
+        super().after_step(step, total_steps)                           # the logit-scale clamp
+        ema_update(self.momentum_towers, self.online, self.momentum)
+        if self._keys is not None:                                      # dequeue oldest, enqueue newest
+            k_img, k_txt = self._keys
+            n = k_img.shape[0]
+            idx = (self.queue_ptr + torch.arange(n, device=self.image_queue.device)) % self.queue_size
+            self.image_queue[idx] = k_img.to(self.image_queue.dtype)
+            self.text_queue[idx] = k_txt.to(self.text_queue.dtype)
+            self.queue_ptr.fill_((int(self.queue_ptr) + n) % self.queue_size)
+        self._keys = None

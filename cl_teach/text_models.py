@@ -1,0 +1,125 @@
+"""Small text towers f_text: token ids (N, L) -> h (N, out_dim), sized for a laptop CPU.
+
+Both read the padded LongTensor made by :meth:`cl_teach.data.text.Vocab.encode` (id 0 =
+padding, masked out of the pooling) and expose ``out_dim``, like the image towers of
+:mod:`cl_teach.models` (for images use ``SmallCNN(in_channels=3)``):
+
+* :class:`TextCNN` -- embeddings, two 1-d convolutions (width 3) with a residual, then masked
+  mean + max pooling (Kim, 2014, "Convolutional Neural Networks for Sentence Classification").
+  Fast; the default tower of notebooks 12, 13 and 16.
+* :class:`TinyTransformer` -- embeddings + learned positions, a pre-norm transformer encoder,
+  masked mean pooling (Vaswani et al., 2017). Dropout inside is what makes SimCSE's two
+  "views" of a sentence differ (Gao et al., 2021), so notebook 11 uses it.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ._validate import check_positive
+
+__all__ = ["TextCNN", "TinyTransformer", "check_token_ids"]
+
+
+def check_token_ids(ids, vocab_size: int, name: str = "ids") -> torch.Tensor:
+    """(N, L) integer ids in [0, vocab_size); ValueError/TypeError naming what came in."""
+    if not isinstance(ids, torch.Tensor):
+        raise TypeError(f"{name} must be a LongTensor of token ids (N, L), got {type(ids).__name__}")
+    if ids.dim() != 2 or ids.shape[0] == 0 or ids.shape[1] == 0:
+        raise ValueError(f"{name} must be a non-empty (N, L) tensor of token ids, got shape {tuple(ids.shape)}")
+    if ids.is_floating_point() or ids.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integer token ids (torch.long), got dtype {ids.dtype}")
+    lo, hi = int(ids.min()), int(ids.max())
+    if lo < 0 or hi >= vocab_size:
+        raise ValueError(f"{name} must hold ids in [0, {vocab_size}) (the vocabulary size), "
+                         f"got values in [{lo}, {hi}]")
+    return ids
+
+
+def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of x (N, L, D) over the positions where mask (N, L) is True; 0 for empty rows."""
+    m = mask.unsqueeze(-1).to(x.dtype)                              # (N, L, 1)
+    return (x * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+class TextCNN(nn.Module):
+    """f_text: embedding -> 2 x (conv1d width 3, ReLU) with a residual -> mean + max pool -> Linear.
+
+    Args:
+        vocab_size: ``len(vocab)``. dim: embedding and channel width. out_dim: size of h.
+        dropout: on the embeddings and before the output layer.
+
+    Example:
+        >>> f = TextCNN(vocab_size=10, dim=8, out_dim=16)
+        >>> f(torch.tensor([[2, 3, 0], [4, 0, 0]])).shape, f.out_dim
+        (torch.Size([2, 16]), 16)
+    """
+
+    def __init__(self, vocab_size: int, dim: int = 128, out_dim: int = 128, dropout: float = 0.1):
+        super().__init__()
+        check_positive("vocab_size", vocab_size, integer=True)
+        check_positive("dim", dim, integer=True)
+        check_positive("out_dim", out_dim, integer=True)
+        self.vocab_size, self.out_dim = vocab_size, out_dim
+        self.embed = nn.Embedding(vocab_size, dim, padding_idx=0)
+        self.conv1 = nn.Conv1d(dim, dim, 3, padding=1)
+        self.conv2 = nn.Conv1d(dim, dim, 3, padding=1)
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(2 * dim, out_dim)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:           # (N, L) -> (N, out_dim)
+        check_token_ids(ids, self.vocab_size)
+        mask = ids != 0                                             # (N, L)
+        e = self.drop(self.embed(ids)).transpose(1, 2)              # (N, D, L)
+        c = torch.relu(self.conv1(e))
+        c = (e + torch.relu(self.conv2(c))).transpose(1, 2)         # (N, L, D)
+        mean = _masked_mean(c, mask)                                # (N, D)
+        mx = c.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(1)
+        mx = torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx))   # all-padding rows -> 0
+        return self.out(self.drop(torch.cat([mean, mx], dim=1)))
+
+
+class TinyTransformer(nn.Module):
+    """f_text: token + position embeddings -> pre-norm transformer encoder -> masked mean -> Linear.
+
+    Args:
+        vocab_size: ``len(vocab)``. dim: model width. out_dim: size of h.
+        n_layers, n_heads: encoder depth and heads. max_len: longest input (positions learned).
+        dropout: attention/MLP/embedding dropout (BERT and SimCSE: 0.1).
+
+    Example:
+        >>> f = TinyTransformer(vocab_size=10, dim=16, out_dim=8, n_heads=2)
+        >>> f(torch.tensor([[2, 3, 0], [4, 0, 0]])).shape
+        torch.Size([2, 8])
+    """
+
+    def __init__(self, vocab_size: int, dim: int = 128, out_dim: int = 128, n_layers: int = 2,
+                 n_heads: int = 4, max_len: int = 64, dropout: float = 0.1):
+        super().__init__()
+        for name, v in (("vocab_size", vocab_size), ("dim", dim), ("out_dim", out_dim),
+                        ("n_layers", n_layers), ("n_heads", n_heads), ("max_len", max_len)):
+            check_positive(name, v, integer=True)
+        if dim % n_heads:
+            raise ValueError(f"dim must be divisible by n_heads ({n_heads}), got {dim}")
+        self.vocab_size, self.max_len, self.out_dim = vocab_size, max_len, out_dim
+        self.embed = nn.Embedding(vocab_size, dim, padding_idx=0)
+        self.pos = nn.Parameter(torch.zeros(max_len, dim))
+        nn.init.normal_(self.pos, std=0.02)
+        layer = nn.TransformerEncoderLayer(dim, n_heads, 2 * dim, dropout, batch_first=True,
+                                           norm_first=True, activation="gelu")
+        self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
+        self.drop = nn.Dropout(dropout)
+        self.norm = nn.LayerNorm(dim)
+        self.out = nn.Linear(dim, out_dim)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:           # (N, L) -> (N, out_dim)
+        check_token_ids(ids, self.vocab_size)
+        if ids.shape[1] > self.max_len:
+            raise ValueError(f"ids must have at most max_len={self.max_len} positions, got {ids.shape[1]}")
+        mask = ids != 0                                             # (N, L)
+        x = self.drop(self.embed(ids) + self.pos[:ids.shape[1]])    # (N, L, D)
+        # An all-padding row would make attention softmax over nothing (NaN): let it see slot 0.
+        pad = ~mask
+        pad[:, 0] = False
+        x = self.encoder(x, src_key_padding_mask=pad)               # (N, L, D)
+        return self.out(_masked_mean(self.norm(x), mask))
