@@ -1,0 +1,173 @@
+# %% [markdown]
+# # 00 · Welcome to cl-teach: a tour of contrastive learning
+#
+# **Learning goals**
+# 1. Name the parts of a contrastive system: positives, negatives, encoder $f$, projector $g$,
+#    embeddings on the unit hypersphere, and a loss.
+# 2. Meet the data sets of the course (all real, all offline).
+# 3. Know the conventions: the setup cell, seeds, the device, live plots and widgets.
+#
+# **Prerequisites:** Python, a little PyTorch (tensors, `nn.Module`, autograd).
+# **Time budget:** about 30 seconds on a 2-core laptop CPU.
+
+# %% [markdown]
+# ## Setup
+# Every notebook starts with this one cell. `cl_teach.setup` seeds Python, NumPy and torch, sets
+# the number of CPU threads (one by default, so that a rerun gives the same numbers bit for bit)
+# and picks the device: a GPU when there is one, the CPU otherwise. Nothing happens at import time.
+
+# %%
+import math
+import time
+
+import torch
+from IPython.display import display
+
+import cl_teach
+from cl_teach import losses, metrics, models, plotting, train
+from cl_teach.augment import Augment, two_views
+from cl_teach.data import ViewLoader, load_fashion_mnist, load_photos, load_weibo
+from cl_teach.methods import SimCLR
+
+device = cl_teach.setup(seed=0)
+
+# %% [markdown]
+# ## The abstract system on one page
+#
+# ```
+#        x ──augment──▶ x₁ ──f──▶ h₁ ──g──▶ z₁ ─┐
+#        │                                      ├──▶ loss: pull z₁, z₂ together (positives),
+#        └──augment──▶ x₂ ──f──▶ h₂ ──g──▶ z₂ ─┘          push other z's away (negatives)
+# ```
+#
+# * **Positives**: two views of the same thing (two crops of one image, a post and its hashtag,
+#   a picture and its caption).
+# * **Negatives**: views of *other* things, usually the rest of the batch.
+# * **Encoder** $f$: the network whose representation $h = f(x)$ we keep after training.
+# * **Projector** $g$: a small MLP; the loss is computed on $z = g(h)$, then $g$ is thrown away.
+# * **Hypersphere**: $z$ is L2-normalised, so similarity is the cosine $z_1^\top z_2 / \lVert z_1\rVert \lVert z_2\rVert$.
+# * **Loss**: InfoNCE, $\;\mathcal L = -\log \dfrac{e^{\,s(z, z^+)/\tau}}{\sum_{j} e^{\,s(z, z_j)/\tau}}$ — a classification
+#   problem: *which of these candidates is my positive?* (notebook 01).
+#
+# What can go wrong: with no negatives every $z$ can collapse to the same point (notebook 02).
+# How to tell a good embedding: **alignment** and **uniformity** (notebook 03). Then the method
+# families (04–10), text and images (11–13), and three applications on real Weibo data (14–16).
+
+# %% [markdown]
+# ## The data sets of the course
+# **Fashion-MNIST** (Xiao et al., 2017): 70,000 real 28×28 photos of clothing in 10 classes, read
+# offline from Debian's `dataset-fashion-mnist`. If it is missing the loader says where it looked
+# and falls back, loudly, to scikit-learn's digits.
+
+# %%
+train_set = load_fashion_mnist("train")
+test_set = load_fashion_mnist("test")
+print(train_set)
+print(test_set)
+assert not train_set.is_fallback, "Fashion-MNIST not found: see the warning above for how to get it"
+idx = torch.cat([torch.nonzero(train_set.y == c)[:4, 0] for c in range(10)])
+display(plotting.show_images(train_set.x[idx], nrow=10, scale=0.9,
+                             titles=[train_set.classes[c] for c in train_set.y[idx]],
+                             title="Fashion-MNIST: four training images per class"))
+
+# %% [markdown]
+# **Real photographs** bundled with scikit-image and scikit-learn, for showing augmentations in colour:
+
+# %%
+photos, photo_names = load_photos(size=96)
+display(plotting.show_images(photos, nrow=6, titles=photo_names, scale=1.4,
+                             title="Bundled photos (scikit-image, scikit-learn)"))
+
+# %% [markdown]
+# **Weibo hashtags** (Wang et al., NAACL 2019): real microblog posts with the hashtags their authors
+# chose, read from `../shared/data/weibo_hashtags` (or `$CL_TEACH_WEIBO`) and checked by sha256.
+# Notebooks 14–16 learn to find a post's hashtag.
+
+# %%
+try:
+    weibo = load_weibo("valid")
+    print(weibo)
+    for post, tags in list(zip(weibo.posts, weibo.tags))[:4]:
+        print(f"  #{'# #'.join(tags)}#  ←  {post[:60]}")
+except FileNotFoundError as err:
+    print("Weibo corpus not available here:", err)
+
+# %% [markdown]
+# ## Two views of a batch
+# Augmentation makes the positives. `cl_teach.augment` draws independent random parameters for
+# *every image* in a batch (a random crop, a flip, brightness and contrast), as batched tensor ops,
+# so augmentation costs almost nothing next to the network.
+
+# %%
+gen = torch.Generator().manual_seed(0)
+x = train_set.x[idx[::4]]                                       # one image per class
+x1, x2 = two_views(x, Augment(), generator=gen)
+display(plotting.show_images(torch.cat([x, x1, x2]), nrow=10, scale=0.9,
+                             title="rows: original, view 1, view 2 (each image its own random crop/flip/jitter)"))
+
+# %% [markdown]
+# ## Live plots and progress bars
+# Every method in the course trains with the same loop, `cl_teach.train.fit`. Callbacks add live
+# plots (`LivePlot`, redrawn in place while training) and monitors (`CollapseMonitor`). Here is
+# a 60-step SimCLR run on 5,000 images, just to see the machinery; notebook 04 does it properly.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+small = train_set.subset(5000, seed=0)
+method = SimCLR(models.SmallCNN(), temperature=0.1)
+print(f"encoder f: {models.count_parameters(method.encoder):,} parameters; "
+      f"projector g: {models.count_parameters(method.projector):,}")
+loader = ViewLoader(small.x, [Augment()] * 2, batch_size=256, seed=0)
+history = train.fit(method, loader, steps=60, lr=5e-3,
+                    callbacks=[train.CollapseMonitor(every=5),
+                               plotting.LivePlot(["loss", "uniformity"], every=10)])
+
+# %% [markdown]
+# ## The seed convention
+# Seeded runs reproduce the same numbers, which is how the course's test suite (nbval) can check
+# the numbers printed in these notebooks. Let us check it: train the same 10 steps twice.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+def ten_steps():
+    cl_teach.seed_everything(0)
+    m = SimCLR(models.SmallCNN(), temperature=0.1)
+    h = train.fit(m, ViewLoader(small.x, [Augment()] * 2, batch_size=128, seed=0), steps=10, progress=False)
+    return h["loss"]
+
+first, second = ten_steps(), ten_steps()
+assert (first == second).all(), "a seeded rerun must give identical losses"
+print("loss after 10 steps, run 1:", round(float(first[-1]), 4), "| run 2:", round(float(second[-1]), 4))
+
+# %% [markdown]
+# ## Widgets
+# Notebooks end with an *explore* section: a widget that recomputes a plot when you move a
+# control. Try the temperature explorer of notebook 01: move **tau** and watch how the softmax
+# over negatives changes. (Widgets need a live kernel: in a static view they show as text.)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from cl_teach.widgets import temperature_explorer
+temperature_explorer(temperature=0.1)
+
+# %% [markdown]
+# ## Exercise
+# Make three views of the first image with a *stronger* augmentation (crop area from 0.1) and
+# display them. How small can a crop get before you cannot tell what the garment is?
+
+# %%
+# BEGIN SOLUTION
+strong = Augment(crop_scale=(0.1, 1.0), strength=1.5)
+views = torch.cat([strong(x[:1], generator=gen) for _ in range(3)])
+display(plotting.show_images(views, nrow=3, title="strong augmentation"))
+# END SOLUTION
+
+# %% [markdown]
+# ## Summary
+# * A contrastive system: two views → $f$ → $g$ → the hypersphere → a loss that picks the positive.
+# * All data is real and local; each loader says what it looked for if something is missing.
+# * `cl_teach.setup(seed)` once per notebook; seeded runs are reproducible.
+#
+# **References:** Chen et al., *A Simple Framework for Contrastive Learning of Visual Representations*
+# (SimCLR), ICML 2020 · Xiao et al., *Fashion-MNIST*, 2017 · Wang et al., *Microblog Hashtag Generation via
+# Encoding Conversation Contexts*, NAACL 2019.
