@@ -125,3 +125,65 @@ def temperature_explorer(temperature: float = 0.1, n_negatives: int = 32, hardne
         w.observe(redraw, names="value")
     redraw()
     return W.VBox([W.HBox([tau, n, hard]), readout, out])
+
+
+def augmentation_views(x: torch.Tensor, strength: float = 1.0, crop_min: float = 0.25,
+                       n_views: int = 6, seed: int = 0) -> torch.Tensor:
+    """``n_views`` random SimCLR views of each image in ``x`` (the numbers behind the explorer).
+
+    Args:
+        x: (P, C, H, W) images in [0, 1].
+        strength: scales every colour jitter (:class:`cl_teach.augment.Augment`); 0 = crop + flip.
+        crop_min: the smallest crop, as a share of the image's area (SimCLR: 0.08).
+
+    Returns:
+        (P * (1 + n_views), C, H, W): each image followed by its views, row by row.
+
+    Example:
+        >>> augmentation_views(torch.rand(2, 3, 16, 16), n_views=3).shape
+        torch.Size([8, 3, 16, 16])
+    """
+    from .augment import Augment
+    check_positive("n_views", n_views, integer=True)
+    if not 0 < crop_min <= 1:
+        raise ValueError(f"crop_min must be in (0, 1], got {crop_min!r}")
+    aug = Augment(crop_scale=(crop_min, 1.0), strength=strength)
+    g = torch.Generator().manual_seed(seed)
+    views = torch.stack([aug(x, g) for _ in range(n_views)], dim=1)   # (P, V, C, H, W)
+    return torch.cat([x[:, None], views], dim=1).flatten(0, 1)
+
+
+def augmentation_explorer(x: torch.Tensor, strength: float = 1.0, crop_min: float = 0.25,
+                          n_views: int = 6):
+    """Augmentation-strength explorer (notebook 04): sliders for the jitter strength and the
+    smallest crop; each row shows an image and ``n_views`` random views of it.
+
+    Args:
+        x: (P, C, H, W) images in [0, 1], a few (each becomes a row).
+
+    Returns the ``ipywidgets.VBox``; display it (the last expression of a cell).
+    """
+    import ipywidgets as W
+    from IPython.display import display
+
+    from .plotting import show_images
+
+    s = W.FloatSlider(value=strength, min=0, max=3, step=0.25, description="strength",
+                      continuous_update=False)
+    c = W.FloatSlider(value=crop_min, min=0.05, max=1, step=0.05, description="smallest crop",
+                      continuous_update=False)
+    seed = W.IntSlider(value=0, min=0, max=20, description="seed", continuous_update=False)
+    out = W.Output()
+
+    def redraw(*_):
+        grid = augmentation_views(x, s.value, c.value, n_views, seed.value)
+        with out:
+            out.clear_output(wait=True)
+            display(show_images(grid, nrow=1 + n_views, scale=1.1,
+                                title=f"first column: original; strength {s.value:g}, "
+                                      f"crop area {c.value:g}-1"))
+
+    for w in (s, c, seed):
+        w.observe(redraw, names="value")
+    redraw()
+    return W.VBox([W.HBox([s, c, seed]), out])
