@@ -15,7 +15,7 @@ from ._validate import check_embeddings, check_k, check_positive, check_tensor
 from .losses.align_uniform import alignment, uniformity
 
 __all__ = ["alignment", "uniformity", "feature_std", "effective_rank", "singular_values",
-           "embed", "knn_accuracy", "LinearProbe"]
+           "embed", "recalibrate_batchnorm", "knn_accuracy", "LinearProbe"]
 
 
 def feature_std(z: torch.Tensor) -> torch.Tensor:
@@ -83,6 +83,32 @@ def embed(model: nn.Module, x: torch.Tensor, batch_size: int = 1024,
 
 
 @torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> nn.Module:
+    """Reset every BatchNorm's running statistics and re-estimate them on ``x`` (no training).
+
+    An untrained network in eval mode uses the initial running statistics (mean 0, var 1),
+    which do not match its real activations: its embeddings then look nearly collapsed. To
+    evaluate a *random* network fairly, re-estimate the statistics first. Returns ``model``.
+    """
+    check_tensor("x", x, floating=False, finite=False)
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    was_training = model.training
+    p = next(model.parameters(), None)
+    device = p.device if p is not None else torch.device("cpu")
+    momenta = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None                                          # cumulative average
+    model.train()
+    for i in range(0, x.shape[0], batch_size):
+        model(x[i:i + batch_size].to(device))
+    for bn, m in zip(bns, momenta):
+        bn.momentum = m
+    model.train(was_training)
+    return model
+
+
+@torch.no_grad()
 def knn_accuracy(train_features: torch.Tensor, train_labels: torch.Tensor,
                  test_features: torch.Tensor, test_labels: torch.Tensor, k: int = 20,
                  temperature: float = 0.07, batch_size: int = 1024) -> float:
@@ -109,12 +135,14 @@ def knn_accuracy(train_features: torch.Tensor, train_labels: torch.Tensor,
         raise ValueError(f"train_features and test_features must have the same dimension, got "
                          f"{train_features.shape[1]} and {test_features.shape[1]}")
     for name, f, y in (("train_labels", train_features, train_labels), ("test_labels", test_features, test_labels)):
-        if not isinstance(y, torch.Tensor) or y.dim() != 1 or y.shape[0] != f.shape[0] or y.is_floating_point():
+        if (not isinstance(y, torch.Tensor) or y.dim() != 1 or y.shape[0] != f.shape[0]
+                or y.is_floating_point() or y.is_complex() or y.dtype == torch.bool):
             raise ValueError(f"{name} must be a 1-d integer tensor of length {f.shape[0]}, got "
                              f"{getattr(y, 'shape', type(y).__name__)}")
     check_k("k", k, train_features.shape[0], "the number of training features")
     check_positive("temperature", temperature)
     bank = F.normalize(train_features.float(), dim=1)               # (N, D)
+    train_labels, test_labels = train_labels.long(), test_labels.long()   # int32 -> index dtype
     n_classes = int(max(train_labels.max(), test_labels.max())) + 1
     correct = 0
     for i in range(0, test_features.shape[0], batch_size):
@@ -146,6 +174,9 @@ class LinearProbe:
 
     def fit(self, features: torch.Tensor, labels: torch.Tensor) -> "LinearProbe":
         check_embeddings("features", features)
+        if not isinstance(labels, torch.Tensor) or labels.is_floating_point() or labels.is_complex():
+            raise TypeError(f"labels must be an integer torch.Tensor of class indices, got "
+                            f"{getattr(labels, 'dtype', type(labels).__name__)}")
         if labels.dim() != 1 or labels.shape[0] != features.shape[0]:
             raise ValueError(f"labels must be 1-d of length {features.shape[0]}, got {tuple(labels.shape)}")
         x = features.float()

@@ -34,7 +34,7 @@ def plot_history(history: History, keys: Sequence[str] = ("loss",), title: Optio
         if key in history:
             ax.plot(history.steps(key), history[key], lw=1.5, marker="o" if len(history[key]) < 30 else None, ms=3)
         if reference and key in reference:
-            ax.axhline(reference[key], color="gray", ls="--", lw=1, label="reference")
+            ax.axhline(reference[key], color="gray", ls="--", lw=1, label=f"reference {reference[key]:.3g}")
             ax.legend(fontsize=8)
         ax.set_xlabel("step")
         ax.set_ylabel(LABELS.get(key, key))
@@ -140,4 +140,30 @@ def plot_spectrum(z_by_name: Dict[str, torch.Tensor], title: str = "singular val
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    return fig
+
+
+def plot_scores(scores: Dict[str, float], xlabel: str = "accuracy", title: Optional[str] = None,
+                highlight: Sequence[str] = (), xlim: Optional[Sequence[float]] = None) -> Figure:
+    """Horizontal bars, one per named score, each labelled with its value (baselines vs methods).
+
+    Args:
+        scores: ``{name: value}``, drawn top to bottom in order.
+        highlight: names drawn in colour; the others grey (use it for the baselines).
+    """
+    names = list(scores)
+    fig = Figure(figsize=(6.5, 0.45 * len(names) + 1.1), layout="constrained")
+    ax = fig.subplots()
+    colors = ["tab:blue" if n in highlight else "tab:gray" for n in names]
+    y = np.arange(len(names))[::-1]
+    ax.barh(y, [scores[n] for n in names], color=colors)
+    for yi, n in zip(y, names):
+        ax.text(scores[n], yi, f" {scores[n]:.3f}", va="center", fontsize=9)
+    ax.set_yticks(y, names)
+    if xlim is not None:
+        ax.set_xlim(*xlim)
+    ax.set_xlabel(xlabel)
+    ax.grid(axis="x", alpha=0.3)
+    if title:
+        ax.set_title(title)
     return fig
