@@ -34,7 +34,16 @@ def get_device(prefer: Optional[str] = None) -> torch.device:
     A GPU is used when present and never required. ``CL_TEACH_DEVICE=cpu`` forces the CPU.
     """
     prefer = prefer or os.environ.get("CL_TEACH_DEVICE")
+    if prefer is not None and not isinstance(prefer, (str, torch.device)):
+        raise TypeError(f"prefer must be a device name such as 'cpu' or 'cuda', got "
+                        f"{type(prefer).__name__} {prefer!r}")
     if prefer:
+        try:
+            torch.device(prefer)
+        except RuntimeError as e:
+            raise ValueError(f"prefer must be a torch device name such as 'cpu', 'cuda' or "
+                             f"'cuda:0', got {prefer!r}") from e
+        prefer = str(prefer)
         if prefer.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"prefer={prefer!r} asks for CUDA, but torch sees no GPU; "
                              "use 'cpu' or leave it unset")
@@ -55,7 +64,15 @@ def setup(seed: int = 0, threads: Optional[int] = None, verbose: bool = True) ->
     Returns:
         The torch device chosen by :func:`get_device`.
     """
-    threads = threads or int(os.environ.get("CL_TEACH_THREADS", "1"))
+    if threads is None:
+        threads = os.environ.get("CL_TEACH_THREADS", "1")
+        if not threads.strip().isdigit():
+            raise ValueError(f"CL_TEACH_THREADS must be a positive integer, got {threads!r}")
+        threads = int(threads)
+    if isinstance(threads, bool) or not isinstance(threads, int):
+        raise TypeError(f"threads must be an int >= 1, got {type(threads).__name__} {threads!r}")
+    if threads < 1:
+        raise ValueError(f"threads must be an int >= 1, got {threads}")
     torch.set_num_threads(threads)
     seed_everything(seed)
     device = get_device()

@@ -29,7 +29,8 @@ KINDS = ("flat", "ivf", "hnsw")
 def _as_matrix(name: str, x, dim: Optional[int] = None) -> np.ndarray:
     """A (N, D) float32 C-contiguous NumPy matrix from an array or a torch tensor."""
     if hasattr(x, "detach"):                                        # a torch tensor
-        x = x.detach().cpu().numpy()
+        x = x.detach().cpu()
+        x = (x.float() if x.is_floating_point() else x).numpy()     # NumPy has no bfloat16
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a NumPy array or a torch tensor, got {type(x).__name__}")
     if x.ndim != 2:

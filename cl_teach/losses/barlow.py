@@ -27,6 +27,7 @@ def cross_correlation(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-5) -> 
         [1.0, 1.0]
     """
     check_pair("z1", z1, "z2", z2)
+    check_positive("eps", eps, allow_zero=True)
     if z1.shape[0] < 2:
         raise ValueError(f"z1 and z2 must hold at least 2 samples to normalise over the batch, "
                          f"got {tuple(z1.shape)}")

@@ -94,8 +94,9 @@ def swav_loss(global_scores: Sequence[torch.Tensor], local_scores: Sequence[torc
     shape = views[0].shape
     for i, s in enumerate(views):
         if s.shape[0] != shape[0] or s.shape[1] != shape[1]:
-            raise ValueError(f"every score tensor must have shape {tuple(shape)}, got "
-                             f"{tuple(s.shape)} for view {i}")
+            name = f"global_scores[{i}]" if i < len(global_scores) else f"local_scores[{i - len(global_scores)}]"
+            raise ValueError(f"{name} must have shape {tuple(shape)} like global_scores[0], got "
+                             f"{tuple(s.shape)}")
     if queue_scores is not None and len(queue_scores) != len(global_scores):
         raise ValueError(f"queue_scores must hold one tensor per global view "
                          f"({len(global_scores)}), got {len(queue_scores)}")
