@@ -1,0 +1,264 @@
+"""Loss parity and speed: every cl_teach loss against its published peers, forward + backward.
+
+For each loss and batch size N (D=128), on the same inputs:
+  * parity: max |ours - peer| of the loss value and of every input's gradient;
+  * speed: ours, each peer and the *floor* (the bare matrix products the loss cannot avoid,
+    e.g. for NT-Xent the (2N x D) @ (D x 2N) similarity and its two gradient products), timed
+    interleaved in one process, one torch thread; the ratios peer/ours and ours/floor are
+    medians of per-round ratios, so load from other users of the machine cancels out;
+  * peak memory: each (loss, implementation, N) once in a fresh subprocess, the rise of the
+    resident set's high-water mark (VmHWM, reset through /proc/self/clear_refs) over the inputs.
+    The subprocess runs under an address-space limit (--mem-limit-gb) so that a peer that
+    needs tens of GB fails cleanly ("out of memory") instead of taking the shared machine down.
+
+    .venv/bin/python benchmarks/bench_losses.py            # default, ~3 min
+    .venv/bin/python benchmarks/bench_losses.py --full     # 3x the repetitions
+    .venv/bin/python benchmarks/bench_losses.py --cases nt_xent --sizes 256 1024
+
+Writes benchmarks/results/losses.json and losses.png.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, Tuple
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+D = 128
+TEMPERATURE = 0.1
+
+
+@dataclass
+class Case:
+    """One loss: how to make its inputs, ours, the peers, and its floor."""
+    make: Callable[[int, torch.Generator], Tuple[torch.Tensor, ...]]   # leaf tensors, requires_grad
+    ours: Callable[..., torch.Tensor]
+    peers: Dict[str, Callable[[], Callable[..., torch.Tensor]]]        # name -> factory of fn(*inputs)
+    floor: Callable[..., None]                                         # the unavoidable products
+    floor_what: str
+    needs_memory_gb: Dict[str, Callable[[int], float]] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- NT-Xent -----------------------
+def _two_views(n: int, g: torch.Generator):
+    z1 = torch.randn(n, D, generator=g)
+    z2 = z1 + 0.5 * torch.randn(n, D, generator=g)                 # correlated views, as in training
+    return z1.requires_grad_(), z2.requires_grad_()
+
+
+def _nt_xent_floor(z1, z2):
+    # Forward: S = Z Z^T with Z = cat(z1, z2) (2N x D); backward: dZ = G Z + G^T Z (two products).
+    with torch.no_grad():
+        z = torch.cat([z1, z2])
+        s = z @ z.T
+        s @ z
+        s.T @ z
+
+
+def _lightly_ntxent():
+    from lightly.loss import NTXentLoss
+    loss = NTXentLoss(temperature=TEMPERATURE)
+    return lambda z1, z2: loss(z1, z2)
+
+
+def _pml_ntxent():
+    from pytorch_metric_learning.losses import NTXentLoss
+    loss = NTXentLoss(temperature=TEMPERATURE)
+
+    def fn(z1, z2):
+        n = z1.shape[0]
+        return loss(torch.cat([z1, z2]), torch.arange(n).repeat(2))
+    return fn
+
+
+def _plain_ntxent():
+    # cl_teach's nt_xent before this benchmark (plain autograd), kept to show what the hand-written
+    # backward buys. Not a peer: it is excluded from the "behind a peer" verdicts.
+    def fn(z1, z2):
+        n = z1.shape[0]
+        z = F.normalize(torch.cat([z1, z2]), dim=1)
+        sim = (z @ z.T) / TEMPERATURE
+        sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))
+        return F.cross_entropy(sim, torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]))
+    return fn
+
+
+def _pml_gb(n: int) -> float:
+    # GenericPairLoss builds a (positive pairs x negative pairs) mask: 2N x 2N(2N-2) floats.
+    return 2 * n * (2 * n) * (2 * n - 2) * 4 / 2**30
+
+
+def _nt_xent_case():
+    from cl_teach.losses import nt_xent
+    return Case(make=_two_views, ours=lambda z1, z2: nt_xent(z1, z2, TEMPERATURE),
+                peers={"lightly": _lightly_ntxent, "pytorch-metric-learning": _pml_ntxent,
+                       "plain-autograd (ours before)": _plain_ntxent},
+                floor=_nt_xent_floor, floor_what="(2N,D)@(D,2N) and two (2N,2N)@(2N,D)",
+                needs_memory_gb={"pytorch-metric-learning": _pml_gb})
+
+
+CASES: Dict[str, Callable[[], Case]] = {"nt_xent": _nt_xent_case}
+
+
+# ---------------------------------------------------------------- running -----------------------
+def _impl(case: Case, name: str):
+    return case.ours if name == "ours" else case.peers[name]()
+
+
+def _step(fn, inputs):
+    def run():
+        for t in inputs:
+            t.grad = None
+        fn(*inputs).backward()
+    return run
+
+
+def parity(case: Case, n: int, peer: str) -> dict:
+    g = torch.Generator().manual_seed(n)
+    inputs = case.make(n, g)
+    out = {}
+    for name in ("ours", peer):
+        for t in inputs:
+            t.grad = None
+        loss = _impl(case, name)(*inputs)
+        loss.backward()
+        out[name] = (loss.detach().clone(), [t.grad.clone() for t in inputs])
+    (lo, go), (lp, gp) = out["ours"], out[peer]
+    return {"loss": float(lo), "value_diff": float((lo - lp).abs()),
+            "grad_diff": max(float((a - b).abs().max()) for a, b in zip(go, gp))}
+
+
+def _status_kb(key: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise KeyError(key)
+
+
+def child_memory(case_name: str, impl: str, n: int, limit_gb: float) -> dict:
+    """Run once in this (fresh) process; report the peak resident-set rise in MiB."""
+    C.set_threads(1)
+    case = CASES[case_name]()
+    fn = _impl(case, impl) if impl != "floor" else None
+    inputs = case.make(n, torch.Generator().manual_seed(0))
+    if limit_gb:
+        vm = _status_kb("VmSize") * 1024
+        lim = vm + int(limit_gb * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
+    Path("/proc/self/clear_refs").write_text("5")                     # reset VmHWM to VmRSS
+    base = _status_kb("VmRSS")
+    try:
+        if fn is None:
+            case.floor(*inputs)
+        else:
+            fn(*inputs).backward()
+    except (RuntimeError, MemoryError) as e:
+        return {"peak_mb": None, "error": f"out of memory under a {limit_gb:g} GB limit: "
+                                          f"{str(e).splitlines()[0][:120]}"}
+    return {"peak_mb": round((_status_kb("VmHWM") - base) / 1024, 1), "error": None}
+
+
+def memory(case_name: str, impl: str, n: int, limit_gb: float) -> dict:
+    cmd = [sys.executable, __file__, "--child", case_name, impl, str(n), str(limit_gb)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        return {"peak_mb": None, "error": f"subprocess failed (rc={r.returncode}): {r.stderr.strip()[-200:]}"}
+
+
+def bench_case(name: str, sizes, reps_scale: float, limit_gb: float) -> dict:
+    case = CASES[name]()
+    rows = []
+    for n in sizes:
+        mem = {impl: memory(name, impl, n, limit_gb) for impl in ["floor", "ours", *case.peers]}
+        fns, skipped = {"floor": lambda: case.floor(*inputs)}, {}
+        g = torch.Generator().manual_seed(1)
+        inputs = case.make(n, g)
+        fns["ours"] = _step(case.ours, inputs)
+        for peer in case.peers:
+            need = case.needs_memory_gb.get(peer, lambda _: 0)(n)
+            if mem[peer]["error"] or need > limit_gb:
+                skipped[peer] = mem[peer]["error"] or f"needs ~{need:.0f} GB"
+                continue
+            fns[peer] = _step(case.peers[peer](), inputs)
+        reps = max(3, int(reps_scale * {256: 40, 1024: 12}.get(n, 4)))
+        times = C.interleaved(fns, reps=reps, warmup=1)
+        row = {"N": n, "D": D, "reps": reps, "loadavg": C.loadavg(), "memory": mem, "skipped": skipped,
+               "time": {k: {"wall": C.summary(v["wall"]), "cpu": C.summary(v["cpu"])} for k, v in times.items()},
+               "ours_over_floor": C.paired_ratio(times["ours"]["wall"], times["floor"]["wall"]),
+               "peers": {}}
+        for peer in case.peers:
+            if peer in skipped:
+                row["peers"][peer] = {"skipped": skipped[peer]}
+                continue
+            row["peers"][peer] = {"ratio_peer_over_ours": C.paired_ratio(times[peer]["wall"], times["ours"]["wall"]),
+                                  "ratio_cpu": C.paired_ratio(times[peer]["cpu"], times["ours"]["cpu"]),
+                                  **parity(case, n, peer)}
+        rows.append(row)
+        msg = "  ".join(f"{p}: x{v.get('ratio_peer_over_ours', float('nan')):.2f} "
+                        f"dv={v.get('value_diff', float('nan')):.1e} dg={v.get('grad_diff', float('nan')):.1e}"
+                        for p, v in row["peers"].items())
+        print(f"{name} N={n}: ours {row['time']['ours']['wall']['median'] * 1e3:.1f} ms, "
+              f"ours/floor {row['ours_over_floor']:.2f}, {msg}  mem ours {mem['ours']['peak_mb']} MB, "
+              f"load {row['loadavg'][0]}", flush=True)
+    return {"floor": case.floor_what, "rows": rows}
+
+
+def plot(results: dict):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    names = list(results)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        rows = results[name]["rows"]
+        ns = [r["N"] for r in rows]
+        impls = ["floor", "ours"] + sorted({k for r in rows for k in r["time"]} - {"floor", "ours"})
+        for impl in impls:
+            pts = [(r["N"], r["time"][impl]["wall"]["median"] * 1e3) for r in rows if impl in r["time"]]
+            if pts:
+                ax.plot(*zip(*pts), marker="o", ls="--" if impl == "floor" else "-", label=impl)
+        ax.set_xscale("log", base=2); ax.set_yscale("log")
+        ax.set_xticks(ns); ax.set_xticklabels(ns)
+        ax.set_xlabel("batch size N (D=128)"); ax.set_ylabel("forward+backward, ms (median)")
+        ax.set_title(name); ax.legend(fontsize=8); ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", nargs="*", default=None, help=f"default: all of {list(CASES)}")
+    ap.add_argument("--sizes", nargs="*", type=int, default=[256, 1024, 4096])
+    ap.add_argument("--full", action="store_true", help="3x the repetitions")
+    ap.add_argument("--mem-limit-gb", type=float, default=6.0,
+                    help="address-space limit of each memory subprocess above its baseline")
+    ap.add_argument("--out", default="losses")
+    ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.child:
+        print(json.dumps(child_memory(a.child[0], a.child[1], int(a.child[2]), float(a.child[3]))))
+        return
+    C.set_threads(1)
+    info = C.machine()
+    results = {name: bench_case(name, a.sizes, 3.0 if a.full else 1.0, a.mem_limit_gb)
+               for name in (a.cases or CASES)}
+    C.save_json(a.out, {"machine": info, "temperature": TEMPERATURE, "D": D, "results": results})
+    C.save_fig(plot(results), a.out)
+
+
+if __name__ == "__main__":
+    main()
