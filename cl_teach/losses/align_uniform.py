@@ -54,6 +54,9 @@ def uniformity(z: torch.Tensor, t: float = 2.0) -> torch.Tensor:
     check_positive("t", t)
     if z.shape[0] < 2:
         raise ValueError(f"z must hold at least 2 embeddings to compare pairs, got {tuple(z.shape)}")
-    x = F.normalize(z, dim=1)
+    # pdist has no bfloat16/float16 kernel: compute those in float32, return the input's dtype.
+    low = z.dtype in (torch.bfloat16, torch.float16)
+    x = F.normalize(z.float() if low else z, dim=1)
     sq_dist = torch.pdist(x, p=2).pow(2)                            # (N (N - 1) / 2,)
-    return torch.logsumexp(-t * sq_dist, dim=0) - math.log(sq_dist.numel())
+    u = torch.logsumexp(-t * sq_dist, dim=0) - math.log(sq_dist.numel())
+    return u.to(z.dtype) if low else u
