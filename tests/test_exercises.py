@@ -1,0 +1,82 @@
+"""Exercises: every notebook has one, and the student copies are in sync with the sources."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import exercises  # noqa: E402
+
+
+def test_student_copies_in_sync():
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "exercises.py"), "--check"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("stem", exercises.stems())
+def test_notebook_has_an_exercise_with_a_solution(stem):
+    assert exercises.count_solutions(stem) >= 1, (
+        f"notebooks/src/{stem}.py has no exercise: put a solution between '# BEGIN SOLUTION' and "
+        f"'# END SOLUTION' lines")
+
+
+@pytest.mark.parametrize("stem", exercises.stems())
+def test_student_copy_has_no_solution_and_no_output(stem):
+    path = exercises.STUDENT_DIR / f"{stem}.ipynb"
+    if not path.exists():
+        pytest.skip("reported by test_student_copies_in_sync")
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    text = "\n".join("".join(c["source"]) for c in nb["cells"])
+    assert "BEGIN SOLUTION" not in text.replace("`# BEGIN SOLUTION`", "")
+    placeholders = len(re.findall(r"# YOUR CODE HERE\n\s*raise NotImplementedError", text)) + text.count("*Your answer here.*")
+    assert placeholders >= exercises.count_solutions(stem)
+    for c in nb["cells"]:
+        if c["cell_type"] == "code":
+            assert c["outputs"] == [] and c["execution_count"] is None
+    # Everything outside the solutions is the teacher's notebook, cell for cell.
+    teacher = json.loads((ROOT / "notebooks" / f"{stem}.ipynb").read_text()) if (
+        ROOT / "notebooks" / f"{stem}.ipynb").exists() else None
+    if teacher is not None:
+        assert len(nb["cells"]) == len(teacher["cells"]) + 1          # + the "student copy" note
+
+
+def test_strip_keeps_indentation_and_code_around():
+    src = "x = 1\nfor i in range(3):\n    # BEGIN SOLUTION\n    x += i\n    # END SOLUTION\nprint(x)"
+    out, n = exercises.strip_solutions(src)
+    assert n == 1
+    assert out == "x = 1\nfor i in range(3):\n    # YOUR CODE HERE\n    raise NotImplementedError\nprint(x)"
+    compile(out, "<student>", "exec")
+
+
+def test_strip_markdown_answer():
+    out, n = exercises.strip_solutions("Why?\n<!-- BEGIN SOLUTION -->\nBecause.\n<!-- END SOLUTION -->", markdown=True)
+    assert (out, n) == ("Why?\n*Your answer here.*", 1)
+
+
+@pytest.mark.parametrize("src,msg", [("# BEGIN SOLUTION\nx = 1", "never closed"),
+                                     ("x = 1\n# END SOLUTION", "without"),
+                                     ("# BEGIN SOLUTION\n# BEGIN SOLUTION\n# END SOLUTION", "inside")])
+def test_unbalanced_markers_are_refused(src, msg):
+    with pytest.raises(ValueError, match=msg):
+        exercises.strip_solutions(src)
+
+
+def test_check_fails_when_out_of_sync(tmp_path, monkeypatch):
+    src, student = tmp_path / "src", tmp_path / "student"
+    src.mkdir()
+    student.mkdir()
+    (src / "99_demo.py").write_text("# %%\nx = 1\n# BEGIN SOLUTION\ny = 2\n# END SOLUTION\n")
+    monkeypatch.setattr(exercises, "SRC_DIR", src)
+    monkeypatch.setattr(exercises, "STUDENT_DIR", student)
+    monkeypatch.setattr(exercises, "ROOT", tmp_path)
+    assert exercises.check() == 1                                    # missing copy
+    exercises.write_all()
+    assert exercises.check() == 0
+    assert "y = 2" not in (student / "99_demo.ipynb").read_text()
+    (src / "99_demo.py").write_text("# %%\nx = 10\n# BEGIN SOLUTION\ny = 2\n# END SOLUTION\n")
+    assert exercises.check() == 1                                    # source changed
