@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
+from cl_teach._validate import check_embeddings  # noqa: E402
 
 D = 128
 TEMPERATURE = 0.1
@@ -108,7 +109,139 @@ def _nt_xent_case():
                 needs_memory_gb={"pytorch-metric-learning": _pml_gb})
 
 
-CASES: Dict[str, Callable[[], Case]] = {"nt_xent": _nt_xent_case}
+# ------------------------------------------------------------ Barlow Twins ----------------------
+def _barlow_floor(z1, z2):
+    # C = z1n^T z2n (D x D from N); backward: dz1 = z2n dC^T, dz2 = z1n dC (two (N,D)@(D,D)).
+    with torch.no_grad():
+        c = z1.T @ z2
+        z2 @ c.T
+        z1 @ c
+
+
+def _lightly_barlow():
+    from lightly.loss import BarlowTwinsLoss
+    return BarlowTwinsLoss(lambda_param=5e-3)
+
+
+def _barlow_case():
+    from cl_teach.losses import barlow_twins_loss
+    return Case(make=_two_views, ours=lambda z1, z2: barlow_twins_loss(z1, z2, lambd=5e-3),
+                peers={"lightly": _lightly_barlow}, floor=_barlow_floor,
+                floor_what="(D,N)@(N,D) and two (N,D)@(D,D)")
+
+
+# ---------------------------------------------------- negative cosine (BYOL/SimSiam) ------------
+def _negcos_floor(p, z):
+    # Row-wise dot products and norms: one pass over both inputs forward, one backward.
+    with torch.no_grad():
+        (p * z).sum(1)
+        p * z.sum(1, keepdim=True)
+
+
+def _lightly_negcos():
+    from lightly.loss import NegativeCosineSimilarity
+    return NegativeCosineSimilarity()
+
+
+def _negcos_case():
+    from cl_teach.losses import negative_cosine
+    return Case(make=_two_views, ours=negative_cosine, peers={"lightly": _lightly_negcos},
+                floor=_negcos_floor, floor_what="row-wise dot products forward + backward")
+
+
+# -------------------------------------------------------------------- SwAV ---------------------
+N_GLOBAL, N_LOCAL = 2, 4                 # multi-crop: 2 global + 4 local views, K = D prototypes
+
+
+def _scores(n: int, g: torch.Generator, views: int):
+    # Scores of normalised z against normalised prototypes: cosines in [-1, 1].
+    c = F.normalize(torch.randn(D, D, generator=g), dim=0)
+    base = F.normalize(torch.randn(n, D, generator=g), dim=1)
+    return tuple((F.normalize(base + 0.5 * torch.randn(n, D, generator=g), dim=1) @ c).requires_grad_()
+                 for _ in range(views))
+
+
+def _swav_make(n, g):
+    return _scores(n, g, N_GLOBAL + N_LOCAL)
+
+
+def _softmax_floor(*views):
+    # No products to avoid: one log-softmax per view forward + backward is the least any
+    # softmax cross-entropy does.
+    views = [v.detach().requires_grad_() for v in views]
+    sum(F.log_softmax(v, dim=1).sum() for v in views).backward()
+
+
+def _lightly_swav():
+    from lightly.loss import SwaVLoss
+    loss = SwaVLoss(temperature=0.1, sinkhorn_iterations=3, sinkhorn_epsilon=0.05)
+    return lambda *v: loss(list(v[:N_GLOBAL]), list(v[N_GLOBAL:]))
+
+
+def _swav_case():
+    from cl_teach.losses import swav_loss
+    return Case(make=_swav_make, ours=lambda *v: swav_loss(list(v[:N_GLOBAL]), list(v[N_GLOBAL:])),
+                peers={"lightly": _lightly_swav}, floor=_softmax_floor,
+                floor_what=f"one log-softmax per view ({N_GLOBAL}+{N_LOCAL} views of (N, K={D})), fwd+bwd")
+
+
+# -------------------------------------------------------------------- DINO ---------------------
+def _dino_make(n, g):
+    student = _scores(n, g, N_GLOBAL + N_LOCAL)
+    teacher = tuple(s.detach().clone() * 3 for s in student[:N_GLOBAL])   # no gradient to the teacher
+    return student + teacher
+
+
+def _lightly_dino():
+    from lightly.loss import DINOLoss
+    loss = DINOLoss(output_dim=D, teacher_temp=0.04, student_temp=0.1, warmup_teacher_temp_epochs=0)
+
+    def fn(*v):
+        loss.center.zero_()               # lightly updates its center inside forward; ours is pure
+        return loss(list(v[N_GLOBAL + N_LOCAL:]), list(v[:N_GLOBAL + N_LOCAL]))
+    return fn
+
+
+def _dino_case():
+    from cl_teach.losses import dino_loss
+    center = torch.zeros(D)
+    return Case(make=_dino_make,
+                ours=lambda *v: dino_loss(list(v[:N_GLOBAL + N_LOCAL]), list(v[N_GLOBAL + N_LOCAL:]), center,
+                                          student_temperature=0.1, teacher_temperature=0.04),
+                peers={"lightly": _lightly_dino}, floor=lambda *v: _softmax_floor(*v[:N_GLOBAL + N_LOCAL]),
+                floor_what=f"one log-softmax per student view ({N_GLOBAL}+{N_LOCAL} views of (N, K={D})), fwd+bwd")
+
+
+# -------------------------------------------------------------------- CLIP ---------------------
+CLIP_TEMPERATURE = 0.07
+
+
+def _clip_floor(i, t):
+    # logits = i t^T (N x N); backward: di = G t, dt = G^T i (two (N,N)@(N,D)).
+    with torch.no_grad():
+        s = i @ t.T
+        s @ t
+        s.T @ i
+
+
+def _open_clip():
+    from open_clip.loss import ClipLoss
+    loss = ClipLoss()
+    scale = torch.tensor(1 / CLIP_TEMPERATURE)
+    # open_clip's model normalises the features before the loss; the loss does not.
+    return lambda i, t: loss(F.normalize(i, dim=1), F.normalize(t, dim=1), scale)
+
+
+def _clip_case():
+    from cl_teach.losses import clip_loss
+    return Case(make=_two_views, ours=lambda i, t: clip_loss(i, t, CLIP_TEMPERATURE),
+                peers={"open_clip": _open_clip}, floor=_clip_floor,
+                floor_what="(N,D)@(D,N) and two (N,N)@(N,D)")
+
+
+CASES: Dict[str, Callable[[], Case]] = {"nt_xent": _nt_xent_case, "barlow_twins": _barlow_case,
+                                        "swav": _swav_case, "dino": _dino_case,
+                                        "negative_cosine": _negcos_case, "clip": _clip_case}
 
 
 # ---------------------------------------------------------------- running -----------------------
@@ -124,6 +257,10 @@ def _step(fn, inputs):
     return run
 
 
+def _with_grad(inputs):
+    return [t for t in inputs if t.requires_grad]
+
+
 def parity(case: Case, n: int, peer: str) -> dict:
     g = torch.Generator().manual_seed(n)
     inputs = case.make(n, g)
@@ -133,10 +270,13 @@ def parity(case: Case, n: int, peer: str) -> dict:
             t.grad = None
         loss = _impl(case, name)(*inputs)
         loss.backward()
-        out[name] = (loss.detach().clone(), [t.grad.clone() for t in inputs])
+        out[name] = (loss.detach().clone().reshape(()), [t.grad.clone() for t in _with_grad(inputs)])
     (lo, go), (lp, gp) = out["ours"], out[peer]
+    # The float64 value of our formula as an arbiter when the two float32 values differ.
+    ref = float(case.ours(*[t.detach().double() for t in inputs]))
     return {"loss": float(lo), "value_diff": float((lo - lp).abs()),
-            "grad_diff": max(float((a - b).abs().max()) for a, b in zip(go, gp))}
+            "grad_diff": max(float((a - b).abs().max()) for a, b in zip(go, gp)),
+            "ours_vs_float64": abs(float(lo) - ref), "peer_vs_float64": abs(float(lp) - ref)}
 
 
 def _status_kb(key: str) -> int:
@@ -188,6 +328,8 @@ def bench_case(name: str, sizes, reps_scale: float, limit_gb: float) -> dict:
         g = torch.Generator().manual_seed(1)
         inputs = case.make(n, g)
         fns["ours"] = _step(case.ours, inputs)
+        # What our input checks (cl_teach._validate: shape, dtype, finiteness) cost on these inputs.
+        fns["input checks"] = lambda: [check_embeddings("x", t) for t in inputs]
         for peer in case.peers:
             need = case.needs_memory_gb.get(peer, lambda _: 0)(n)
             if mem[peer]["error"] or need > limit_gb:
@@ -199,6 +341,7 @@ def bench_case(name: str, sizes, reps_scale: float, limit_gb: float) -> dict:
         row = {"N": n, "D": D, "reps": reps, "loadavg": C.loadavg(), "memory": mem, "skipped": skipped,
                "time": {k: {"wall": C.summary(v["wall"]), "cpu": C.summary(v["cpu"])} for k, v in times.items()},
                "ours_over_floor": C.paired_ratio(times["ours"]["wall"], times["floor"]["wall"]),
+               "checks_share_of_ours": C.paired_ratio(times["input checks"]["wall"], times["ours"]["wall"]),
                "peers": {}}
         for peer in case.peers:
             if peer in skipped:
@@ -212,7 +355,7 @@ def bench_case(name: str, sizes, reps_scale: float, limit_gb: float) -> dict:
                         f"dv={v.get('value_diff', float('nan')):.1e} dg={v.get('grad_diff', float('nan')):.1e}"
                         for p, v in row["peers"].items())
         print(f"{name} N={n}: ours {row['time']['ours']['wall']['median'] * 1e3:.1f} ms, "
-              f"ours/floor {row['ours_over_floor']:.2f}, {msg}  mem ours {mem['ours']['peak_mb']} MB, "
+              f"ours/floor {row['ours_over_floor']:.2f}, checks {row['checks_share_of_ours']:.0%}, {msg}  mem ours {mem['ours']['peak_mb']} MB, "
               f"load {row['loadavg'][0]}", flush=True)
     return {"floor": case.floor_what, "rows": rows}
 
@@ -226,7 +369,7 @@ def plot(results: dict):
     for ax, name in zip(axes[0], names):
         rows = results[name]["rows"]
         ns = [r["N"] for r in rows]
-        impls = ["floor", "ours"] + sorted({k for r in rows for k in r["time"]} - {"floor", "ours"})
+        impls = ["floor", "ours"] + sorted({k for r in rows for k in r["time"]} - {"floor", "ours", "input checks"})
         for impl in impls:
             pts = [(r["N"], r["time"][impl]["wall"]["median"] * 1e3) for r in rows if impl in r["time"]]
             if pts:
