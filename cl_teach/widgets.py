@@ -187,3 +187,28 @@ def augmentation_explorer(x: torch.Tensor, strength: float = 1.0, crop_min: floa
         w.observe(redraw, names="value")
     redraw()
     return W.VBox([W.HBox([s, c, seed]), out])
+
+
+def hashtag_box(recommend, value: str = "今天 的 我是歌手 现场 太 好听 了", k: int = 3):
+    """Type a post, read its top-``k`` hashtags (notebook 14).
+
+    Args:
+        recommend: ``recommend(text, k) -> [(hashtag, score), ...]``, e.g. the notebook's
+            CD-TOM system. value: the starting text.
+
+    Returns the ``ipywidgets.VBox``; display it (the last expression of a cell).
+    """
+    import ipywidgets as W
+
+    box = W.Text(value=value, description="post", continuous_update=False,
+                 layout=W.Layout(width="90%"))
+    readout = W.HTML()
+
+    def redraw(*_):
+        rows = "".join(f"<li>#{tag}# &nbsp; <small>score {score:.2f}</small></li>"
+                       for tag, score in recommend(box.value, k))
+        readout.value = f"<ol>{rows}</ol>"
+
+    box.observe(redraw, names="value")
+    redraw()
+    return W.VBox([box, readout])

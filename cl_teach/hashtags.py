@@ -1,0 +1,121 @@
+"""Hashtag recommendation on the Weibo corpus: candidates, baselines, votes and score fusion.
+
+The pieces of CD-TOM that are not the dual tower (``cl_teach.weibo_models``):
+
+* :func:`tag_vocabulary` / :func:`relevant_sets`: the candidate hashtags and each post's answers;
+* :func:`tfidf_scores`: the character n-gram TF-IDF baseline (cosine of TF-IDF vectors);
+* :func:`hashtag_votes`: the hashtags of the k most similar training posts, weighted by similarity
+  (a kNN recommender: "posts like this one were tagged ...");
+* :func:`fuse`: a weighted sum of per-query standardised score matrices;
+* :func:`top_k`: the k best candidates per query, best first.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+__all__ = ["tag_vocabulary", "relevant_sets", "tag_matrix", "tfidf_vectorizer", "tfidf_scores",
+           "hashtag_votes", "standardize", "fuse", "top_k", "corrupt_tags"]
+
+
+def tag_vocabulary(tags: Sequence[Sequence[str]]) -> List[str]:
+    """The sorted unique hashtags of a split (the candidates every post is ranked against)."""
+    return sorted({t for ts in tags for t in ts})
+
+
+def relevant_sets(tags: Sequence[Sequence[str]], vocab: Sequence[str]) -> List[set]:
+    """For each post, the set of its hashtags' indices in ``vocab``."""
+    index = {t: i for i, t in enumerate(vocab)}
+    return [{index[t] for t in ts if t in index} for ts in tags]
+
+
+def tag_matrix(tags: Sequence[Sequence[str]], vocab: Sequence[str]) -> np.ndarray:
+    """(N, T) float32 0/1 matrix: post i carries hashtag ``vocab[j]``. Tags outside vocab drop."""
+    m = np.zeros((len(tags), len(vocab)), dtype=np.float32)
+    for i, js in enumerate(relevant_sets(tags, vocab)):
+        m[i, list(js)] = 1.0
+    return m
+
+
+def _no_space(s: str) -> str:
+    return s.replace(" ", "")
+
+
+def tfidf_vectorizer(texts: Sequence[str], ngram_range: Tuple[int, int] = (1, 2)):
+    """A character n-gram TF-IDF (sublinear tf, spaces dropped) fitted on ``texts``."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    return TfidfVectorizer(analyzer="char", ngram_range=ngram_range, sublinear_tf=True,
+                           preprocessor=_no_space, dtype=np.float32).fit(texts)
+
+
+def tfidf_scores(vectorizer, queries: Sequence[str], items: Sequence[str]) -> np.ndarray:
+    """(Q, I) cosine similarities of TF-IDF vectors (rows are L2-normalised by scikit-learn)."""
+    return np.asarray((vectorizer.transform(queries) @ vectorizer.transform(items).T).todense(),
+                      dtype=np.float32)
+
+
+def hashtag_votes(post_sims: np.ndarray, train_tags: np.ndarray, k: int = 30) -> np.ndarray:
+    """Votes for each candidate hashtag from the ``k`` most similar training posts.
+
+    Args:
+        post_sims: (Q, N) similarity of each query post to each training post.
+        train_tags: (N, T) 0/1 matrix of the training posts' hashtags (:func:`tag_matrix`).
+        k: neighbours that vote; each votes with its similarity (clipped at 0).
+
+    Returns:
+        (Q, T) float32 vote totals.
+
+    Example:
+        >>> sims = np.array([[0.9, 0.1, 0.5]]); tags = np.array([[1, 0], [0, 1], [0, 1]], np.float32)
+        >>> hashtag_votes(sims, tags, k=2).tolist()
+        [[0.8999999761581421, 0.5]]
+    """
+    post_sims = np.asarray(post_sims, dtype=np.float32)
+    if post_sims.ndim != 2 or train_tags.ndim != 2 or post_sims.shape[1] != train_tags.shape[0]:
+        raise ValueError(f"post_sims must be (Q, N) and train_tags (N, T) with the same N, got "
+                         f"{post_sims.shape} and {train_tags.shape}")
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= post_sims.shape[1]:
+        raise ValueError(f"k must be an int in [1, {post_sims.shape[1]}], got {k!r}")
+    idx = np.argpartition(-post_sims, k - 1, axis=1)[:, :k]          # (Q, k) neighbours
+    w = np.zeros_like(post_sims)
+    np.put_along_axis(w, idx, np.maximum(np.take_along_axis(post_sims, idx, 1), 0), 1)
+    return (w @ train_tags).astype(np.float32)
+
+
+def standardize(scores: np.ndarray) -> np.ndarray:
+    """Per query (row): subtract the mean, divide by the std, so scores of different scales add."""
+    scores = np.asarray(scores, dtype=np.float32)
+    return (scores - scores.mean(1, keepdims=True)) / (scores.std(1, keepdims=True) + 1e-6)
+
+
+def fuse(scores: Dict[str, np.ndarray], weights: Dict[str, float]) -> np.ndarray:
+    """sum_name weights[name] * standardize(scores[name]) over the names in ``weights``."""
+    missing = set(weights) - set(scores)
+    if missing:
+        raise ValueError(f"weights name score matrices that are not given: {sorted(missing)}; "
+                         f"have {sorted(scores)}")
+    return sum(w * standardize(scores[name]) for name, w in weights.items() if w)
+
+
+def top_k(scores: np.ndarray, k: int = 10) -> np.ndarray:
+    """(Q, k) column indices of the k highest scores per row, best first (ties: lower index)."""
+    scores = np.asarray(scores)
+    if not 1 <= k <= scores.shape[1]:
+        raise ValueError(f"k must be in [1, {scores.shape[1]}], got {k}")
+    idx = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    part = np.take_along_axis(scores, idx, 1)
+    order = np.lexsort((idx, -part), axis=1)
+    return np.take_along_axis(idx, order, 1)
+
+
+def corrupt_tags(tags: Sequence[Sequence[str]], share: float, seed: int = 0) -> List[List[str]]:
+    """Replace the hashtags of a random ``share`` of posts by those of another random post."""
+    if not 0 <= share <= 1:
+        raise ValueError(f"share must be in [0, 1], got {share!r}")
+    rng = np.random.default_rng(seed)
+    n = len(tags)
+    out = [list(ts) for ts in tags]
+    for i in rng.choice(n, size=int(round(share * n)), replace=False):
+        out[i] = list(tags[(i + rng.integers(1, n)) % n])          # never the post's own
+    return out
