@@ -16,7 +16,10 @@ from .train import Callback, History
 #: Axis labels for the values the kit logs.
 LABELS = {"loss": "training loss", "lr": "learning rate", "feature_std": "std of normalised z",
           "effective_rank": "effective rank", "alignment": "alignment (lower = better)",
-          "uniformity": "uniformity (lower = better)", "knn": "kNN accuracy"}
+          "uniformity": "uniformity (lower = better)", "knn": "kNN accuracy",
+          "key_query_distance": "||theta_k - theta_q||", "prototypes_used": "prototypes used (batch)",
+          "teacher_entropy": "teacher entropy (nats)", "teacher_batch_entropy": "entropy of mean P_t",
+          "diag_mean": "mean diagonal of C", "offdiag_abs_mean": "mean |off-diagonal of C|"}
 
 
 def plot_history(history: History, keys: Sequence[str] = ("loss",), title: Optional[str] = None,
@@ -166,4 +169,23 @@ def plot_scores(scores: Dict[str, float], xlabel: str = "accuracy", title: Optio
     ax.grid(axis="x", alpha=0.3)
     if title:
         ax.set_title(title)
+    return fig
+
+
+def plot_matrices(matrices: Dict[str, torch.Tensor], title: Optional[str] = None, vmin: float = -1.0,
+                  vmax: float = 1.0, cmap: str = "RdBu_r", colorbar_label: str = "value") -> Figure:
+    """Heatmaps of several square matrices side by side (e.g. Barlow Twins' cross-correlation
+    at a few steps), on one colour scale."""
+    fig = Figure(figsize=(2.9 * len(matrices) + 0.8, 3.0), layout="constrained")
+    axes = fig.subplots(1, len(matrices), squeeze=False)[0]
+    im = None
+    for ax, (name, m) in zip(axes, matrices.items()):
+        im = ax.imshow(m.detach().cpu().float().numpy(), cmap=cmap, vmin=vmin, vmax=vmax)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("dimension of z2")
+        ax.set_ylabel("dimension of z1")
+    if im is not None:
+        fig.colorbar(im, ax=list(axes), shrink=0.8, label=colorbar_label)
+    if title:
+        fig.suptitle(title)
     return fig

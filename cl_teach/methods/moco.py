@@ -30,14 +30,21 @@ class MoCo(Method):
         temperature: tau (v1: 0.07, v2: 0.2, v3: 0.2).
         symmetric, predictor: default to the v3 choice (True when ``queue_size == 0``).
         projection_dim, hidden_dim: of the MLP head (v2's head; 64 for CPU speed).
+        bn_splits: Shuffling BN on one device (as the authors' CIFAR demo): queries and keys go
+            through batch norm in this many sub-batches, the keys' batch shuffled first, so a
+            query and its key never share batch statistics (else the model can tell the current
+            batch's keys from the queue's by their statistics and "cheat"). 1 turns it off.
     """
 
     def __init__(self, encoder: nn.Module, queue_size: int = 4096, momentum: float = 0.99,
                  temperature: float = 0.2, projection_dim: int = 64, hidden_dim: int = 256,
-                 symmetric: Optional[bool] = None, predictor: Optional[bool] = None):
+                 symmetric: Optional[bool] = None, predictor: Optional[bool] = None,
+                 bn_splits: int = 2):
         super().__init__(encoder)
         check_positive("queue_size", queue_size, integer=True, allow_zero=True)
+        check_positive("bn_splits", bn_splits, integer=True)
         v3 = queue_size == 0
+        self.bn_splits = bn_splits
         self.queue_size, self.momentum, self.temperature = queue_size, momentum, temperature
         self.symmetric = v3 if symmetric is None else symmetric
         self.projector = projector(encoder.out_dim, hidden_dim, projection_dim)
@@ -49,20 +56,36 @@ class MoCo(Method):
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
         self._keys = None
 
+    def _split(self, f, x, perm=None):
+        """f applied to ``bn_splits`` sub-batches of x (in the order ``perm``, then undone)."""
+        if self.bn_splits == 1:
+            return f(x)
+        if x.shape[0] % self.bn_splits:
+            raise ValueError(f"the batch size ({x.shape[0]}) must be divisible by bn_splits "
+                             f"({self.bn_splits})")
+        xs = x if perm is None else x[perm]
+        out = torch.cat([f(c) for c in xs.chunk(self.bn_splits)])
+        return out if perm is None else out[torch.argsort(perm)]
+
+    def _query(self, x):
+        return self._split(lambda c: self.predictor(self.projector(self.encoder(c))), x)   # (N, P)
+
     def _key(self, x):
         with torch.no_grad():                                           # keys: no gradient
-            return F.normalize(self.projector_k(self.encoder_k(x)), dim=1)   # (N, P)
+            perm = torch.randperm(x.shape[0], device=x.device)          # shuffle BN
+            k = self._split(lambda c: self.projector_k(self.encoder_k(c)), x, perm)
+            return F.normalize(k, dim=1)                                # (N, P)
 
     def training_step(self, batch) -> dict:
         x1, x2 = check_views(batch)
         if self.queue_size and x1.shape[0] > self.queue_size:
             raise ValueError(f"the batch size ({x1.shape[0]}) must be <= queue_size ({self.queue_size})")
-        q1 = self.predictor(self.projector(self.encoder(x1)))          # queries: (N, P)
+        q1 = self._query(x1)                                            # queries: (N, P)
         k2 = self._key(x2)                                              # keys: (N, P)
         negatives = self.queue.clone() if self.queue_size else None    # (K, P) or in-batch keys
         loss = info_nce(q1, k2, self.temperature, negatives)
         if self.symmetric:
-            q2 = self.predictor(self.projector(self.encoder(x2)))
+            q2 = self._query(x2)
             k1 = self._key(x1)
             loss = 0.5 * (loss + info_nce(q2, k1, self.temperature, negatives))
         self._keys = k2                                                 # enqueued in after_step
