@@ -11,7 +11,7 @@ setup:
 	bash scripts/setup.sh
 
 lab: setup
-	@echo ">> JupyterLab on http://127.0.0.1:$(PORT)/lab (Ctrl-C to stop)"
+	@echo ">> Starting JupyterLab on 127.0.0.1:$(PORT): open the http://127.0.0.1:$(PORT)/lab?token=... URL printed below (Ctrl-C to stop)"
 	$(PY) -m jupyter lab notebooks/ --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
 	  $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
