@@ -7,7 +7,7 @@ from :mod:`cl_teach.retrieval`.
 """
 from __future__ import annotations
 
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import torch
 
@@ -46,11 +46,21 @@ def encode_pairs(model, images: torch.Tensor, ids: torch.Tensor, batch_size: int
 
 
 def cross_modal_recall(image_emb: torch.Tensor, text_emb: torch.Tensor,
-                       ks: Sequence[int] = (1, 5, 10)) -> Dict[str, float]:
+                       ks: Sequence[int] = (1, 5, 10), groups: Optional[Sequence] = None) -> Dict[str, float]:
     """Recall@k both ways for N aligned pairs: image i's caption is text i and vice versa.
 
+    A hit is the partner itself, or -- with ``groups`` -- any item of the partner's group (two
+    images with the same caption "a red circle" are equally right for it). The hit rate is
+    reported (share of queries with a right item in the top k), which is recall@k when each
+    query has one right answer.
+
+    Args:
+        image_emb, text_emb: (N, E) aligned embeddings. ks: cut-offs (<= N).
+        groups: optional N hashable labels, e.g. the captions themselves.
+
     Returns:
-        ``{"i2t@1": ..., "t2i@1": ..., ...}`` rounded to 4 places; chance is k / N.
+        ``{"i2t@1": ..., "t2i@1": ..., ...}`` rounded to 4 places; chance is about k / N
+        (k * group size / N with groups).
 
     Example:
         >>> cross_modal_recall(torch.eye(3), torch.eye(3), ks=(1,))
@@ -60,12 +70,20 @@ def cross_modal_recall(image_emb: torch.Tensor, text_emb: torch.Tensor,
     n, kmax = image_emb.shape[0], max(ks)
     if kmax > n:
         raise ValueError(f"ks must be <= the number of pairs ({n}), got {max(ks)}")
-    relevant = [{i} for i in range(n)]
+    if groups is None:
+        relevant = [{i} for i in range(n)]
+    else:
+        if len(groups) != n:
+            raise ValueError(f"groups must hold one label per pair ({n}), got {len(groups)}")
+        members: Dict = {}
+        for i, g in enumerate(groups):
+            members.setdefault(g, set()).add(i)
+        relevant = [members[g] for g in groups]
     out = {}
     for name, q, db in (("i2t", image_emb, text_emb), ("t2i", text_emb, image_emb)):
         _, ids = retrieval.brute_force_search(db, q, k=kmax, normalize=True)
         for k in ks:
-            out[f"{name}@{k}"] = round(retrieval.recall_at_k(ids, relevant, k), 4)
+            out[f"{name}@{k}"] = round(retrieval.hit_rate_at_k(ids, relevant, k), 4)
     return {k: out[k] for k in sorted(out, key=lambda s: (int(s.split("@")[1]), s))}
 
 

@@ -71,7 +71,7 @@ class TextCNN(nn.Module):
         check_token_ids(ids, self.vocab_size)
         mask = ids != 0                                             # (N, L)
         e = self.drop(self.embed(ids)).transpose(1, 2)              # (N, D, L)
-        c = torch.relu(self.conv1(e))
+        c = torch.relu(self.conv1(e)) * mask.unsqueeze(1)          # padding stays 0 for conv2
         c = (e + torch.relu(self.conv2(c))).transpose(1, 2)         # (N, L, D)
         mean = _masked_mean(c, mask)                                # (N, D)
         mx = c.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(1)

@@ -212,3 +212,81 @@ def hashtag_box(recommend, value: str = "今天 的 我是歌手 现场 太 好�
     box.observe(redraw, names="value")
     redraw()
     return W.VBox([box, readout])
+
+
+def logit_scale_stats(similarities: torch.Tensor, logit_scale: float) -> Dict[str, object]:
+    """CLIP's image->text softmax at a logit scale (the numbers behind :func:`logit_scale_explorer`).
+
+    Args:
+        similarities: (N, N) cosine similarities, image i's caption is text i.
+        logit_scale: s = 1 / tau (CLIP learns log s, clamped so that s <= 100).
+
+    Returns:
+        dict with ``probs`` (N, N) row-wise softmax of ``s * similarities``, ``loss`` (the
+        symmetric CLIP loss at that scale), ``diag_prob`` (mean probability of the right caption)
+        and ``logit_scale``.
+
+    Example:
+        >>> st = logit_scale_stats(torch.eye(3) * 0.5, 1.0), logit_scale_stats(torch.eye(3) * 0.5, 100.0)
+        >>> st[0]["diag_prob"] < st[1]["diag_prob"]
+        True
+    """
+    check_positive("logit_scale", logit_scale)
+    if not isinstance(similarities, torch.Tensor) or similarities.dim() != 2 or \
+            similarities.shape[0] != similarities.shape[1]:
+        raise ValueError(f"similarities must be a square (N, N) tensor, got "
+                         f"{getattr(similarities, 'shape', type(similarities).__name__)}")
+    s = similarities.double()
+    probs = torch.softmax(logit_scale * s, dim=1)
+    labels = torch.arange(s.shape[0])                    # clip_loss's two cross-entropies, on the matrix
+    ce = torch.nn.functional.cross_entropy
+    loss = float((ce(logit_scale * s, labels) + ce(logit_scale * s.T, labels)) / 2)
+    return {"probs": probs.numpy(), "loss": loss, "diag_prob": float(probs.diag().mean()),
+            "logit_scale": float(logit_scale)}
+
+
+def plot_logit_scale_stats(stats: Dict[str, object], row_labels=None, col_labels=None):
+    """Heat map of the image->text probabilities (rows: images, columns: captions)."""
+    from matplotlib.figure import Figure
+    p = stats["probs"]
+    n = p.shape[0]
+    fig = Figure(figsize=(1.0 + 0.55 * n + 2.5, 0.8 + 0.45 * n), layout="constrained")
+    ax = fig.subplots()
+    im = ax.imshow(p, vmin=0, vmax=1, cmap="viridis")
+    ax.set_xticks(range(n), col_labels if col_labels is not None else range(n), rotation=45,
+                  ha="right", fontsize=8)
+    ax.set_yticks(range(n), row_labels if row_labels is not None else range(n), fontsize=8)
+    ax.set_xlabel("caption")
+    ax.set_ylabel("image")
+    ax.set_title(f"softmax(s * cos), s = {stats['logit_scale']:.3g}: "
+                 f"P(right caption) = {stats['diag_prob']:.2f}", fontsize=9)
+    fig.colorbar(im, ax=ax, label="probability")
+    return fig
+
+
+def logit_scale_explorer(similarities: torch.Tensor, row_labels=None, col_labels=None,
+                         logit_scale: float = 14.3):
+    """Logit-scale explorer (notebook 12): a log slider for CLIP's s = 1/tau (1..100) over a real
+    image-caption similarity matrix; shows which caption each image would pick, and how sure.
+
+    Returns the ``ipywidgets.VBox``; display it (the last expression of a cell).
+    """
+    import ipywidgets as W
+    from IPython.display import display
+
+    s = W.FloatLogSlider(value=logit_scale, base=10, min=0, max=2, step=0.05,
+                         description="logit scale", readout_format=".3g", continuous_update=False)
+    readout = W.Label()
+    out = W.Output()
+
+    def redraw(*_):
+        st = logit_scale_stats(similarities, s.value)
+        readout.value = (f"s = {st['logit_scale']:.3g} (tau = {1 / st['logit_scale']:.3g}) | CLIP loss = "
+                         f"{st['loss']:.3f} | mean P(right caption) = {st['diag_prob']:.3f}")
+        with out:
+            out.clear_output(wait=True)
+            display(plot_logit_scale_stats(st, row_labels, col_labels))
+
+    s.observe(redraw, names="value")
+    redraw()
+    return W.VBox([s, readout, out])

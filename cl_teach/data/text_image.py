@@ -357,7 +357,7 @@ def make_shapes(n: int = 4000, size: int = 32, seed: int = 0, jitter: float = 0.
         d = ImageDraw.Draw(im)
         cx, cy = centres[att["position"][i]]
         cx, cy = (cx + rng.uniform(-jitter, jitter)) * S, (cy + rng.uniform(-jitter, jitter)) * S
-        r = S * (0.09 if att["size"][i] == 0 else 0.19) * rng.uniform(0.9, 1.1)
+        r = S * (0.12 if att["size"][i] == 0 else 0.21) * rng.uniform(0.9, 1.1)
         col = tuple(int(np.clip(c + rng.normal(0, 12), 0, 255)) for c in _RGB[att["colour"][i]])
         box = (cx - r, cy - r, cx + r, cy + r)
         shape = att["shape"][i]

@@ -8,17 +8,36 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validate import check_positive
-from ..losses import info_nce
+from .._validate import check_pair, check_positive
 from .base import ema_update
 from .clip import CLIP, check_image_text_batch
+
+
+def queue_nce(query: torch.Tensor, key: torch.Tensor, queue: torch.Tensor, temperature) -> torch.Tensor:
+    """InfoNCE of each query against the batch's keys and a queue: N + K candidates per row.
+
+    Args:
+        query: (N, E). key: (N, E), ``key[i]`` the positive of ``query[i]``; the other keys of
+            the batch are negatives too (as in ALBEF, Li et al., 2021). queue: (K, E), K >= 0.
+        temperature: tau > 0 (a float or a 0-d tensor).
+
+    Returns:
+        A 0-d tensor. With an empty queue it is one direction of :func:`clip_loss`.
+    """
+    check_pair("query", query, "key", key)
+    keys = F.normalize(torch.cat([key, queue.to(key.dtype)], dim=0), dim=1)   # (N + K, E)
+    logits = F.normalize(query, dim=1) @ keys.T / temperature           # (N, N + K)
+    return F.cross_entropy(logits, torch.arange(query.shape[0], device=query.device))
 
 
 class WenLan(CLIP):
     """Two towers, their momentum copies, and one negative queue per modality.
 
-    An image query ``q_img`` is matched against the momentum text key of its caption ``k_txt``
-    and the K text keys in ``text_queue``; a text query against ``k_img`` and ``image_queue``.
+    An image query ``q_img`` is matched against the momentum text key of its caption ``k_txt``,
+    the other N - 1 text keys of the batch and the K text keys in ``text_queue``; a text query
+    against ``k_img``, the batch's image keys and ``image_queue``. Only filled queue slots are
+    used: a queue started with random vectors offers an easy shortcut (move every embedding
+    away from the noise) that collapses two towers trained from scratch.
     After each step the momentum towers move towards the online ones (EMA with ``momentum``) and
     the batch's keys replace the oldest in each queue, so the number of negatives is K whatever
     the batch size -- the point of the method when large batches do not fit.
@@ -43,6 +62,7 @@ class WenLan(CLIP):
         self.register_buffer("image_queue", F.normalize(torch.randn(queue_size, embed_dim), dim=1))  # (K, E)
         self.register_buffer("text_queue", F.normalize(torch.randn(queue_size, embed_dim), dim=1))   # (K, E)
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
+        self.register_buffer("queue_len", torch.zeros((), dtype=torch.long))   # slots filled
         self._keys = None
 
     @torch.no_grad()
@@ -57,9 +77,10 @@ class WenLan(CLIP):
             raise ValueError(f"the batch size ({x.shape[0]}) must be <= queue_size ({self.queue_size})")
         q_img, q_txt = self.encode_image(x), self.encode_text(ids)      # queries: (N, E)
         k_img, k_txt = self.momentum_keys(x, ids)                       # keys: (N, E)
+        n_filled = int(self.queue_len)                                  # only keys seen so far
         tau = self.temperature
-        loss_i2t = info_nce(q_img, k_txt, tau, negatives=self.text_queue.clone())   # (N, 1 + K)
-        loss_t2i = info_nce(q_txt, k_img, tau, negatives=self.image_queue.clone())
+        loss_i2t = queue_nce(q_img, k_txt, self.text_queue[:n_filled].clone(), tau)    # (N, N + K)
+        loss_t2i = queue_nce(q_txt, k_img, self.image_queue[:n_filled].clone(), tau)
         self._keys = (k_img, k_txt)                                     # enqueued in after_step
         return {"loss": (loss_i2t + loss_t2i) / 2, "loss_i2t": loss_i2t.detach(),
                 "loss_t2i": loss_t2i.detach(), "z1": q_img.detach(), "z2": q_txt.detach()}
@@ -75,4 +96,5 @@ class WenLan(CLIP):
             self.image_queue[idx] = k_img.to(self.image_queue.dtype)
             self.text_queue[idx] = k_txt.to(self.text_queue.dtype)
             self.queue_ptr.fill_((int(self.queue_ptr) + n) % self.queue_size)
+            self.queue_len.fill_(min(int(self.queue_len) + n, self.queue_size))
         self._keys = None
