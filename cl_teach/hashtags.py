@@ -49,10 +49,15 @@ def tfidf_vectorizer(texts: Sequence[str], ngram_range: Tuple[int, int] = (1, 2)
                            preprocessor=_no_space, dtype=np.float32).fit(texts)
 
 
-def tfidf_scores(vectorizer, queries: Sequence[str], items: Sequence[str]) -> np.ndarray:
-    """(Q, I) cosine similarities of TF-IDF vectors (rows are L2-normalised by scikit-learn)."""
-    return np.asarray((vectorizer.transform(queries) @ vectorizer.transform(items).T).todense(),
-                      dtype=np.float32)
+def tfidf_scores(vectorizer, queries, items) -> np.ndarray:
+    """(Q, I) cosine similarities of TF-IDF vectors (rows are L2-normalised by scikit-learn).
+
+    ``queries`` and ``items`` are lists of texts or matrices already transformed (transform
+    long texts once and reuse the matrix).
+    """
+    q = vectorizer.transform(queries) if isinstance(queries, (list, tuple)) else queries
+    i = vectorizer.transform(items) if isinstance(items, (list, tuple)) else items
+    return np.asarray((q @ i.T).todense(), dtype=np.float32)
 
 
 def hashtag_votes(post_sims: np.ndarray, train_tags: np.ndarray, k: int = 30) -> np.ndarray:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Dict, Optional, Sequence
 
+import matplotlib
 import numpy as np
 import torch
 from matplotlib.figure import Figure
@@ -188,4 +189,49 @@ def plot_matrices(matrices: Dict[str, torch.Tensor], title: Optional[str] = None
         fig.colorbar(im, ax=list(axes), shrink=0.8, label=colorbar_label)
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def plot_curves(curves: Dict[str, tuple], xlabel: str, ylabel: str, title: Optional[str] = None,
+                xscale: str = "linear", reference: Optional[Dict[str, float]] = None) -> Figure:
+    """One line per name: ``curves[name] = (x, y)`` or ``(x, y, point_labels)``; optional
+    horizontal reference lines ``{label: y}`` (e.g. a baseline)."""
+    fig = Figure(figsize=(5.2, 3.4), layout="constrained")
+    ax = fig.subplots()
+    for name, c in curves.items():
+        x, y = c[0], c[1]
+        ax.plot(x, y, marker="o", ms=4, label=name)
+        for xi, yi, lab in zip(x, y, c[2] if len(c) > 2 else ()):
+            ax.annotate(str(lab), (xi, yi), textcoords="offset points", xytext=(3, 3), fontsize=7)
+    for label, y in (reference or {}).items():
+        ax.axhline(y, color="gray", ls="--", lw=1, label=label)
+    ax.set_xscale(xscale)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_embedding_2d(xy: np.ndarray, labels: Sequence[str], title: Optional[str] = None,
+                      top: int = 10) -> Figure:
+    """A 2-d map (UMAP, t-SNE) coloured by the ``top`` most frequent labels; the rest in grey."""
+    labels = np.asarray(labels, dtype=object)
+    names, counts = np.unique(labels, return_counts=True)
+    keep = names[np.argsort(-counts, kind="stable")[:top]]
+    fig = Figure(figsize=(7.5, 5), layout="constrained")
+    ax = fig.subplots()
+    other = ~np.isin(labels, keep)
+    ax.scatter(xy[other, 0], xy[other, 1], s=3, c="lightgray", label="other")
+    cmap = matplotlib.colormaps["tab10" if top <= 10 else "tab20"]
+    for i, name in enumerate(keep):
+        m = labels == name
+        ax.scatter(xy[m, 0], xy[m, 1], s=6, color=cmap(i % cmap.N), label=str(name))
+    ax.set_xlabel("dimension 1")
+    ax.set_ylabel("dimension 2")
+    ax.legend(fontsize=7, markerscale=2, loc="center left", bbox_to_anchor=(1, 0.5))
+    if title:
+        ax.set_title(title)
     return fig

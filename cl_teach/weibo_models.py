@@ -229,3 +229,30 @@ def embed_texts(tower: TextTower, bags: Sequence[np.ndarray], idf: np.ndarray, b
     finally:
         tower.train(was)
     return torch.cat(out).numpy().astype(np.float32)
+
+
+def fit_hashtag_towers(posts: Sequence[str], tags: Sequence[Sequence[str]], epochs: int = 10,
+                       seed: int = 0, callbacks=(), progress: bool = False):
+    """Notebook 14's recipe in one call: featurise, train one shared tower on (post, hashtag).
+
+    Hashed 1-3-gram characters seen in >= 3 texts, 64-d bag embeddings, 50 % n-gram dropout,
+    temperature 0.1, batch 256, fused AdamW at lr 1e-2 for ``epochs`` epochs.
+
+    Returns:
+        ``(model, featurizer)``: the trained :class:`DualTower` (on the CPU) and its
+        :class:`CharNgrams`; embed with ``embed_texts(model.post_tower,
+        featurizer.transform(texts), featurizer.idf_)``.
+    """
+    from .train import fit
+    vocab = sorted({t for ts in tags for t in ts})
+    index = {t: i for i, t in enumerate(vocab)}
+    featurizer = CharNgrams(ngram_range=(1, 3), min_count=3).fit(list(posts) + vocab)
+    pairs = np.array([(i, index[t]) for i, ts in enumerate(tags) for t in ts])
+    torch.manual_seed(seed)
+    model = DualTower(featurizer.n_features_, dim=64, out_dim=64, shared=True, temperature=0.1,
+                      head=False, init_std=0.01)
+    loader = PairLoader(featurizer.transform(posts), featurizer.transform(vocab), pairs,
+                        featurizer.idf_, batch_size=min(256, len(pairs)), drop=0.5, seed=seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=1e-4, fused=True)
+    fit(model, loader, epochs=epochs, optimizer=opt, callbacks=callbacks, progress=progress)
+    return model.cpu(), featurizer
