@@ -109,10 +109,19 @@ def pack(bags: Sequence[np.ndarray], idf: np.ndarray, drop: float = 0.0,
 
 
 class TextTower(nn.Module):
-    """f: mean of n-gram embeddings (fastText), then a small MLP g to the joint space.
+    """f: the TF-IDF-weighted sum of n-gram embeddings (fastText-like), optionally + an MLP head.
 
     Args:
         n_features: the featuriser's ``n_features_``. dim: embedding width. out_dim: joint space.
+        head: add a residual LayerNorm-MLP (measured here: no help on ~4k pairs, so notebook
+            14 uses ``head=False``, a purely linear tower).
+        init_std: std of the initial embeddings; small (0.01, as fastText's uniform(+-1/dim))
+            so that Adam's steps move them quickly.
+
+    Example:
+        >>> f = TextTower(10, dim=8, out_dim=8, head=False)
+        >>> f(torch.tensor([1, 2, 3]), torch.tensor([0, 2]), torch.ones(3)).shape
+        torch.Size([2, 8])
     """
 
     def __init__(self, n_features: int, dim: int = 128, out_dim: int = 128, head: bool = True, init_std: float = 0.1):
