@@ -101,7 +101,7 @@ class VoilaServer:
              "--Voila.ip=127.0.0.1", "--show_tracebacks=True"],
             env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=str(root))
         self.log_path = runtime / "voila.log"
-        deadline = time.monotonic() + 60                           # bounded wait on a busy machine
+        deadline = time.monotonic() + 120                          # bounded wait on a busy machine
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"voila exited: {self.log_path.read_text()[-2000:]}")
@@ -110,7 +110,7 @@ class VoilaServer:
                     return
             time.sleep(0.3)
         self.close()
-        raise RuntimeError("voila did not start within 60 s")
+        raise RuntimeError("voila did not start within 120 s")
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.port}/voila/render/{name}.ipynb"
@@ -207,3 +207,29 @@ class WidgetPage:
         return path
 
 
+
+
+def png_src(fig) -> str:
+    """The ``src`` the notebook shows for ``fig``: IPython's PNG formatter, base64, as a data URL.
+    Lets a test compare the browser's image with what the package draws for the same values."""
+    import base64
+
+    from IPython.core.pylabtools import print_figure
+    return "data:image/png;base64," + base64.b64encode(print_figure(fig, "png")).decode()
+
+
+def decode_png(src: str):
+    """An image ``src`` (a base64 PNG data URL) as a float array (H, W, C) in [0, 1]."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+    data = base64.b64decode(src.split(",", 1)[1])
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.float32) / 255
+
+
+def same_pixels(src_a: str, src_b: str) -> bool:
+    """Two PNG data URLs show the same picture (pixels equal; PNG metadata may differ)."""
+    a, b = decode_png(src_a), decode_png(src_b)
+    return a.shape == b.shape and bool((a == b).all())

@@ -1,9 +1,9 @@
 """Notebook 01's temperature explorer, driven in Chromium through Voila."""
 import re
 
-from cl_teach.widgets import temperature_stats
+from cl_teach.widgets import plot_temperature_stats, temperature_stats
 
-from harness import course_cells
+from harness import course_cells, png_src, same_pixels
 
 READOUT = r"tau = .*loss = "
 
@@ -56,4 +56,6 @@ def test_temperature_explorer(open_widget):
         timeout=60_000)
     more = parse(page.wait_for_change(READOUT, hot_text, hot_imgs))
     assert abs(more["uniform"] - 1 / 64) < 1e-3 and more["loss"] > hot["loss"]
+    # The plot is exactly the package's figure for what the sliders now say.
+    assert same_pixels(page.images()[0], png_src(plot_temperature_stats(temperature_stats(5.0, 64, 0.5))))
     page.screenshot("01_temperature_explorer")
