@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Dict, Optional, Sequence
 
 import matplotlib
+import matplotlib.ticker
 import numpy as np
 import torch
 from matplotlib.figure import Figure
@@ -193,9 +194,11 @@ def plot_matrices(matrices: Dict[str, torch.Tensor], title: Optional[str] = None
 
 
 def plot_curves(curves: Dict[str, tuple], xlabel: str, ylabel: str, title: Optional[str] = None,
-                xscale: str = "linear", reference: Optional[Dict[str, float]] = None) -> Figure:
+                xscale: str = "linear", reference: Optional[Dict[str, float]] = None,
+                points: Optional[Dict[str, tuple]] = None) -> Figure:
     """One line per name: ``curves[name] = (x, y)`` or ``(x, y, point_labels)``; optional
-    horizontal reference lines ``{label: y}`` (e.g. a baseline)."""
+    horizontal reference lines ``{label: y}`` (e.g. a baseline) and single points
+    ``{label: (x, y)}`` (e.g. the exact method on a speed/recall plot)."""
     fig = Figure(figsize=(5.2, 3.4), layout="constrained")
     ax = fig.subplots()
     for name, c in curves.items():
@@ -205,7 +208,11 @@ def plot_curves(curves: Dict[str, tuple], xlabel: str, ylabel: str, title: Optio
             ax.annotate(str(lab), (xi, yi), textcoords="offset points", xytext=(3, 3), fontsize=7)
     for label, y in (reference or {}).items():
         ax.axhline(y, color="gray", ls="--", lw=1, label=label)
+    for label, (x, y) in (points or {}).items():
+        ax.plot([x], [y], marker="*", ms=12, ls="none", color="black", label=label)
     ax.set_xscale(xscale)
+    if xscale == "log":
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
