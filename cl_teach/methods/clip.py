@@ -13,15 +13,19 @@ from .base import Method
 
 
 def check_image_text_batch(batch, name: str = "batch"):
-    """``(images (N, C, H, W), token ids (N, L))`` from a batch tuple, with clear errors."""
+    """``(images, texts)`` from a batch tuple, with clear errors.
+
+    ``images``: (N, C, H, W) pixels or (N, F) precomputed image features (float);
+    ``texts``: (N, L) integer token ids or (N, F) precomputed text features (float).
+    """
     if not isinstance(batch, (list, tuple)) or len(batch) < 2:
         raise ValueError(f"{name} must be a tuple (images, token_ids), got "
                          f"{type(batch).__name__}{f' of length {len(batch)}' if isinstance(batch, (list, tuple)) else ''}")
     x, ids = batch[0], batch[1]
-    check_tensor("images", x, ndim=4)
-    if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.is_floating_point():
-        raise TypeError(f"token_ids must be an integer (N, L) tensor, got "
-                        f"{getattr(ids, 'dtype', type(ids).__name__)} {tuple(getattr(ids, 'shape', ()))}")
+    check_tensor("images", x, ndim=(2, 4))
+    if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.dtype == torch.bool:
+        raise TypeError(f"token_ids must be an (N, L) tensor of token ids (or (N, F) text features), "
+                        f"got {getattr(ids, 'dtype', type(ids).__name__)} {tuple(getattr(ids, 'shape', ()))}")
     if x.shape[0] != ids.shape[0]:
         raise ValueError(f"images and token_ids must hold the same number of pairs, got "
                          f"{x.shape[0]} and {ids.shape[0]}")
@@ -67,7 +71,7 @@ class CLIP(Method):
         return F.normalize(self.image_proj(self.encoder(x)), dim=1)
 
     def encode_text(self, ids: torch.Tensor) -> torch.Tensor:
-        """(N, L) token ids -> L2-normalised (N, embed_dim)."""
+        """(N, L) token ids (or whatever the text tower reads) -> L2-normalised (N, embed_dim)."""
         return F.normalize(self.text_proj(self.text_encoder(ids)), dim=1)
 
     def training_step(self, batch) -> dict:
