@@ -6,6 +6,7 @@ re-draws a figure and a one-line readout when a control moves (tested in a real 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Dict
 
 import numpy as np
@@ -283,7 +284,10 @@ def logit_scale_explorer(similarities: torch.Tensor, row_labels=None, col_labels
         st = logit_scale_stats(similarities, s.value)
         readout.value = (f"s = {st['logit_scale']:.3g} (tau = {1 / st['logit_scale']:.3g}) | CLIP loss = "
                          f"{st['loss']:.3f} | mean P(right caption) = {st['diag_prob']:.3f}")
-        with out:
+        with out, warnings.catch_warnings():
+            # Emoji in the labels have no glyph in matplotlib's fonts (a box is drawn); the
+            # warning would otherwise fill the widget with red text on every move.
+            warnings.filterwarnings("ignore", message="Glyph .* missing from font")
             out.clear_output(wait=True)
             display(plot_logit_scale_stats(st, row_labels, col_labels))
 

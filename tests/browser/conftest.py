@@ -44,10 +44,11 @@ def browser():
 def open_widget(voila, browser, request):
     """``open_widget(cells)`` serves ``cells`` as a notebook and returns a ready :class:`WidgetPage`
     (the widgets and the first plot rendered). Fails on any request leaving the machine."""
-    contexts = []
+    contexts, pages = [], []
     blocked: list = []
 
-    def _open(cells: Sequence[str], wait_for: str = r".", timeout: float = 120_000) -> WidgetPage:
+    def _open(cells: Sequence[str], wait_for: str = r".", timeout: float = 120_000,
+              image: bool = True) -> WidgetPage:
         name = re.sub(r"\W+", "_", request.node.name)
         write_notebook(voila.root / f"{name}.ipynb", cells)
         ctx = browser.new_context(viewport={"width": 1100, "height": 800})
@@ -62,12 +63,14 @@ def open_widget(voila, browser, request):
                 route.abort()
         page.route("**/*", guard)
         wp = WidgetPage(page, blocked)
+        pages.append(wp)
         # On a crowded 2-core machine Voila's page was seen twice to stall on "Executing 2 of 3"
         # for minutes (cause not found; the same cells run in ~16 s); one reload, a fresh kernel.
         for attempt in (1, 2):
             page.goto(voila.url(name), timeout=timeout, wait_until="commit")   # Voila streams cells
             try:
-                page.locator(".jp-OutputArea-output img").first.wait_for(timeout=timeout)
+                if image:
+                    page.locator(".jp-OutputArea-output img").first.wait_for(timeout=timeout)
                 wp.wait_for_text(wait_for, timeout=timeout)
                 break
             except Exception:
@@ -80,7 +83,9 @@ def open_widget(voila, browser, request):
         return wp
 
     yield _open
+    noise = [t for wp in pages for t in wp.stderr()]
     for ctx in contexts:
         ctx.close()
+    assert not noise, f"the notebook printed warnings or errors to the learner: {noise}"
     unexpected = [u for u in blocked if not KNOWN_OFFLINE_MISSES.match(u)]
     assert not unexpected, f"the page tried to leave the machine: {unexpected}"

@@ -135,6 +135,12 @@ class WidgetPage:
         """The ``src`` of every image in the output areas (matplotlib figures are base64 PNGs)."""
         return self.page.eval_on_selector_all(".jp-OutputArea-output img", "els => els.map(e => e.src)")
 
+    def stderr(self) -> List[str]:
+        """Text of every stderr / error output on the page (warnings, tracebacks): should be none."""
+        return self.page.eval_on_selector_all(
+            '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], .jp-OutputArea-output.jp-mod-error',
+            "els => els.map(e => e.textContent)")
+
     def labels(self) -> List[str]:
         return self.page.eval_on_selector_all(".widget-label, .widget-html-content",
                                               "els => els.map(e => e.textContent)")
@@ -213,9 +219,13 @@ def png_src(fig) -> str:
     """The ``src`` the notebook shows for ``fig``: IPython's PNG formatter, base64, as a data URL.
     Lets a test compare the browser's image with what the package draws for the same values."""
     import base64
+    import warnings
 
     from IPython.core.pylabtools import print_figure
-    return "data:image/png;base64," + base64.b64encode(print_figure(fig, "png")).decode()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")   # emoji labels
+        data = print_figure(fig, "png")
+    return "data:image/png;base64," + base64.b64encode(data).decode()
 
 
 def decode_png(src: str):
