@@ -128,11 +128,16 @@ class TextTower(nn.Module):
         super().__init__()
         self.bag = nn.EmbeddingBag(n_features, dim, mode="sum")
         nn.init.normal_(self.bag.weight, std=init_std)
-        self.head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, out_dim)) if head else nn.Identity()
+        if not head and dim != out_dim:
+            raise ValueError(f"head=False needs dim == out_dim (the bag is the output), got {dim} and {out_dim}")
+        self.head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU(),
+                                  nn.Linear(dim, out_dim)) if head else None
         self.out_dim = out_dim
 
     def forward(self, ids: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         h = self.bag(ids, offsets, per_sample_weights=weights)      # (N, dim)
+        if self.head is None:
+            return h
         return h + self.head(h) if h.shape[1] == self.out_dim else self.head(h)
 
 

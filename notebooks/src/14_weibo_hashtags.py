@@ -202,6 +202,11 @@ results["trained tower"] = ranking_report(ids[:, :10], relevant)
 # %%
 WEIGHTS = {"tower": 1.0, "tfidf_conv": 0.5, "votes_conv": 0.5}    # chosen on the dev split
 full = H.fuse(S, WEIGHTS)
+# for the record: votes of the 30 nearest training posts in the tower's own space
+z_train = embed_texts(model.post_tower, post_bags, featurizer.idf_)
+S["votes_tower"] = H.hashtag_votes(z_post @ z_train.T, train_tags)
+results["tower + votes via tower"] = ranking_report(
+    H.top_k(H.fuse(S, {"tower": 1.0, "votes_tower": 0.5})), relevant)
 results["CD-TOM (full)"] = ranking_report(H.top_k(full), relevant)
 
 # %%
