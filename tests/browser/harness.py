@@ -161,14 +161,15 @@ class WidgetPage:
     def wait_for_change(self, pattern: str, before_text: str, before_images: List[str],
                         timeout: float = 60_000) -> str:
         """Wait until the readout matching ``pattern`` differs from ``before_text`` and every
-        plot image has been redrawn; return the new readout."""
+        plot image has been redrawn (pass ``[]`` for a widget without images); return the new
+        readout."""
         self.page.wait_for_function(
             """([p, t, imgs]) => {
                  const texts = [...document.querySelectorAll('.widget-label, .widget-html-content')]
                      .map(e => e.textContent).filter(s => new RegExp(p).test(s));
                  const now = [...document.querySelectorAll('.jp-OutputArea-output img')].map(e => e.src);
-                 return texts.length > 0 && !texts.includes(t) && now.length > 0
-                        && now.every(s => !imgs.includes(s));
+                 const redrawn = imgs.length === 0 || (now.length > 0 && now.every(s => !imgs.includes(s)));
+                 return texts.length > 0 && !texts.includes(t) && redrawn;
                }""", arg=[pattern, before_text, before_images], timeout=timeout)
         self.settle()
         return self.text_matching(pattern)
