@@ -182,8 +182,9 @@ display(plotting.show_images(emoji.images[top.flatten()], nrow=6, scale=0.9,
 # ## Diagnose
 # * **Queue state.** The queues are full and every key is a unit vector; the pointer wraps around.
 # * **Why pretrained towers?** Trained from scratch (the towers of notebook 12), the momentum
-#   version can collapse: keys carry no gradient, so at the start nothing pushes the text
-#   embeddings apart, and every embedding drifts to one point (loss stuck at $\log(N+K)$).
+#   version collapsed in our runs while this notebook was written (batch 8-32, momentum 0.5-0.99):
+#   keys carry no gradient, so at the start nothing pushes the text embeddings apart, and every
+#   embedding drifts to one point (loss stuck at $\log(N+K)$; not re-measured here — exercise 2).
 #   CLIP's in-batch loss sends gradient through both sides and does not. BriVL sidesteps this by
 #   starting from pretrained encoders — as here. Exercise 2 lets you see it.
 
