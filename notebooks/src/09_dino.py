@@ -158,10 +158,10 @@ assert tail(both, "teacher_entropy") < 0.9 * log_k and tail(both, "teacher_batch
 # Without centering, the teacher's output is peaked (low entropy per image) *and* the batch uses
 # only a handful of the 256 outputs (exp of the batch-mean entropy): it is heading to the same
 # one-hot answer for every image, which the student copies easily (the loss falls towards 0
-# while nothing is learned about the images). Without sharpening, the output is uniform and the
-# loss sits at log K: the teacher says nothing, so there is nothing to learn. With both, the
-# teacher's outputs are peaked per image but spread across the batch. Do the features carry
-# information?
+# while the output stops saying anything about the image). Without sharpening, the output is
+# uniform and the loss sits at log K: the teacher says nothing, so there is nothing to learn.
+# With both, the teacher's outputs are peaked per image but spread across the batch. Do the
+# backbone's features carry information?
 
 # %%
 cl_teach.setup(seed=0, verbose=False)
@@ -172,6 +172,10 @@ for name, (knn, probe) in results.items():
 assert results[both][0] > results["untrained (BN recalibrated)"][0]
 
 # %% [markdown]
+# The backbone of the collapsing runs also learned something, in the steps before the head
+# collapsed (these runs are short, and h is read before the head), so kNN on h separates the runs
+# only weakly here; the entropies of the head's output above are the clear diagnosis.
+#
 # ## Exercises
 # 1. **Teacher temperature.** Train DINO with `teacher_temperature` in {0.02, 0.04, 0.07, 0.1}
 #    for 150 steps each. At which value does the teacher's entropy approach log K?
