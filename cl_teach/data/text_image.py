@@ -137,7 +137,7 @@ def _load_cache(path: Path):
 
 def _save_cache(path: Path, obj) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")                  # two notebooks may render at once
     torch.save(obj, tmp)
     os.replace(tmp, path)
 
