@@ -16,6 +16,24 @@ import torch.nn.functional as F
 from ._validate import check_positive, check_tensor
 
 
+def _check_images(x) -> None:
+    check_tensor("x", x, ndim=4, finite=False)                      # (N, C, H, W), floating
+
+
+def _check_range(name: str, pair, low: float, high: float) -> None:
+    """``pair = (a, b)`` with ``low < a <= b <= high`` (e.g. a crop-area range within (0, 1])."""
+    ok = (isinstance(pair, (tuple, list)) and len(pair) == 2
+          and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair))
+    if not ok or not (low < pair[0] <= pair[1] <= high):
+        raise ValueError(f"{name} must be a pair (low, high) with {low} < low <= high <= {high}, got {pair!r}")
+
+
+def _check_probability(name: str, p) -> None:
+    check_positive(name, p, allow_zero=True)
+    if p > 1:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
+
+
 def _uniform(n: int, lo: float, hi: float, g: Optional[torch.Generator], device) -> torch.Tensor:
     return torch.rand(n, generator=g).to(device) * (hi - lo) + lo
 
@@ -32,6 +50,9 @@ def random_resized_crop(x: torch.Tensor, scale: Tuple[float, float] = (0.25, 1.0
     Returns:
         (N, C, size, size).
     """
+    _check_images(x)
+    _check_range("scale", scale, 0, 1)
+    _check_range("ratio", ratio, 0, math.inf)
     n, c, h, w = x.shape
     size = size or h
     area = _uniform(n, *scale, generator, x.device)
@@ -57,6 +78,10 @@ def color_jitter(x: torch.Tensor, brightness: float = 0.4, contrast: float = 0.4
                  generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """Per-image brightness, contrast (and saturation for RGB) factors in [1 - s, 1 + s],
     applied to a random share ``p`` of the images. (N, C, H, W) -> (N, C, H, W) in [0, 1]."""
+    _check_images(x)
+    for name, v in (("brightness", brightness), ("contrast", contrast), ("saturation", saturation)):
+        check_positive(name, v, allow_zero=True)
+    _check_probability("p", p)
     n = x.shape[0]
     apply = (torch.rand(n, generator=generator) < p).to(x.device).view(n, 1, 1, 1)
 
@@ -74,6 +99,8 @@ def color_jitter(x: torch.Tensor, brightness: float = 0.4, contrast: float = 0.4
 
 def random_grayscale(x: torch.Tensor, p: float = 0.2, generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """Turn a random share ``p`` of RGB images grey (a no-op on 1-channel images)."""
+    _check_images(x)
+    _check_probability("p", p)
     if x.shape[1] != 3:
         return x
     n = x.shape[0]
@@ -85,6 +112,11 @@ def random_grayscale(x: torch.Tensor, p: float = 0.2, generator: Optional[torch.
 def gaussian_blur(x: torch.Tensor, sigma: Tuple[float, float] = (0.1, 1.0), p: float = 0.5,
                   kernel_size: int = 5, generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """Blur a random share ``p`` of images, each with its own sigma, as one grouped convolution."""
+    _check_images(x)
+    _check_range("sigma", sigma, 0, math.inf)
+    _check_probability("p", p)
+    if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be an odd int >= 1, got {kernel_size!r}")
     n, c, h, w = x.shape
     s = _uniform(n, *sigma, generator, x.device)                    # (N,)
     r = torch.arange(kernel_size, device=x.device, dtype=x.dtype) - kernel_size // 2

@@ -24,7 +24,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cl_teach import losses, metrics, retrieval
+from cl_teach import augment, losses, metrics, retrieval
 
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -53,6 +53,9 @@ class Case:
     floats: Dict[str, bool] = field(default_factory=dict)
     seqs: Sequence[str] = ()
     labels: Dict[str, str] = field(default_factory=dict)             # integer labels -> their features
+    probs: Sequence[str] = ()                                        # probabilities in [0, 1]
+    ranges: Sequence[str] = ()                                       # (low, high) pairs
+    finite: bool = True                                              # NaN/inf tensors refused
     ks: Dict[str, Callable[[dict], int]] = field(default_factory=dict)
     numpy_ok: bool = False
     converts_dtype: bool = False                                     # mixed float dtypes are cast
@@ -118,6 +121,21 @@ CASES: List[Case] = [
                               center=_r(g, d), student_temperature=0.1, teacher_temperature=0.04),
          seqs=["student_out", "teacher_out"], temps=["student_temperature", "teacher_temperature"],
          rank={"center": (1, 2)}),
+    Case("random_resized_crop", augment.random_resized_crop,
+         lambda n, d, g: dict(x=torch.rand(n, 1, d + 4, d + 4, generator=g), scale=(0.25, 1.0), ratio=(0.75, 1.33)),
+         rank={"x": (4,)}, ranges=["scale", "ratio"], finite=False),
+    Case("color_jitter", augment.color_jitter,
+         lambda n, d, g: dict(x=torch.rand(n, 3, d, d, generator=g), brightness=0.4, contrast=0.4, saturation=0.4, p=0.8),
+         rank={"x": (4,)}, floats={"brightness": True, "contrast": True, "saturation": True}, probs=["p"],
+         finite=False),
+    Case("random_grayscale", augment.random_grayscale,
+         lambda n, d, g: dict(x=torch.rand(n, 3, d, d, generator=g), p=0.2), rank={"x": (4,)}, probs=["p"],
+         finite=False),
+    Case("gaussian_blur", augment.gaussian_blur,
+         lambda n, d, g: dict(x=torch.rand(n, 1, d + 4, d + 4, generator=g), sigma=(0.1, 1.0), p=0.5, kernel_size=3),
+         rank={"x": (4,)}, ranges=["sigma"], probs=["p"], finite=False),
+    Case("Augment", lambda x: augment.Augment()(x), lambda n, d, g: dict(x=torch.rand(n, 1, d + 4, d + 4, generator=g)),
+         rank={"x": (4,)}, finite=False),
     Case("feature_std", metrics.feature_std, lambda n, d, g: dict(z=_r(g, n, d))),
     Case("effective_rank", metrics.effective_rank, lambda n, d, g: dict(z=_r(g, n, d))),
     Case("singular_values", metrics.singular_values, lambda n, d, g: dict(z=_r(g, n, d)), min_n=1),
@@ -165,7 +183,8 @@ def _mutations(case: Case, kw: dict) -> List[Tuple[str, str]]:
     """Every (argument, kind of damage) that must be refused for this case."""
     muts = []
     for name in _tensor_args(case, kw):
-        muts += [(name, m) for m in ("rank", "not_tensor", "int_dtype", "empty", "nonfinite")]
+        muts += [(name, m) for m in ("rank", "not_tensor", "int_dtype", "empty")]
+        muts += [(name, "nonfinite")] if case.finite else []
         if _partners(case, name):
             muts += [(name, "dim_mismatch")] + ([] if case.converts_dtype else [(name, "dtype_mix")])
             if CUDA:
@@ -180,6 +199,7 @@ def _mutations(case: Case, kw: dict) -> List[Tuple[str, str]]:
     muts += [(name, "temperature") for name in case.temps]
     muts += [(name, "int") for name in case.ints] + [(name, "float") for name in case.floats]
     muts += [(name, "k") for name in case.ks]
+    muts += [(name, "prob") for name in case.probs] + [(name, "range") for name in case.ranges]
     return muts
 
 
@@ -262,6 +282,12 @@ def _damage(case: Case, kw: dict, name: str, kind: str, data) -> Tuple[dict, Lis
     elif kind in ("int", "float"):
         allow_zero = (case.ints if kind == "int" else case.floats)[name]
         kw[name] = draw(st.sampled_from(_bad_numbers(allow_zero, kind == "int")), label="value")
+    elif kind == "prob":
+        kw[name] = draw(st.sampled_from([-0.1, 1.5, float("nan"), float("inf"), "0.5", None]), label="p")
+    elif kind == "range":
+        lo, hi = v
+        kw[name] = draw(st.sampled_from([(hi, lo / 2), (-lo, hi), (lo,), "ab", None, (lo, float("nan"))]),
+                        label="pair")
     elif kind == "k":
         n_items = case.ks[name](kw)
         kw[name] = draw(st.sampled_from([n_items + 1, n_items + 100, 0, -2, 2.0, "3", None]), label="k")
