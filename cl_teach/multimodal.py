@@ -12,7 +12,7 @@ from typing import Dict, Optional, Sequence
 import torch
 
 from . import retrieval
-from ._validate import check_pair, check_positive
+from ._validate import check_embeddings, check_pair, check_positive, check_same_device_dtype
 
 __all__ = ["encode_pairs", "cross_modal_recall", "zero_shot_classifier", "zero_shot_predict"]
 
@@ -67,6 +67,11 @@ def cross_modal_recall(image_emb: torch.Tensor, text_emb: torch.Tensor,
         {'i2t@1': 1.0, 't2i@1': 1.0}
     """
     check_pair("image_emb", image_emb, "text_emb", text_emb)
+    if not isinstance(ks, (list, tuple)) or not ks:
+        raise TypeError(f"ks must be a non-empty tuple of ints, got {ks!r}")
+    for k in ks:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"ks must hold ints >= 1, got {ks!r}")
     n, kmax = image_emb.shape[0], max(ks)
     if kmax > n:
         raise ValueError(f"ks must be <= the number of pairs ({n}), got {max(ks)}")
@@ -119,5 +124,10 @@ def zero_shot_classifier(model, vocab, class_names: Sequence[str],
 
 def zero_shot_predict(image_emb: torch.Tensor, class_emb: torch.Tensor) -> torch.Tensor:
     """(N,) predicted class ids: the class whose text embedding is most similar to each image."""
-    check_pair("image_emb", image_emb[:1], "class_emb", class_emb[:1])
+    check_embeddings("image_emb", image_emb)
+    check_embeddings("class_emb", class_emb)
+    if image_emb.shape[1] != class_emb.shape[1]:
+        raise ValueError(f"image_emb and class_emb must have the same dimension, got "
+                         f"{image_emb.shape[1]} and {class_emb.shape[1]}")
+    check_same_device_dtype("image_emb", image_emb, "class_emb", class_emb)
     return (torch.nn.functional.normalize(image_emb, dim=1) @ class_emb.T).argmax(1)

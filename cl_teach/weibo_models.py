@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validate import check_positive, check_temperature, check_tensor
+from ._validate import check_positive, check_same_device_dtype, check_temperature, check_tensor
 
 __all__ = ["CharNgrams", "TextTower", "DualTower", "PairLoader", "masked_info_nce", "embed_texts"]
 
@@ -162,6 +162,10 @@ def masked_info_nce(query: torch.Tensor, key: torch.Tensor, same: torch.Tensor,
     """
     check_tensor("query", query, ndim=2)
     check_tensor("key", key, ndim=2)
+    check_same_device_dtype("query", query, "key", key)
+    if not isinstance(same, torch.Tensor) or same.dtype != torch.bool:
+        raise TypeError(f"same must be a boolean torch.Tensor of shape (N, N), got "
+                        f"{getattr(same, 'dtype', type(same).__name__)}")
     if query.shape != key.shape or same.shape != (query.shape[0],) * 2:
         raise ValueError(f"query and key must be (N, D) and same (N, N), got {tuple(query.shape)}, "
                          f"{tuple(key.shape)} and {tuple(same.shape)}")

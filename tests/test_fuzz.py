@@ -56,6 +56,7 @@ class Case:
     probs: Sequence[str] = ()                                        # probabilities in [0, 1]
     ranges: Sequence[str] = ()                                       # (low, high) pairs
     finite: bool = True                                              # NaN/inf tensors refused
+    masks: Sequence[str] = ()                                        # (N, N) boolean masks
     ks: Dict[str, Callable[[dict], int]] = field(default_factory=dict)
     numpy_ok: bool = False
     converts_dtype: bool = False                                     # mixed float dtypes are cast
@@ -136,6 +137,18 @@ CASES: List[Case] = [
          rank={"x": (4,)}, ranges=["sigma"], probs=["p"], finite=False),
     Case("Augment", lambda x: augment.Augment()(x), lambda n, d, g: dict(x=torch.rand(n, 1, d + 4, d + 4, generator=g)),
          rank={"x": (4,)}, finite=False),
+    Case("masked_info_nce", lambda query, key, same, temperature: __import__(
+             "cl_teach.weibo_models", fromlist=["x"]).masked_info_nce(query, key, same, temperature),
+         lambda n, d, g: dict(query=_r(g, n, d), key=_r(g, n, d), same=torch.eye(n, dtype=torch.bool), temperature=0.05),
+         same_shape=[("query", "key")], temps=["temperature"], masks=["same"]),
+    Case("cross_modal_recall", lambda image_emb, text_emb, ks: __import__(
+             "cl_teach.multimodal", fromlist=["x"]).cross_modal_recall(image_emb, text_emb, ks=ks),
+         lambda n, d, g: dict(image_emb=_r(g, n, d), text_emb=_r(g, n, d), ks=(1, 2)),
+         same_shape=[("image_emb", "text_emb")], ks={"ks": lambda kw: kw["image_emb"].shape[0]}),
+    Case("zero_shot_predict", lambda image_emb, class_emb: __import__(
+             "cl_teach.multimodal", fromlist=["x"]).zero_shot_predict(image_emb, class_emb),
+         lambda n, d, g: dict(image_emb=_r(g, n, d), class_emb=_r(g, 3, d)),
+         same_dim=[("image_emb", "class_emb")]),
     Case("feature_std", metrics.feature_std, lambda n, d, g: dict(z=_r(g, n, d))),
     Case("effective_rank", metrics.effective_rank, lambda n, d, g: dict(z=_r(g, n, d))),
     Case("singular_values", metrics.singular_values, lambda n, d, g: dict(z=_r(g, n, d)), min_n=1),
@@ -183,6 +196,9 @@ def _mutations(case: Case, kw: dict) -> List[Tuple[str, str]]:
     """Every (argument, kind of damage) that must be refused for this case."""
     muts = []
     for name in _tensor_args(case, kw):
+        if name in case.masks:
+            muts += [(name, m) for m in ("mask_shape", "mask_float", "not_tensor")]
+            continue
         muts += [(name, m) for m in ("rank", "not_tensor", "int_dtype", "empty")]
         muts += [(name, "nonfinite")] if case.finite else []
         if _partners(case, name):
@@ -282,12 +298,19 @@ def _damage(case: Case, kw: dict, name: str, kind: str, data) -> Tuple[dict, Lis
     elif kind in ("int", "float"):
         allow_zero = (case.ints if kind == "int" else case.floats)[name]
         kw[name] = draw(st.sampled_from(_bad_numbers(allow_zero, kind == "int")), label="value")
+    elif kind == "mask_shape":
+        kw[name] = torch.ones(v.shape[0] + 1, v.shape[0], dtype=torch.bool)
+    elif kind == "mask_float":
+        kw[name] = v.float()
     elif kind == "prob":
         kw[name] = draw(st.sampled_from([-0.1, 1.5, float("nan"), float("inf"), "0.5", None]), label="p")
     elif kind == "range":
         lo, hi = v
         kw[name] = draw(st.sampled_from([(hi, lo / 2), (-lo, hi), (lo,), "ab", None, (lo, float("nan"))]),
                         label="pair")
+    elif kind == "k" and isinstance(v, tuple):                        # a tuple of cut-offs
+        n_items = case.ks[name](kw)
+        kw[name] = draw(st.sampled_from([(1, n_items + 1), (0,), (1, -2), (1.5,), "3", None]), label="ks")
     elif kind == "k":
         n_items = case.ks[name](kw)
         kw[name] = draw(st.sampled_from([n_items + 1, n_items + 100, 0, -2, 2.0, "3", None]), label="k")
