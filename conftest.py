@@ -1,3 +1,4 @@
+"""Test-wide settings (root conftest: outside testpaths, so --doctest-modules never collects it)."""
 import os
 
 import pytest
