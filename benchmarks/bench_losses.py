@@ -365,8 +365,12 @@ def plot(results: dict):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     names = list(results)
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), squeeze=False)
-    for ax, name in zip(axes[0], names):
+    cols = min(3, len(names))
+    rows_ = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows_, cols, figsize=(4.6 * cols, 3.6 * rows_), squeeze=False)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    for ax, name in zip(axes.flat, names):
         rows = results[name]["rows"]
         ns = [r["N"] for r in rows]
         impls = ["floor", "ours"] + sorted({k for r in rows for k in r["time"]} - {"floor", "ours", "input checks"})
@@ -377,7 +381,8 @@ def plot(results: dict):
         ax.set_xscale("log", base=2); ax.set_yscale("log")
         ax.set_xticks(ns); ax.set_xticklabels(ns)
         ax.set_xlabel("batch size N (D=128)"); ax.set_ylabel("forward+backward, ms (median)")
-        ax.set_title(name); ax.legend(fontsize=8); ax.grid(alpha=0.3)
+        ax.set_title(f"{name}\nfloor: {results[name]['floor']}", fontsize=8)
+        ax.legend(fontsize=8); ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
 
@@ -391,7 +396,11 @@ def main(argv=None):
                     help="address-space limit of each memory subprocess above its baseline")
     ap.add_argument("--out", default="losses")
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument("--plot-only", action="store_true", help="redraw the PNG from the recorded JSON")
     a = ap.parse_args(argv)
+    if a.plot_only:
+        C.save_fig(plot(json.loads((C.RESULTS / f"{a.out}.json").read_text())["results"]), a.out)
+        return
     if a.child:
         print(json.dumps(child_memory(a.child[0], a.child[1], int(a.child[2]), float(a.child[3]))))
         return
