@@ -11,8 +11,9 @@ For each loss and batch size N (D=128), on the same inputs:
     The subprocess runs under an address-space limit (--mem-limit-gb) so that a peer that
     needs tens of GB fails cleanly ("out of memory") instead of taking the shared machine down.
 
-    .venv/bin/python benchmarks/bench_losses.py            # default, ~3 min
-    .venv/bin/python benchmarks/bench_losses.py --full     # 3x the repetitions
+    .venv/bin/python benchmarks/bench_losses.py            # default: memory at N=4096 only
+    .venv/bin/python benchmarks/bench_losses.py --full     # 3x the repetitions, memory at every N
+    .venv/bin/python benchmarks/bench_losses.py --memory-sizes 256 1024 4096   # as recorded
     .venv/bin/python benchmarks/bench_losses.py --cases nt_xent --sizes 256 1024
 
 Writes benchmarks/results/losses.json and losses.png.
@@ -319,11 +320,12 @@ def memory(case_name: str, impl: str, n: int, limit_gb: float) -> dict:
         return {"peak_mb": None, "error": f"subprocess failed (rc={r.returncode}): {r.stderr.strip()[-200:]}"}
 
 
-def bench_case(name: str, sizes, reps_scale: float, limit_gb: float) -> dict:
+def bench_case(name: str, sizes, reps_scale: float, limit_gb: float, memory_sizes) -> dict:
     case = CASES[name]()
     rows = []
     for n in sizes:
-        mem = {impl: memory(name, impl, n, limit_gb) for impl in ["floor", "ours", *case.peers]}
+        impls = ["floor", "ours", *case.peers] if n in memory_sizes else []
+        mem = {impl: memory(name, impl, n, limit_gb) for impl in impls}
         fns, skipped = {"floor": lambda: case.floor(*inputs)}, {}
         g = torch.Generator().manual_seed(1)
         inputs = case.make(n, g)
@@ -332,8 +334,9 @@ def bench_case(name: str, sizes, reps_scale: float, limit_gb: float) -> dict:
         fns["input checks"] = lambda: [check_embeddings("x", t) for t in inputs]
         for peer in case.peers:
             need = case.needs_memory_gb.get(peer, lambda _: 0)(n)
-            if mem[peer]["error"] or need > limit_gb:
-                skipped[peer] = mem[peer]["error"] or f"needs ~{need:.0f} GB"
+            err = mem.get(peer, {}).get("error")
+            if err or need > limit_gb:
+                skipped[peer] = err or f"needs ~{need:.0f} GB"
                 continue
             fns[peer] = _step(case.peers[peer](), inputs)
         reps = max(3, int(reps_scale * {256: 40, 1024: 12}.get(n, 4)))
@@ -355,7 +358,7 @@ def bench_case(name: str, sizes, reps_scale: float, limit_gb: float) -> dict:
                         f"dv={v.get('value_diff', float('nan')):.1e} dg={v.get('grad_diff', float('nan')):.1e}"
                         for p, v in row["peers"].items())
         print(f"{name} N={n}: ours {row['time']['ours']['wall']['median'] * 1e3:.1f} ms, "
-              f"ours/floor {row['ours_over_floor']:.2f}, checks {row['checks_share_of_ours']:.0%}, {msg}  mem ours {mem['ours']['peak_mb']} MB, "
+              f"ours/floor {row['ours_over_floor']:.2f}, checks {row['checks_share_of_ours']:.0%}, {msg}  mem ours {mem.get('ours', {}).get('peak_mb')} MB, "
               f"load {row['loadavg'][0]}", flush=True)
     return {"floor": case.floor_what, "rows": rows}
 
@@ -394,6 +397,9 @@ def main(argv=None):
     ap.add_argument("--full", action="store_true", help="3x the repetitions")
     ap.add_argument("--mem-limit-gb", type=float, default=6.0,
                     help="address-space limit of each memory subprocess above its baseline")
+    ap.add_argument("--memory-sizes", nargs="*", type=int, default=None,
+                    help="sizes whose peak memory is measured (a subprocess each; default 4096, "
+                         "--full: every size)")
     ap.add_argument("--out", default="losses")
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     ap.add_argument("--plot-only", action="store_true", help="redraw the PNG from the recorded JSON")
@@ -406,7 +412,8 @@ def main(argv=None):
         return
     C.set_threads(1)
     info = C.machine()
-    results = {name: bench_case(name, a.sizes, 3.0 if a.full else 1.0, a.mem_limit_gb)
+    mem_sizes = a.memory_sizes if a.memory_sizes is not None else (a.sizes if a.full else [4096])
+    results = {name: bench_case(name, a.sizes, 3.0 if a.full else 1.0, a.mem_limit_gb, mem_sizes)
                for name in (a.cases or CASES)}
     C.save_json(a.out, {"machine": info, "temperature": TEMPERATURE, "D": D, "results": results})
     C.save_fig(plot(results), a.out)
