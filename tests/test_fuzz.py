@@ -364,11 +364,11 @@ def test_every_public_loss_is_fuzzed():
 
 
 # --------------------------------------------------------------------------- not-tensor APIs
-def _expect(exc, names: Sequence[str], fn, *args, **kwargs):
+def _expect(exc, names_: Sequence[str], fn, *args, **kwargs):
     with pytest.raises(exc) as info:
         fn(*args, **kwargs)
     msg = str(info.value)
-    assert any(n in msg for n in names), f"{fn.__name__}: {msg!r} does not name {names}"
+    assert any(n in msg for n in names_), f"{fn.__name__}: {msg!r} does not name {names_}"
 
 
 @SETTINGS
@@ -541,3 +541,15 @@ def test_retrieval_casts_other_float_dtypes(dtype):
     _, ids = retrieval.EmbeddingIndex().fit(v.to(dtype)).search(q, 2)
     _, ids32 = retrieval.EmbeddingIndex().fit(v.to(dtype).float()).search(q, 2)
     assert (ids == ids32).all()
+
+
+def test_missing_image_text_sources(tmp_path):
+    from cl_teach.data.text_image import load_clipart, load_emoji
+    _expect(FileNotFoundError, ["font"], load_emoji, font=tmp_path / "NotoColorEmoji.ttf", cache=False)
+    _expect(FileNotFoundError, ["root"], load_clipart, root=tmp_path / "openclipart")
+
+
+@pytest.mark.parametrize("kw,name", [({"size": 0}, "size"), ({"size": 2.5}, "size"), ({"names": ["nope"]}, "names")])
+def test_load_photos_bad_arguments(kw, name):
+    from cl_teach.data import load_photos
+    _expect((ValueError, TypeError), [name], load_photos, **kw)

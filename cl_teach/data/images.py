@@ -162,6 +162,9 @@ def load_photos(size: int = 96, names: Sequence[str] = PHOTO_NAMES) -> tuple[tor
         ``(x, names)`` with x of shape (P, 3, size, size), float in [0, 1].
     """
     import torch.nn.functional as F
+
+    from .._validate import check_positive
+    check_positive("size", size, integer=True)
     out = []
     for name in names:
         if name in ("china", "flower"):
