@@ -106,6 +106,8 @@ def fuse(scores: Dict[str, np.ndarray], weights: Dict[str, float]) -> np.ndarray
 def top_k(scores: np.ndarray, k: int = 10) -> np.ndarray:
     """(Q, k) column indices of the k highest scores per row, best first (ties: lower index)."""
     scores = np.asarray(scores)
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be a 2-d (Q, T) array, got shape {scores.shape}")
     if not 1 <= k <= scores.shape[1]:
         raise ValueError(f"k must be in [1, {scores.shape[1]}], got {k}")
     idx = np.argpartition(-scores, k - 1, axis=1)[:, :k]

@@ -553,3 +553,16 @@ def test_missing_image_text_sources(tmp_path):
 def test_load_photos_bad_arguments(kw, name):
     from cl_teach.data import load_photos
     _expect((ValueError, TypeError), [name], load_photos, **kw)
+
+
+@pytest.mark.parametrize("scores,k,name", [(np.random.rand(5), 2, "scores"), (np.random.rand(2, 5), 6, "k"),
+                                           (np.random.rand(2, 5), 0, "k")])
+def test_hashtag_top_k_bad_input(scores, k, name):
+    from cl_teach import hashtags
+    _expect(ValueError, [name], hashtags.top_k, scores, k)
+
+
+@pytest.mark.parametrize("kw,name", [({"kind": "bpe"}, "kind"), ({"text": None}, "text")])
+def test_tokenize_bad_input(kw, name):
+    from cl_teach.data.text import tokenize
+    _expect((ValueError, TypeError), [name], tokenize, **{"text": "abc", **kw})
