@@ -566,3 +566,19 @@ def test_hashtag_top_k_bad_input(scores, k, name):
 def test_tokenize_bad_input(kw, name):
     from cl_teach.data.text import tokenize
     _expect((ValueError, TypeError), [name], tokenize, **{"text": "abc", **kw})
+
+
+@pytest.mark.parametrize("make,name", [
+    (lambda: __import__("cl_teach.methods", fromlist=["x"]).SimCLR(None), "encoder"),
+    (lambda: __import__("cl_teach.methods", fromlist=["x"]).BarlowTwins(__import__("cl_teach.models", fromlist=["x"]).SmallCNN(), lambd=-1), "lambd"),
+    (lambda: __import__("cl_teach.methods", fromlist=["x"]).MoCo(__import__("cl_teach.models", fromlist=["x"]).SmallCNN(), queue_size=-1), "queue_size"),
+])
+def test_method_bad_hyper_parameters(make, name):
+    _expect((ValueError, TypeError), [name], make)
+
+
+@pytest.mark.parametrize("momentum", [1.5, -0.1, float("nan")])
+def test_ema_momentum_out_of_range(momentum):
+    from cl_teach.methods import ema_update
+    a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    _expect(ValueError, ["momentum"], ema_update, a, b, momentum)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .._validate import check_positive
 from ..losses import cross_correlation
 from ..models import mlp
 from .base import Method, check_views
@@ -23,7 +24,7 @@ class BarlowTwins(Method):
                  lambd: float = 5e-3):
         super().__init__(encoder)
         self.projector = mlp(encoder.out_dim, hidden_dim, projection_dim, n_layers=3)
-        self.lambd = lambd
+        self.lambd = check_positive("lambd", lambd, allow_zero=True)
 
     def training_step(self, batch) -> dict:
         x1, x2 = check_views(batch)

@@ -16,6 +16,9 @@ class Method(nn.Module):
 
     def __init__(self, encoder: nn.Module):
         super().__init__()
+        if not isinstance(encoder, nn.Module):
+            raise TypeError(f"encoder must be a torch.nn.Module (e.g. cl_teach.models.SmallCNN()), got "
+                            f"{type(encoder).__name__}")
         self.encoder = encoder
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -41,6 +44,9 @@ def check_views(batch, n: int = 2, name: str = "batch"):
 @torch.no_grad()
 def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
     """target <- m * target + (1 - m) * online, parameter by parameter (BYOL/MoCo's EMA)."""
+    m = float(momentum)
+    if not 0.0 <= m <= 1.0:                                        # also refuses NaN
+        raise ValueError(f"momentum must be in [0, 1] (the EMA keeps m of the target), got {momentum!r}")
     for pt, po in zip(target.parameters(), online.parameters()):
         pt.mul_(momentum).add_(po.detach(), alpha=1 - momentum)
     for bt, bo in zip(target.buffers(), online.buffers()):
