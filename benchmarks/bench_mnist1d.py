@@ -122,15 +122,19 @@ def run(seed: int, budget_s: float, batch_size: int, temperature: float, lr: flo
     # then train a fixed number of steps (deterministic, with the full lr schedule).
     probe, it = copy.deepcopy(method), iter(ViewLoader(x, [Augment1d()] * 2, batch_size=batch_size, seed=99))
     opt = torch.optim.AdamW(probe.parameters(), lr=lr)
-    c = C.cpu_seconds()
-    for _ in range(5):
+    def step():
         loss = probe.training_step(next(it))["loss"]
         opt.zero_grad(); loss.backward(); opt.step()
-    per_step = (C.cpu_seconds() - c) / 5
+    for _ in range(3):                                               # warm-up, not timed
+        step()
+    c = C.cpu_seconds()
+    for _ in range(10):
+        step()
+    per_step = (C.cpu_seconds() - c) / 10
     reserve = 5.0                                                    # CPU seconds kept for embed + probe
-    # 0.85: a 5-step calibration underestimates the cost of a long run on a shared machine
-    # (measured: up to 10% over), and the budget is a ceiling.
-    steps = max(10, int(0.85 * (budget_s - reserve - (C.cpu_seconds() - cpu0)) / per_step))
+    # 0.9: the cost of a step drifts with the load of a shared machine (measured: up to 10%
+    # over a short calibration), and the budget is a ceiling.
+    steps = max(10, int(0.9 * (budget_s - reserve - (C.cpu_seconds() - cpu0)) / per_step))
     hist = fit(method, loader, steps=steps, lr=lr, progress=False)
     h, ht = embed(method, x), embed(method, xt)
     acc = LinearProbe(max_iter=200).fit(h, y).score(ht, yt)
