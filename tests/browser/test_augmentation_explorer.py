@@ -44,3 +44,4 @@ def test_augmentation_explorer(open_widget):
                                 " return i && i.src !== s; }", arg=no_jitter[0], timeout=60_000)
     page.settle()
     assert same_pixels(page.images()[0], expected(0.0, 1.0, 0))
+    page.screenshot("04_augmentation_explorer")
