@@ -5,7 +5,8 @@ Each notebook has one source, ``notebooks/src/NN_name.py``, in the "percent" for
 ``notebooks/NN_name.ipynb`` is built from it and committed executed (nbval needs the outputs).
 
     python tools/nbtool.py build  [NAMES...]   # .py -> .ipynb (no outputs)
-    python tools/nbtool.py run    [NAMES...]   # build, then execute in place, print wall times
+    python tools/nbtool.py run    [NAMES...]   # build, execute in place, print wall times, and
+                                               # regenerate the student copies (tools/exercises.py)
     python tools/nbtool.py check               # every .ipynb matches its source (CI runs this)
 
 NAMES are stems like ``01_infonce_temperature``; none means all.
@@ -112,6 +113,9 @@ if __name__ == "__main__":
     elif cmd == "run":
         total = sum(run(s) for s in _stems(names))
         print(f"total: {total:.1f} s")
+        # Keep the student copies (solutions stripped) in step with the sources.
+        import subprocess
+        subprocess.run([sys.executable, str(ROOT / "tools" / "exercises.py")], check=True)
     elif cmd == "check":
         sys.exit(check())
     else:
