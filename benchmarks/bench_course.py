@@ -11,7 +11,8 @@ Target: every notebook within its budget, the course <= 25 minutes on 2 cores.
     CL_TEACH_THREADS=1 .venv/bin/python benchmarks/bench_course.py 00_welcome   # some
 
 Writes benchmarks/results/course.json, course.csv and course.png. Takes the course's own time
-(about 15-25 minutes): the lead runs it at the end.
+(about 15-25 minutes): the lead runs it at the end. ``--write`` also writes each executed
+notebook back to ``notebooks/`` (so one run re-executes the course and times it).
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def stated_budget(stem: str) -> tuple[float, str]:
     return (value * 60 if unit.startswith("min") else value), m.group(0)
 
 
-def execute(stem: str, timeout: int) -> dict:
+def execute(stem: str, timeout: int, write: bool = False) -> dict:
     """Build and execute one notebook in memory; wall and CPU time of the kernel process tree."""
     from nbclient import NotebookClient
     nb = nbtool.build(stem)
@@ -62,6 +63,9 @@ def execute(stem: str, timeout: int) -> dict:
         error = f"{type(e).__name__}: {str(e).strip().splitlines()[-1][:300] if str(e).strip() else ''}"
         traceback.print_exc(limit=1)
     wall = time.perf_counter() - t
+    if write and error is None:                      # --write: commit-ready executed notebook
+        import nbformat
+        nbformat.write(nb, nbtool.NB_DIR / f"{stem}.ipynb")
     budget, line = stated_budget(stem)
     return {"notebook": stem, "wall_s": round(wall, 1), "budget_s": budget, "budget_line": line,
             "within_budget": error is None and wall <= budget, "error": error,
@@ -96,12 +100,14 @@ def main(argv=None):
     ap.add_argument("--jobs", type=int, default=1, help="notebooks at a time (CI: 2)")
     ap.add_argument("--timeout", type=int, default=900, help="per cell, seconds")
     ap.add_argument("--out", default="course")
+    ap.add_argument("--write", action="store_true",
+                    help="write each executed notebook back to notebooks/ (re-executes the course)")
     a = ap.parse_args(argv)
     stems = nbtool._stems(a.notebooks)
     info = C.machine()
     t = time.perf_counter()
     with ThreadPoolExecutor(max_workers=a.jobs) as pool:
-        rows = list(pool.map(lambda s: execute(s, a.timeout), stems))
+        rows = list(pool.map(lambda s: execute(s, a.timeout, a.write), stems))
     wall_total = time.perf_counter() - t
     total = sum(r["wall_s"] for r in rows)
     print(f"{'notebook':32s} {'wall s':>7s} {'budget s':>8s}  ok")
