@@ -123,7 +123,10 @@ RUNS = {"no centering": (dict(centering=False), 150),
         "no sharpening": (dict(sharpening=False), 150),
         "centering + sharpening": (dict(), 300)}
 runs, histories = {}, {}
-for name, (kwargs, steps) in RUNS.items():
+
+
+def train_dino(name):
+    kwargs, steps = RUNS[name]
     cl_teach.setup(seed=0, verbose=False)
     method = DINO(SmallCNN(), out_dim=256, **kwargs)
     loader = ViewLoader(train.x, [Augment()] * 2, batch_size=256, seed=0)
@@ -131,6 +134,16 @@ for name, (kwargs, steps) in RUNS.items():
                           callbacks=[CollapseMonitor(every=25),
                                      LivePlot(keys, every=50, title=f"DINO, {name}", reference=reference)])
     runs[name] = method
+
+
+# %%
+train_dino("no centering")
+
+# %%
+train_dino("no sharpening")
+
+# %%
+train_dino("centering + sharpening")
 
 # %% [markdown]
 # ## Diagnose: which collapse is which?
