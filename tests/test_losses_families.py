@@ -3,6 +3,7 @@ references: lightly's implementations and the original authors' formulas (float6
 properties (permutation invariance, known values, balanced Sinkhorn marginals), gradient checks,
 numerical stability and input errors."""
 import math
+import os
 
 import pytest
 import torch
@@ -11,6 +12,15 @@ from torch import nn
 
 from cl_teach.losses import (barlow_twins_loss, cross_correlation, dino_loss, negative_cosine,
                              sinkhorn, swav_loss)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small ops on 2 threads of a busy 2-core machine are 10-100x slower: use one (CL_TEACH_THREADS)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ.get("CL_TEACH_THREADS", "1")))
+    yield
+    torch.set_num_threads(old)
 
 
 # ---------- the original authors' code, transcribed (float64) ----------

@@ -1,6 +1,8 @@
 """One CPU training step per method on a tiny batch: the loss is finite, the online weights
 moved, target networks got no gradient but moved by EMA, MoCo's queue advanced by the batch
 size, DINO's center moved, SwAV's prototypes stay normalised."""
+import os
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -10,6 +12,15 @@ from cl_teach.methods import BYOL, DINO, BarlowTwins, MoCo, SimCLR, SimSiam, SwA
 from cl_teach.models import SmallCNN
 
 N = 8
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small ops on 2 threads of a busy 2-core machine are 10-100x slower: use one (CL_TEACH_THREADS)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ.get("CL_TEACH_THREADS", "1")))
+    yield
+    torch.set_num_threads(old)
 
 
 def _views(n_views=2, n=N, size=28):
