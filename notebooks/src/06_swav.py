@@ -144,6 +144,32 @@ assert code_mass.max() < 1.5 * 512 / K and code_mass.min() > 0.5 * 512 / K
 assert argmax_mass.max() > 2 * code_mass.max()
 
 # %% [markdown]
+# ## Explore: epsilon and the number of Sinkhorn iterations
+# Move the sliders: a smaller epsilon gives harder (more one-hot) codes, and each rescaling round
+# brings the prototype masses closer to N / K. With 0 rounds the codes are just
+# softmax(S / epsilon) over the whole batch, as lopsided as the argmax.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+import ipywidgets as widgets
+
+
+def code_balance(log10_epsilon=-1.3, n_iters=3):
+    q = sinkhorn(scores, n_iters=n_iters, epsilon=10 ** log10_epsilon)
+    f = Figure(figsize=(7, 2.4), layout="constrained")
+    a = f.subplots()
+    a.bar(torch.arange(K).numpy(), q.sum(0).numpy())
+    a.axhline(512 / K, color="k", ls="--", lw=1, label="N / K")
+    a.set_xlabel("prototype"); a.set_ylabel("mass of the codes"); a.legend(fontsize=8)
+    a.set_title(f"epsilon = {10 ** log10_epsilon:.3f}, {n_iters} rounds: "
+                f"mean max code {q.max(1).values.mean():.2f}")
+    display(f)
+
+
+widgets.interact(code_balance, log10_epsilon=widgets.FloatSlider(value=-1.3, min=-2.5, max=0, step=0.1),
+                 n_iters=widgets.IntSlider(value=3, min=0, max=10));
+
+# %% [markdown]
 # ## Multi-crop
 # Besides two full-size views, SwAV adds several small, low-resolution crops of each image.
 # They are cheap (14x14 pixels cost a quarter of 28x28) and must predict the codes of the
