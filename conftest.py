@@ -5,6 +5,7 @@ import pytest
 import torch
 
 os.environ.setdefault("CL_TEACH_THREADS", "1")
+torch.set_num_threads(int(os.environ["CL_TEACH_THREADS"]))   # as the notebooks: one thread
 
 
 @pytest.fixture(autouse=True)

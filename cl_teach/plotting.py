@@ -5,6 +5,7 @@ and nothing depends on a global "current figure".
 """
 from __future__ import annotations
 
+import time
 from typing import Dict, Optional, Sequence
 
 import matplotlib
@@ -85,7 +86,7 @@ class LivePlot(Callback):
     def __init__(self, keys: Sequence[str] = ("loss",), every: int = 25, title: Optional[str] = None,
                  reference: Optional[Dict[str, float]] = None):
         self.keys, self.every, self.title, self.reference = list(keys), every, title, reference
-        self.fig, self._handle = None, None
+        self.fig, self._handle, self._last = None, None, 0.0
 
     def _draw(self, history):
         self.fig = plot_history(history, self.keys, self.title, self.reference, self.fig)
@@ -100,8 +101,10 @@ class LivePlot(Callback):
             self._handle = display(self.fig, display_id=True)
 
     def on_step_end(self, step, logs, method, history):
-        if self._handle is not None and step % self.every == 0:
+        # Redraw every ``every`` steps but at most once a second (each redraw sends a PNG).
+        if self._handle is not None and step % self.every == 0 and time.monotonic() - self._last >= 1.0:
             self._draw(history)
+            self._last = time.monotonic()
 
     def on_fit_end(self, method, history):
         self._draw(history)

@@ -131,7 +131,10 @@ def fit(method: nn.Module, loader: Iterable, epochs: int = 1, steps: Optional[in
     bar = None
     if progress:
         from tqdm.auto import tqdm
-        bar = tqdm(total=total, desc=desc or type(method).__name__, leave=True)
+        # At most ~1 refresh a second: every refresh is a message to the notebook front end, and a
+        # flood of them can overflow the kernel's output queue during a long cell (nbval then
+        # times out waiting for the cell's output).
+        bar = tqdm(total=total, desc=desc or type(method).__name__, leave=True, mininterval=1.0)
     start, step = time.perf_counter(), 0
     after = getattr(method, "after_step", None)
     try:
@@ -157,7 +160,7 @@ def fit(method: nn.Module, loader: Iterable, epochs: int = 1, steps: Optional[in
                 if bar is not None:
                     bar.update(1)
                     if step % 10 == 0 or step == total:
-                        bar.set_postfix(loss=f"{scalars['loss']:.3f}")
+                        bar.set_postfix(loss=f"{scalars['loss']:.3f}", refresh=False)
                 if step >= total or (max_seconds and time.perf_counter() - start > max_seconds):
                     total = step
                     break
