@@ -15,7 +15,7 @@ from ._validate import check_embeddings, check_k, check_positive, check_tensor
 from .losses.align_uniform import alignment, uniformity
 
 __all__ = ["alignment", "uniformity", "feature_std", "effective_rank", "singular_values",
-           "embed", "recalibrate_batchnorm", "knn_accuracy", "LinearProbe"]
+           "embed", "recalibrate_batchnorm", "knn_accuracy", "LinearProbe", "knn_and_probe"]
 
 
 def feature_std(z: torch.Tensor) -> torch.Tensor:
@@ -207,3 +207,15 @@ class LinearProbe:
     def score(self, features: torch.Tensor, labels: torch.Tensor) -> float:
         """Accuracy in [0, 1]."""
         return (self.predict(features) == labels).float().mean().item()
+
+
+def knn_and_probe(model: nn.Module, train_set, test_set, k: int = 20) -> tuple:
+    """The course's standard evaluation of a frozen model: ``(kNN accuracy, linear-probe accuracy)``.
+
+    Features ``model(x)`` of ``train_set.x`` are the kNN memory bank and the probe's training data;
+    ``test_set.x`` are the queries. Both sets need ``.x`` and ``.y`` (e.g. ``ImageDataset``).
+    """
+    h_train, h_test = embed(model, train_set.x), embed(model, test_set.x)
+    knn = knn_accuracy(h_train, train_set.y, h_test, test_set.y, k=k)
+    probe = LinearProbe().fit(h_train, train_set.y).score(h_test, test_set.y)
+    return knn, probe

@@ -24,7 +24,7 @@ from cl_teach.augment import Augment
 from cl_teach.data import ViewLoader, load_fashion_mnist
 from cl_teach.losses import info_nce
 from cl_teach.methods import MoCo, ema_update
-from cl_teach.metrics import LinearProbe, embed, knn_accuracy, recalibrate_batchnorm
+from cl_teach.metrics import knn_and_probe, recalibrate_batchnorm
 from cl_teach.models import SmallCNN
 from cl_teach.plotting import LivePlot, plot_history
 from cl_teach.train import CollapseMonitor, fit
@@ -47,10 +47,7 @@ train, test = train.subset(12_000, seed=0), test.subset(5_000, seed=0)
 
 def evaluate(encoder):
     """kNN (k=20, cosine, weighted votes) and linear-probe accuracy of h = f(x) on the test split."""
-    h_train, h_test = embed(encoder, train.x), embed(encoder, test.x)
-    knn = knn_accuracy(h_train, train.y, h_test, test.y, k=20)
-    probe = LinearProbe().fit(h_train, train.y).score(h_test, test.y)
-    return knn, probe
+    return knn_and_probe(encoder, train, test, k=20)
 
 
 # %% [markdown]
