@@ -77,6 +77,13 @@ def check_same_shape(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor)
                          f"{tuple(a.shape)} and {tuple(b.shape)}")
 
 
+def check_same_dim(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
+    """Two (N, D) and (M, D) matrices compared with each other must share D."""
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"{name_a} and {name_b} must have the same dimension, got "
+                         f"{a.shape[1]} and {b.shape[1]}")
+
+
 def check_same_device_dtype(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
     if a.device != b.device:
         raise ValueError(f"{name_a} and {name_b} must be on the same device, got "

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validate import check_embeddings, check_k, check_positive, check_tensor
+from ._validate import check_embeddings, check_k, check_positive, check_same_dim, check_tensor
 from .losses.align_uniform import alignment, uniformity
 
 __all__ = ["alignment", "uniformity", "feature_std", "effective_rank", "singular_values",
@@ -131,9 +131,7 @@ def knn_accuracy(train_features: torch.Tensor, train_labels: torch.Tensor,
     """
     check_embeddings("train_features", train_features)
     check_embeddings("test_features", test_features)
-    if train_features.shape[1] != test_features.shape[1]:
-        raise ValueError(f"train_features and test_features must have the same dimension, got "
-                         f"{train_features.shape[1]} and {test_features.shape[1]}")
+    check_same_dim("train_features", train_features, "test_features", test_features)
     for name, f, y in (("train_labels", train_features, train_labels), ("test_labels", test_features, test_labels)):
         if (not isinstance(y, torch.Tensor) or y.dim() != 1 or y.shape[0] != f.shape[0]
                 or y.is_floating_point() or y.is_complex() or y.dtype == torch.bool):

@@ -12,7 +12,7 @@ from typing import Dict, Optional, Sequence
 import torch
 
 from . import retrieval
-from ._validate import check_embeddings, check_pair, check_positive, check_same_device_dtype
+from ._validate import check_embeddings, check_pair, check_positive, check_same_device_dtype, check_same_dim
 
 __all__ = ["encode_pairs", "cross_modal_recall", "zero_shot_classifier", "zero_shot_predict"]
 
@@ -126,8 +126,6 @@ def zero_shot_predict(image_emb: torch.Tensor, class_emb: torch.Tensor) -> torch
     """(N,) predicted class ids: the class whose text embedding is most similar to each image."""
     check_embeddings("image_emb", image_emb)
     check_embeddings("class_emb", class_emb)
-    if image_emb.shape[1] != class_emb.shape[1]:
-        raise ValueError(f"image_emb and class_emb must have the same dimension, got "
-                         f"{image_emb.shape[1]} and {class_emb.shape[1]}")
+    check_same_dim("image_emb", image_emb, "class_emb", class_emb)
     check_same_device_dtype("image_emb", image_emb, "class_emb", class_emb)
     return (torch.nn.functional.normalize(image_emb, dim=1) @ class_emb.T).argmax(1)
