@@ -1,10 +1,11 @@
 """Seeds, devices, threads and paths. Nothing here runs at import time."""
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import numpy as np
 import torch
@@ -86,3 +87,30 @@ def setup(seed: int = 0, threads: Optional[int] = None, verbose: bool = True) ->
 def data_dir() -> Path:
     """Where prepared data and caches live: ``CL_TEACH_DATA`` or ``<repo>/data/cache``."""
     return Path(os.environ.get("CL_TEACH_DATA", REPO_ROOT / "data" / "cache"))
+
+
+@contextlib.contextmanager
+def threads(n: int) -> Iterator[int]:
+    """Use ``n`` torch CPU threads inside a ``with`` block, then go back to the previous count.
+
+    For work whose numbers do not depend on the thread count, such as the big similarity matrix of
+    a kNN evaluation (a matrix product splits its *output* between threads, so every entry is
+    summed in the same order; checked in tests/test_config.py). Training stays on the thread count
+    of :func:`setup`, where sums split over threads would change the recorded numbers.
+
+    Example:
+        >>> before = torch.get_num_threads()
+        >>> with threads(2):
+        ...     torch.get_num_threads()
+        2
+        >>> torch.get_num_threads() == before
+        True
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be an int >= 1 (torch CPU threads), got {type(n).__name__} {n!r}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        torch.set_num_threads(before)
