@@ -64,8 +64,9 @@ def open_widget(voila, browser, request):
         page.route("**/*", guard)
         wp = WidgetPage(page, blocked)
         pages.append(wp)
-        # On a crowded 2-core machine Voila's page was seen twice to stall on "Executing 2 of 3"
-        # for minutes (cause not found; the same cells run in ~16 s); one reload, a fresh kernel.
+        # Voila's page was seen twice to stall on "Executing 2 of 3" for minutes. The same hang hit
+        # nbclient: the kernel idle, the client never told the cell finished, a known ipykernel 7
+        # bug (pinned <7 in pyproject.toml since). Kept as a safety net: one reload, a fresh kernel.
         for attempt in (1, 2):
             page.goto(voila.url(name), timeout=timeout, wait_until="commit")   # Voila streams cells
             try:
