@@ -20,7 +20,7 @@ from torch import nn
 
 from ._validate import check_positive, check_same_device_dtype, check_temperature, check_tensor
 
-__all__ = ["CharNgrams", "TextTower", "DualTower", "PairLoader", "masked_info_nce", "embed_texts"]
+__all__ = ["CharNgrams", "TextTower", "DualTower", "PairLoader", "masked_info_nce", "embed_bags"]
 
 
 def _grams(text: str, lo: int, hi: int, strip_spaces: bool) -> List[str]:
@@ -236,8 +236,28 @@ class DualTower(nn.Module):
 
 
 @torch.no_grad()
-def embed_texts(tower: TextTower, bags: Sequence[np.ndarray], idf: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """L2-normalised (N, D) float32 embeddings of featurised texts, in eval mode."""
+def embed_bags(tower: TextTower, bags: Sequence[np.ndarray], idf: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """L2-normalised (N, D) float32 embeddings of N featurised texts, in eval mode.
+
+    Args:
+        tower: a :class:`TextTower` (e.g. ``model.post_tower`` of a :class:`DualTower`).
+        bags: N int arrays of n-gram columns, from ``CharNgrams.transform(texts)``.
+        idf: (n_features,) the featurizer's ``idf_``.
+
+    (Not :func:`cl_teach.pretrained.embed_texts`, which embeds raw strings with a frozen
+    pretrained sentence encoder.)
+    """
+    if not isinstance(tower, nn.Module):
+        raise TypeError(f"tower must be a TextTower (an nn.Module), got {type(tower).__name__}")
+    if isinstance(bags, str) or not hasattr(bags, "__len__"):
+        raise TypeError(f"bags must be a sequence of int arrays from CharNgrams.transform(texts), "
+                        f"got {type(bags).__name__}")
+    if len(bags) == 0:
+        raise ValueError("bags must hold at least one featurised text, got an empty sequence")
+    if not isinstance(idf, np.ndarray) or idf.ndim != 1:
+        raise ValueError(f"idf must be the featurizer's 1-d idf_ array, got "
+                         f"{getattr(idf, 'shape', type(idf).__name__)}")
+    check_positive("batch_size", batch_size, integer=True)
     was = tower.training
     tower.eval()
     device = next(tower.parameters()).device
@@ -258,7 +278,7 @@ def fit_hashtag_towers(posts: Sequence[str], tags: Sequence[Sequence[str]], epoc
 
     Returns:
         ``(model, featurizer)``: the trained :class:`DualTower` (on the CPU) and its
-        :class:`CharNgrams`; embed with ``embed_texts(model.post_tower,
+        :class:`CharNgrams`; embed with ``embed_bags(model.post_tower,
         featurizer.transform(texts), featurizer.idf_)``.
     """
     from .train import fit

@@ -180,7 +180,7 @@ def augmentation_explorer(x: torch.Tensor, strength: float = 1.0, crop_min: floa
         grid = augmentation_views(x, s.value, c.value, n_views, seed.value)
         with out:
             out.clear_output(wait=True)
-            display(show_images(grid, nrow=1 + n_views, scale=1.1,
+            display(show_images(grid, nrow=1 + n_views, scale=0.8,
                                 title=f"first column: original; strength {s.value:g}, "
                                       f"crop area {c.value:g}-1"))
 
@@ -294,3 +294,174 @@ def logit_scale_explorer(similarities: torch.Tensor, row_labels=None, col_labels
     s.observe(redraw, names="value")
     redraw()
     return W.VBox([s, readout, out])
+
+
+def sinkhorn_stats(scores: torch.Tensor, epsilon: float = 0.05, n_iters: int = 3) -> Dict[str, object]:
+    """SwAV's codes for a batch at one epsilon and number of rounds (behind :func:`sinkhorn_explorer`).
+
+    Args:
+        scores: (N, K) prototype scores of a batch (cosines). epsilon: the entropic regulariser.
+        n_iters: Sinkhorn-Knopp rounds (0: a plain softmax of ``scores / epsilon`` over the batch).
+
+    Returns:
+        dict with ``mass`` (K,) the codes' total per prototype (equipartition: N / K each),
+        ``argmax_mass`` (K,) the images whose best prototype it is, ``imbalance`` (largest mass over
+        N / K), ``max_code`` (mean over images of the largest code, 1 / K soft .. 1 one-hot),
+        ``epsilon`` and ``n_iters``.
+
+    Example:
+        >>> s = torch.randn(64, 8, generator=torch.Generator().manual_seed(0))
+        >>> sinkhorn_stats(s, 0.05, 3)["imbalance"] < sinkhorn_stats(s, 0.05, 0)["imbalance"]
+        True
+    """
+    from .losses import sinkhorn
+    q = sinkhorn(scores, n_iters=n_iters, epsilon=epsilon)            # validates scores/epsilon/n_iters
+    n, k = scores.shape
+    mass = q.sum(0).double()
+    return {"mass": mass.numpy(), "argmax_mass": torch.bincount(scores.argmax(1), minlength=k).double().numpy(),
+            "imbalance": float(mass.max() / (n / k)), "max_code": float(q.max(1).values.double().mean()),
+            "epsilon": float(epsilon), "n_iters": int(n_iters), "n": n, "k": k}
+
+
+def plot_sinkhorn_stats(stats: Dict[str, object]):
+    """Bars: the codes' mass per prototype next to the argmax assignment, with the N / K line."""
+    from matplotlib.figure import Figure
+    k, n = stats["k"], stats["n"]
+    x = np.arange(k)
+    fig = Figure(figsize=(8, 2.8), layout="constrained")
+    ax = fig.subplots()
+    ax.bar(x - 0.2, stats["argmax_mass"], width=0.4, color="0.7", label="argmax of the scores")
+    ax.bar(x + 0.2, stats["mass"], width=0.4, label="Sinkhorn codes")
+    ax.axhline(n / k, color="k", ls="--", lw=1, label="N / K")
+    ax.set_xlabel("prototype")
+    ax.set_ylabel("images assigned (mass)")
+    ax.legend(fontsize=8)
+    ax.set_title(f"epsilon = {stats['epsilon']:.3g}, {stats['n_iters']} rounds: largest mass "
+                 f"{stats['imbalance']:.2f} x N/K, mean largest code {stats['max_code']:.2f}", fontsize=9)
+    return fig
+
+
+def sinkhorn_explorer(scores: torch.Tensor, epsilon: float = 0.05, n_iters: int = 3):
+    """Sinkhorn explorer (notebook 06): epsilon on a log slider (0.001..1) and the number of
+    Sinkhorn-Knopp rounds (0..10) -> how evenly the codes spread the batch over the prototypes,
+    and how hard (one-hot) each image's code is.
+
+    Returns the ``ipywidgets.VBox``; display it (the last expression of a cell).
+    """
+    import ipywidgets as W
+    from IPython.display import display
+
+    eps = W.FloatLogSlider(value=epsilon, base=10, min=-3, max=0, step=0.1, description="epsilon",
+                           readout_format=".3g", continuous_update=False)
+    rounds = W.IntSlider(value=n_iters, min=0, max=10, description="rounds", continuous_update=False)
+    readout = W.Label()
+    out = W.Output()
+
+    def redraw(*_):
+        st = sinkhorn_stats(scores, eps.value, rounds.value)
+        readout.value = (f"epsilon = {st['epsilon']:.3g} | rounds = {st['n_iters']} | largest prototype "
+                         f"mass = {st['imbalance']:.2f} x N/K | mean largest code = {st['max_code']:.3f}")
+        with out:
+            out.clear_output(wait=True)
+            display(plot_sinkhorn_stats(st))
+
+    for w in (eps, rounds):
+        w.observe(redraw, names="value")
+    redraw()
+    return W.VBox([W.HBox([eps, rounds]), readout, out])
+
+
+def _entropy(p: torch.Tensor) -> torch.Tensor:
+    """Entropy in nats along the last dimension (0 log 0 = 0)."""
+    return -(p * p.clamp_min(1e-300).log()).sum(-1)
+
+
+def dino_teacher_stats(teacher_out: torch.Tensor, center: torch.Tensor, teacher_temperature: float = 0.04,
+                       centering: bool = True) -> Dict[str, object]:
+    """DINO's teacher distribution ``P_t = softmax((t - c) / tau_t)`` on a batch, and the two
+    numbers that tell its collapse modes apart (behind :func:`dino_teacher_explorer`).
+
+    Args:
+        teacher_out: (N, K) teacher head outputs of a batch. center: (K,) the center c.
+        teacher_temperature: tau_t. centering: subtract ``center`` (False: c = 0).
+
+    Returns:
+        dict with ``entropy`` (mean per-image entropy of P_t: log K = uniform, 0 = one-hot),
+        ``batch_entropy`` (entropy of the batch-mean P_t: low = the same dimensions win for every
+        image), ``log_k``, ``profile`` (K,) each image's sorted P_t averaged over the batch,
+        ``usage`` (K,) the batch-mean P_t sorted, and the inputs.
+
+    Example:
+        >>> t = torch.randn(64, 16, generator=torch.Generator().manual_seed(0))
+        >>> sharp, soft = dino_teacher_stats(t, torch.zeros(16), 0.04), dino_teacher_stats(t, torch.zeros(16), 1.0)
+        >>> sharp["entropy"] < soft["entropy"] <= soft["log_k"]
+        True
+    """
+    from ._validate import check_temperature, check_tensor
+    check_tensor("teacher_out", teacher_out, ndim=2)
+    check_tensor("center", center)
+    k = teacher_out.shape[1]
+    if center.numel() != k:
+        raise ValueError(f"center must have K = {k} entries (teacher_out's columns), got shape "
+                         f"{tuple(center.shape)}")
+    check_temperature(teacher_temperature, "teacher_temperature")
+    c = center.reshape(1, k).double() if centering else 0.0
+    p = torch.softmax((teacher_out.double() - c) / teacher_temperature, dim=1)   # (N, K)
+    mean = p.mean(0)
+    return {"entropy": float(_entropy(p).mean()), "batch_entropy": float(_entropy(mean)),
+            "log_k": math.log(k), "profile": p.sort(dim=1, descending=True).values.mean(0).numpy(),
+            "usage": mean.sort(descending=True).values.numpy(),
+            "teacher_temperature": float(teacher_temperature), "centering": bool(centering)}
+
+
+def plot_dino_teacher_stats(stats: Dict[str, object]):
+    """Two panels: how peaked each image's P_t is, and how the batch spreads over the K outputs."""
+    from matplotlib.figure import Figure
+    k = len(stats["profile"])
+    rank = np.arange(1, k + 1)
+    fig = Figure(figsize=(9, 2.8), layout="constrained")
+    a, b = fig.subplots(1, 2)
+    a.plot(rank, stats["profile"], marker=".", ms=3)
+    a.axhline(1 / k, color="k", ls="--", lw=1, label="uniform 1/K")
+    a.set_xscale("log"); a.set_ylim(0, 1.02)
+    a.set_xlabel("rank of the output dimension (per image)"); a.set_ylabel("mean probability")
+    a.set_title(f"per image: entropy {stats['entropy']:.2f} of log K = {stats['log_k']:.2f}", fontsize=9)
+    a.legend(fontsize=8)
+    b.bar(rank, stats["usage"], width=1.0)
+    b.axhline(1 / k, color="k", ls="--", lw=1)
+    b.set_xlabel("output dimension (sorted by use)"); b.set_ylabel("batch-mean probability")
+    b.set_title(f"over the batch: entropy {stats['batch_entropy']:.2f} of {stats['log_k']:.2f}", fontsize=9)
+    fig.suptitle(f"teacher tau_t = {stats['teacher_temperature']:.3g}, centering "
+                 f"{'on' if stats['centering'] else 'off'}", fontsize=10)
+    return fig
+
+
+def dino_teacher_explorer(teacher_out: torch.Tensor, center: torch.Tensor, teacher_temperature: float = 0.04,
+                          centering: bool = True):
+    """DINO teacher explorer (notebook 09): the teacher temperature on a log slider (0.01..1) and
+    centering on/off, over a trained teacher's outputs -> the two collapse modes as two entropies.
+
+    Returns the ``ipywidgets.VBox``; display it (the last expression of a cell).
+    """
+    import ipywidgets as W
+    from IPython.display import display
+
+    tau = W.FloatLogSlider(value=teacher_temperature, base=10, min=-2, max=0, step=0.05,
+                           description="teacher tau", readout_format=".3g", continuous_update=False)
+    center_box = W.Checkbox(value=centering, description="centering", indent=False)
+    readout = W.Label()
+    out = W.Output()
+
+    def redraw(*_):
+        st = dino_teacher_stats(teacher_out, center, tau.value, center_box.value)
+        readout.value = (f"tau_t = {st['teacher_temperature']:.3g} | centering {'on' if st['centering'] else 'off'}"
+                         f" | entropy per image = {st['entropy']:.3f} | of the batch mean = "
+                         f"{st['batch_entropy']:.3f} | log K = {st['log_k']:.3f}")
+        with out:
+            out.clear_output(wait=True)
+            display(plot_dino_teacher_stats(st))
+
+    for w in (tau, center_box):
+        w.observe(redraw, names="value")
+    redraw()
+    return W.VBox([W.HBox([tau, center_box]), readout, out])

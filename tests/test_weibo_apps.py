@@ -13,7 +13,7 @@ from cl_teach.data.weibo_generated import generated_weibo
 from cl_teach.losses import info_nce
 from cl_teach.retrieval import ranking_report
 from cl_teach.train import fit
-from cl_teach.weibo_models import (CharNgrams, DualTower, PairLoader, embed_texts, masked_info_nce,
+from cl_teach.weibo_models import (CharNgrams, DualTower, PairLoader, embed_bags, masked_info_nce,
                                    pack)
 
 
@@ -86,6 +86,26 @@ def test_pack_weights_are_unit_norm_and_dropout_keeps_one():
     assert len(ids) == 2                            # one n-gram survives per bag
 
 
+
+def test_embed_bags_shapes_and_bad_input():
+    f = CharNgrams(ngram_range=(1, 2), min_count=1).fit(["我是 歌手", "歌手 好", "好 歌"])
+    model = DualTower(f.n_features_, 8, 8, shared=True, temperature=0.1, head=False)
+    z = embed_bags(model.post_tower, f.transform(["歌手", "完全陌生", "好"]), f.idf_, batch_size=2)
+    assert z.shape == (3, 8) and z.dtype == np.float32
+    assert np.allclose(np.linalg.norm(z, axis=1), 1, atol=1e-5)
+    assert model.post_tower.training                # eval mode only inside, then restored
+    bags = f.transform(["歌手"])
+    with pytest.raises(ValueError, match=r"bags must hold at least one.*got an empty"):
+        embed_bags(model.post_tower, [], f.idf_)
+    with pytest.raises(TypeError, match=r"bags must be a sequence.*got str"):
+        embed_bags(model.post_tower, "歌手", f.idf_)
+    with pytest.raises(ValueError, match=r"idf must be .*1-d.*got \(1, "):
+        embed_bags(model.post_tower, bags, f.idf_[None])
+    with pytest.raises(ValueError, match="batch_size"):
+        embed_bags(model.post_tower, bags, f.idf_, batch_size=0)
+    with pytest.raises(TypeError, match=r"tower must be a TextTower.*got DualTower|tower must be a TextTower"):
+        embed_bags("post_tower", bags, f.idf_)
+
 def test_pair_loader_marks_shared_posts_and_tags():
     bags = [np.array([1])] * 6
     pairs = np.array([[0, 0], [1, 0], [2, 1], [2, 2], [3, 3], [4, 4]])
@@ -106,12 +126,12 @@ def test_dual_tower_learns_the_generated_corpus():
     pairs = np.array([(i, vocab.index(t)) for i, ts in enumerate(train.tags) for t in ts])
     model = DualTower(f.n_features_, 32, 32, shared=True, temperature=0.1, head=False, init_std=0.01)
     loader = PairLoader(f.transform(train.posts), f.transform(vocab), pairs, f.idf_, 128, 0.3)
-    untrained = embed_texts(model.post_tower, f.transform(test.posts), f.idf_) @ \
-        embed_texts(model.tag_tower, f.transform(vocab), f.idf_).T
+    untrained = embed_bags(model.post_tower, f.transform(test.posts), f.idf_) @ \
+        embed_bags(model.tag_tower, f.transform(vocab), f.idf_).T
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
     fit(model, loader, epochs=5, optimizer=opt, progress=False)
-    z_post = embed_texts(model.post_tower, f.transform(test.posts), f.idf_)
-    z_tag = embed_texts(model.tag_tower, f.transform(vocab), f.idf_)
+    z_post = embed_bags(model.post_tower, f.transform(test.posts), f.idf_)
+    z_tag = embed_bags(model.tag_tower, f.transform(vocab), f.idf_)
     assert np.allclose(np.linalg.norm(z_post, axis=1), 1, atol=1e-5)
     rel = H.relevant_sets(test.tags, vocab)
     before = ranking_report(H.top_k(untrained, 10), rel)["recall@1"]

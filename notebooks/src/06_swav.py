@@ -148,23 +148,9 @@ assert argmax_mass.max() > 2 * code_mass.max()
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-import ipywidgets as widgets
+from cl_teach.widgets import sinkhorn_explorer
 
-
-def code_balance(log10_epsilon=-1.3, n_iters=3):
-    q = sinkhorn(scores, n_iters=n_iters, epsilon=10 ** log10_epsilon)
-    f = Figure(figsize=(7, 2.4), layout="constrained")
-    a = f.subplots()
-    a.bar(torch.arange(K).numpy(), q.sum(0).numpy())
-    a.axhline(512 / K, color="k", ls="--", lw=1, label="N / K")
-    a.set_xlabel("prototype"); a.set_ylabel("mass of the codes"); a.legend(fontsize=8)
-    a.set_title(f"epsilon = {10 ** log10_epsilon:.3f}, {n_iters} rounds: "
-                f"mean max code {q.max(1).values.mean():.2f}")
-    display(f)
-
-
-widgets.interact(code_balance, log10_epsilon=widgets.FloatSlider(value=-1.3, min=-2.5, max=0, step=0.1),
-                 n_iters=widgets.IntSlider(value=3, min=0, max=10));
+sinkhorn_explorer(scores)         # the untrained model's 512 x 30 scores from above
 
 # %% [markdown]
 # ## Multi-crop

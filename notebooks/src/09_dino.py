@@ -186,6 +186,39 @@ assert results[both][0] > results["untrained (BN recalibrated)"][0]
 # collapsed (these runs are short, and h is read before the head), so kNN on h separates the runs
 # only weakly here; the entropies of the head's output above are the clear diagnosis.
 #
+# ## Explore: the teacher's temperature and its center
+# Take the trained teacher (centering + sharpening) and its outputs on 512 test images, and redo
+# only the last step of the loss, $P_t = \mathrm{softmax}((g_t(x) - c)/\tau_t)$, with other
+# choices. Two numbers read the two collapse modes: the entropy of each image's $P_t$ (log K =
+# uniform) and the entropy of the batch-mean $P_t$ (low = the same few outputs win for every image).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from cl_teach.widgets import dino_teacher_explorer, dino_teacher_stats
+
+teacher = runs[both]
+with torch.no_grad():
+    teacher.eval()
+    t_out = teacher.teacher_head(teacher.teacher_encoder(test.x[:512]))      # (512, K)
+on = dino_teacher_stats(t_out, teacher.center, 0.04, centering=True)
+off = dino_teacher_stats(t_out, teacher.center, 0.04, centering=False)
+flat = dino_teacher_stats(t_out, teacher.center, 1.0, centering=True)
+for name, st in (("tau_t 0.04, centering on", on), ("tau_t 0.04, centering off", off), ("tau_t 1, centering on", flat)):
+    print(f"{name:26s} entropy per image {st['entropy']:.2f}, of the batch mean {st['batch_entropy']:.2f} "
+          f"(log K = {st['log_k']:.2f})")
+assert off["batch_entropy"] < on["batch_entropy"], "without the center, fewer outputs win across the batch"
+assert flat["entropy"] > 0.99 * flat["log_k"], "at tau_t = 1 every image's P_t is nearly uniform"
+
+# %% [markdown]
+# Move **teacher tau** up to 1: every image's distribution flattens to uniform (the collapse of
+# the run without sharpening). Switch **centering** off: the outputs the whole batch agrees on take
+# over (the road to the one-hot collapse). The trained teacher sits between the two.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+dino_teacher_explorer(t_out, teacher.center)
+
+# %% [markdown]
 # ## Exercises
 # 1. **Teacher temperature.** Train DINO with `teacher_temperature` in {0.02, 0.04, 0.07, 0.1}
 #    for 150 steps each. At which value does the teacher's entropy approach log K?

@@ -28,7 +28,7 @@ from cl_teach import hashtags as H
 from cl_teach import plotting
 from cl_teach.retrieval import EmbeddingIndex, brute_force_search, ranking_report
 from cl_teach.train import fit
-from cl_teach.weibo_models import CharNgrams, DualTower, PairLoader, embed_texts, masked_info_nce
+from cl_teach.weibo_models import CharNgrams, DualTower, PairLoader, embed_bags, masked_info_nce
 
 device = cl_teach.setup(seed=0)
 try:
@@ -160,8 +160,8 @@ def train_towers(tags, seed=0, callbacks=()):
 
 
 def tower_scores(model):
-    z_post = embed_texts(model.post_tower, test_bags, featurizer.idf_)      # (Q, 64)
-    z_cand = embed_texts(model.tag_tower, cand_bags, featurizer.idf_)       # (T, 64)
+    z_post = embed_bags(model.post_tower, test_bags, featurizer.idf_)      # (Q, 64)
+    z_cand = embed_bags(model.tag_tower, cand_bags, featurizer.idf_)       # (T, 64)
     return z_post, z_cand
 
 
@@ -203,7 +203,7 @@ results["trained tower"] = ranking_report(ids[:, :10], relevant)
 WEIGHTS = {"tower": 1.0, "tfidf_conv": 0.5, "votes_conv": 0.5}    # chosen on the dev split
 full = H.fuse(S, WEIGHTS)
 # for the record: votes of the 30 nearest training posts in the tower's own space
-z_train = embed_texts(model.post_tower, post_bags, featurizer.idf_)
+z_train = embed_bags(model.post_tower, post_bags, featurizer.idf_)
 S["votes_tower"] = H.hashtag_votes(z_post @ z_train.T, train_tags)
 results["tower + votes via tower"] = ranking_report(
     H.top_k(H.fuse(S, {"tower": 1.0, "votes_tower": 0.5})), relevant)
@@ -253,7 +253,7 @@ for i in [0, 1, 2, 7, 11]:
 # %%
 def recommend(text, k=3):
     bag = featurizer.transform([text])
-    z = embed_texts(model.post_tower, bag, featurizer.idf_)
+    z = embed_bags(model.post_tower, bag, featurizer.idf_)
     sc, ix = index.search(z, k=len(candidates))
     s = {"tower": np.zeros_like(sc), "tfidf_conv": H.tfidf_scores(vec_conv, [text], candidates),
          "votes_conv": H.hashtag_votes(H.tfidf_scores(vec_conv, [text], X_train_conv), train_tags)}

@@ -22,7 +22,7 @@ import cl_teach
 from cl_teach import plotting
 from cl_teach.retrieval import (EmbeddingIndex, brute_force_search, mean_average_precision,
                                 precision_at_k, recall_at_k)
-from cl_teach.weibo_models import DualTower, embed_texts, fit_hashtag_towers
+from cl_teach.weibo_models import DualTower, embed_bags, fit_hashtag_towers
 
 device = cl_teach.setup(seed=0)
 try:
@@ -46,9 +46,9 @@ except FileNotFoundError as err:
 model, featurizer = fit_hashtag_towers(train_split.posts, train_split.tags, epochs=10)
 posts = train_split.posts + test_split.posts
 tags = train_split.tags + test_split.tags
-X = embed_texts(model.post_tower, featurizer.transform(posts), featurizer.idf_)   # (N, 64)
+X = embed_bags(model.post_tower, featurizer.transform(posts), featurizer.idf_)   # (N, 64)
 untrained = DualTower(featurizer.n_features_, 64, 64, shared=True, head=False, init_std=0.01)
-X0 = embed_texts(untrained.post_tower, featurizer.transform(posts), featurizer.idf_)
+X0 = embed_bags(untrained.post_tower, featurizer.transform(posts), featurizer.idf_)
 
 by_tag = {}
 for i, ts in enumerate(tags):

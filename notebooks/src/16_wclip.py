@@ -31,7 +31,7 @@ from cl_teach.multimodal import cross_modal_recall, encode_pairs
 from cl_teach.retrieval import EmbeddingIndex
 from cl_teach.text_models import TextCNN
 from cl_teach.train import fit
-from cl_teach.weibo_models import embed_texts, fit_hashtag_towers
+from cl_teach.weibo_models import embed_bags, fit_hashtag_towers
 
 device = cl_teach.setup(seed=0)
 emoji = load_emoji(size=32)
@@ -121,7 +121,7 @@ class FrozenFeatures(nn.Module):
 # NBVAL_IGNORE_OUTPUT
 weibo_tower, featurizer = fit_hashtag_towers(weibo_train.posts, weibo_train.tags, epochs=10)
 captions = emoji_train.texts("zh") + emoji_test.texts("zh")
-h_text = embed_texts(weibo_tower.post_tower, featurizer.transform(captions), featurizer.idf_)
+h_text = embed_bags(weibo_tower.post_tower, featurizer.transform(captions), featurizer.idf_)
 idx_train = torch.arange(len(emoji_train))[:, None]
 idx_test = torch.arange(len(emoji_train), len(captions))[:, None]
 torch.manual_seed(0)

@@ -1,0 +1,68 @@
+"""Notebook 06's Sinkhorn explorer, driven in Chromium through Voila.
+
+The notebook's setup cell and widget cell are used verbatim; the prep cell computes the same
+``scores`` as the notebook (the untrained SwAV model, seed 0, on 512 real training images). The
+same prep runs in this process, so each readout and picture is compared with what the package
+computes for the slider values.
+"""
+import re
+
+from cl_teach.widgets import plot_sinkhorn_stats, sinkhorn_stats
+
+from harness import course_cells, png_src, same_pixels
+
+PREP = """\
+train = load_fashion_mnist("train").subset(12_000, seed=0)
+cl_teach.setup(seed=0, verbose=False)
+K = 30
+swav = SwAV(SmallCNN(), n_prototypes=K)
+with torch.no_grad():
+    swav.eval()
+    z = F.normalize(swav.projector(swav.encoder(train.x[:512])), dim=1)
+    scores = swav.prototypes(z)
+"""
+DEFAULT = "from cl_teach.widgets import sinkhorn_explorer\nsinkhorn_explorer(scores)"
+READOUT = r"epsilon = .*rounds = "
+
+
+def readout(st):
+    return (f"epsilon = {st['epsilon']:.3g} | rounds = {st['n_iters']} | largest prototype "
+            f"mass = {st['imbalance']:.2f} x N/K | mean largest code = {st['max_code']:.3f}")
+
+
+def test_sinkhorn_explorer(open_widget):
+    cells = course_cells("06", "sinkhorn_explorer", DEFAULT, prep=[PREP])
+    ns: dict = {}
+    for c in cells[:-1]:
+        exec(c, ns)                                                  # the same scores, in this process
+    scores = ns["scores"]
+    assert tuple(scores.shape) == (512, 30)
+
+    page = open_widget(cells, wait_for=READOUT)
+    page.settle()
+    first = page.text_matching(READOUT)
+    st3 = sinkhorn_stats(scores, 0.05, 3)                            # the notebook's defaults
+    assert first == readout(st3)
+    assert same_pixels(page.images()[0], png_src(plot_sinkhorn_stats(st3)))
+
+    def move(description, value, before):
+        page.type_into_slider(description, value)
+        return page.wait_for_change(READOUT, before, page.images())
+
+    text0 = move("rounds", 0, first)                                 # no rescaling: softmax over the batch
+    st0 = sinkhorn_stats(scores, 0.05, 0)
+    assert text0 == readout(st0)
+    assert same_pixels(page.images()[0], png_src(plot_sinkhorn_stats(st0)))
+    assert st0["imbalance"] > 5 and st3["imbalance"] < 1.05, (st0["imbalance"], st3["imbalance"])
+    page.screenshot("06_sinkhorn_explorer_0_rounds")
+
+    text10 = move("rounds", 10, text0)                               # ten rounds: equipartition
+    st10 = sinkhorn_stats(scores, 0.05, 10)
+    assert text10 == readout(st10) and st10["imbalance"] < 1.05
+
+    hard_text = move("epsilon", 0.001, text10)                       # small epsilon: harder codes
+    hard = sinkhorn_stats(scores, 0.001, 10)
+    assert hard_text == readout(hard)
+    assert same_pixels(page.images()[0], png_src(plot_sinkhorn_stats(hard)))
+    assert hard["max_code"] > st10["max_code"] + 0.3, (hard["max_code"], st10["max_code"])
+    page.screenshot("06_sinkhorn_explorer")

@@ -1,0 +1,68 @@
+"""The pure numbers behind the explorers (the browser tests drive the widgets themselves)."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cl_teach.losses import sinkhorn
+from cl_teach.widgets import dino_teacher_stats, plot_dino_teacher_stats, plot_sinkhorn_stats, sinkhorn_stats
+
+
+def cosine_scores(n=256, k=20, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    z, c = F.normalize(torch.randn(n, 16, generator=g), dim=1), F.normalize(torch.randn(k, 16, generator=g), dim=1)
+    return z @ c.T
+
+
+def test_sinkhorn_stats_equals_the_loss_function_and_balances():
+    s = cosine_scores()
+    for eps, n_iters in ((0.05, 0), (0.05, 3), (0.01, 10)):
+        st = sinkhorn_stats(s, eps, n_iters)
+        q = sinkhorn(s, n_iters=n_iters, epsilon=eps).double()
+        assert torch.allclose(torch.from_numpy(st["mass"]), q.sum(0))
+        assert math.isclose(st["mass"].sum(), 256, rel_tol=1e-5)     # each image's code sums to 1
+        assert math.isclose(st["max_code"], q.max(1).values.mean().item(), rel_tol=1e-9)
+        assert st["argmax_mass"].sum() == 256
+    assert sinkhorn_stats(s, 0.05, 10)["imbalance"] < 1.05 < sinkhorn_stats(s, 0.05, 0)["imbalance"]
+    assert sinkhorn_stats(s, 0.001, 10)["max_code"] > sinkhorn_stats(s, 0.5, 10)["max_code"]
+    plot_sinkhorn_stats(sinkhorn_stats(s))                            # draws without error
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(epsilon=0.0), "epsilon"), (dict(epsilon=float("nan")), "epsilon"),
+                                           (dict(n_iters=-1), "n_iters")])
+def test_sinkhorn_stats_bad_input(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        sinkhorn_stats(cosine_scores(), **kwargs)
+    with pytest.raises(ValueError, match="scores"):
+        sinkhorn_stats(torch.randn(5))
+
+
+def test_dino_teacher_stats_matches_the_formula():
+    g = torch.Generator().manual_seed(0)
+    t, c = torch.randn(128, 32, generator=g), torch.randn(32, generator=g)
+    st = dino_teacher_stats(t, c, 0.04, centering=True)
+    p = torch.softmax((t.double() - c.double()) / 0.04, dim=1)
+    assert math.isclose(st["entropy"], float(-(p * p.log()).sum(1).mean()), rel_tol=1e-9)
+    pm = p.mean(0)
+    assert math.isclose(st["batch_entropy"], float(-(pm * pm.log()).sum()), rel_tol=1e-9)
+    assert 0 <= st["entropy"] <= st["batch_entropy"] <= st["log_k"] + 1e-12   # concavity of entropy
+    off = dino_teacher_stats(t, c, 0.04, centering=False)
+    zero = dino_teacher_stats(t, torch.zeros(32), 0.04, centering=True)
+    assert off["entropy"] == zero["entropy"] and off["batch_entropy"] == zero["batch_entropy"]
+    assert dino_teacher_stats(t, c, 100.0)["entropy"] > 0.999 * math.log(32)    # tau_t large: uniform
+    assert dino_teacher_stats(t, c, 0.001)["entropy"] < 0.05                    # tau_t small: one-hot
+    assert abs(st["profile"].sum() - 1) < 1e-9 and abs(st["usage"].sum() - 1) < 1e-9
+    plot_dino_teacher_stats(st)
+
+
+def test_dino_teacher_stats_bad_input():
+    t = torch.randn(8, 4)
+    with pytest.raises(ValueError, match=r"center must have K = 4"):
+        dino_teacher_stats(t, torch.zeros(5))
+    with pytest.raises(ValueError, match="teacher_temperature"):
+        dino_teacher_stats(t, torch.zeros(4), 0.0)
+    with pytest.raises(ValueError, match="teacher_out"):
+        dino_teacher_stats(torch.full((8, 4), float("nan")), torch.zeros(4))
+    with pytest.raises(ValueError, match="teacher_out"):
+        dino_teacher_stats(torch.randn(8), torch.zeros(8))
