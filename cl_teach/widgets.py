@@ -96,6 +96,32 @@ def plot_temperature_stats(stats: Dict[str, object]):
     return fig
 
 
+def _explorer(controls, stats, describe, plot):
+    """The body every explorer shares: controls, a one-line readout and a figure that redraw
+    together whenever a control moves. ``stats(*values)`` -> dict; ``describe(dict)`` -> the
+    readout; ``plot(dict)`` -> a Figure. Returns the ``ipywidgets.VBox``."""
+    import ipywidgets as W
+    from IPython.display import display
+
+    readout = W.Label()
+    out = W.Output()
+
+    def redraw(*_):
+        st = stats(*(c.value for c in controls))
+        readout.value = describe(st)
+        with out, warnings.catch_warnings():
+            # Emoji in labels have no glyph in matplotlib's fonts (a box is drawn); the warning
+            # would otherwise fill the widget with red text on every move.
+            warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+            out.clear_output(wait=True)
+            display(plot(st))
+
+    for c in controls:
+        c.observe(redraw, names="value")
+    redraw()
+    return W.VBox([W.HBox(list(controls)) if len(controls) > 1 else controls[0], readout, out])
+
+
 def temperature_explorer(temperature: float = 0.1, n_negatives: int = 32, hardness: float = 0.5):
     """Temperature explorer (notebook 01): tau on a log slider 0.01..10, number and hardness of
     negatives -> the softmax over negatives, each negative's gradient weight, and the loss.
@@ -103,7 +129,6 @@ def temperature_explorer(temperature: float = 0.1, n_negatives: int = 32, hardne
     Returns the ``ipywidgets.VBox``; display it (the last expression of a cell).
     """
     import ipywidgets as W
-    from IPython.display import display
 
     tau = W.FloatLogSlider(value=temperature, base=10, min=-2, max=1, step=0.1, description="tau",
                            readout_format=".3g", continuous_update=False)
@@ -111,21 +136,10 @@ def temperature_explorer(temperature: float = 0.1, n_negatives: int = 32, hardne
                     continuous_update=False)
     hard = W.FloatSlider(value=hardness, min=0, max=1, step=0.05, description="hardness",
                          continuous_update=False)
-    readout = W.Label()
-    out = W.Output()
-
-    def redraw(*_):
-        s = temperature_stats(tau.value, n.value, hard.value)
-        readout.value = (f"tau = {s['temperature']:.3g} | loss = {s['loss']:.4f} | hardest negative's "
-                         f"share of gradient = {s['hardest_share']:.3f} (uniform: {s['uniform_share']:.3f})")
-        with out:
-            out.clear_output(wait=True)
-            display(plot_temperature_stats(s))
-
-    for w in (tau, n, hard):
-        w.observe(redraw, names="value")
-    redraw()
-    return W.VBox([W.HBox([tau, n, hard]), readout, out])
+    return _explorer(
+        [tau, n, hard], temperature_stats, plot=plot_temperature_stats,
+        describe=lambda s: (f"tau = {s['temperature']:.3g} | loss = {s['loss']:.4f} | hardest negative's "
+                            f"share of gradient = {s['hardest_share']:.3f} (uniform: {s['uniform_share']:.3f})"))
 
 
 def augmentation_views(x: torch.Tensor, strength: float = 1.0, crop_min: float = 0.25,
@@ -273,27 +287,14 @@ def logit_scale_explorer(similarities: torch.Tensor, row_labels=None, col_labels
     Returns the ``ipywidgets.VBox``; display it (the last expression of a cell).
     """
     import ipywidgets as W
-    from IPython.display import display
 
     s = W.FloatLogSlider(value=logit_scale, base=10, min=0, max=2, step=0.05,
                          description="logit scale", readout_format=".3g", continuous_update=False)
-    readout = W.Label()
-    out = W.Output()
-
-    def redraw(*_):
-        st = logit_scale_stats(similarities, s.value)
-        readout.value = (f"s = {st['logit_scale']:.3g} (tau = {1 / st['logit_scale']:.3g}) | CLIP loss = "
-                         f"{st['loss']:.3f} | mean P(right caption) = {st['diag_prob']:.3f}")
-        with out, warnings.catch_warnings():
-            # Emoji in the labels have no glyph in matplotlib's fonts (a box is drawn); the
-            # warning would otherwise fill the widget with red text on every move.
-            warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-            out.clear_output(wait=True)
-            display(plot_logit_scale_stats(st, row_labels, col_labels))
-
-    s.observe(redraw, names="value")
-    redraw()
-    return W.VBox([s, readout, out])
+    return _explorer(
+        [s], lambda scale: logit_scale_stats(similarities, scale),
+        describe=lambda st: (f"s = {st['logit_scale']:.3g} (tau = {1 / st['logit_scale']:.3g}) | CLIP loss = "
+                             f"{st['loss']:.3f} | mean P(right caption) = {st['diag_prob']:.3f}"),
+        plot=lambda st: plot_logit_scale_stats(st, row_labels, col_labels))
 
 
 def sinkhorn_stats(scores: torch.Tensor, epsilon: float = 0.05, n_iters: int = 3) -> Dict[str, object]:
@@ -349,26 +350,14 @@ def sinkhorn_explorer(scores: torch.Tensor, epsilon: float = 0.05, n_iters: int 
     Returns the ``ipywidgets.VBox``; display it (the last expression of a cell).
     """
     import ipywidgets as W
-    from IPython.display import display
 
     eps = W.FloatLogSlider(value=epsilon, base=10, min=-3, max=0, step=0.1, description="epsilon",
                            readout_format=".3g", continuous_update=False)
     rounds = W.IntSlider(value=n_iters, min=0, max=10, description="rounds", continuous_update=False)
-    readout = W.Label()
-    out = W.Output()
-
-    def redraw(*_):
-        st = sinkhorn_stats(scores, eps.value, rounds.value)
-        readout.value = (f"epsilon = {st['epsilon']:.3g} | rounds = {st['n_iters']} | largest prototype "
-                         f"mass = {st['imbalance']:.2f} x N/K | mean largest code = {st['max_code']:.3f}")
-        with out:
-            out.clear_output(wait=True)
-            display(plot_sinkhorn_stats(st))
-
-    for w in (eps, rounds):
-        w.observe(redraw, names="value")
-    redraw()
-    return W.VBox([W.HBox([eps, rounds]), readout, out])
+    return _explorer(
+        [eps, rounds], lambda e, n: sinkhorn_stats(scores, e, n), plot=plot_sinkhorn_stats,
+        describe=lambda st: (f"epsilon = {st['epsilon']:.3g} | rounds = {st['n_iters']} | largest prototype "
+                             f"mass = {st['imbalance']:.2f} x N/K | mean largest code = {st['max_code']:.3f}"))
 
 
 def _entropy(p: torch.Tensor) -> torch.Tensor:
@@ -444,24 +433,13 @@ def dino_teacher_explorer(teacher_out: torch.Tensor, center: torch.Tensor, teach
     Returns the ``ipywidgets.VBox``; display it (the last expression of a cell).
     """
     import ipywidgets as W
-    from IPython.display import display
 
     tau = W.FloatLogSlider(value=teacher_temperature, base=10, min=-2, max=0, step=0.05,
                            description="teacher tau", readout_format=".3g", continuous_update=False)
     center_box = W.Checkbox(value=centering, description="centering", indent=False)
-    readout = W.Label()
-    out = W.Output()
-
-    def redraw(*_):
-        st = dino_teacher_stats(teacher_out, center, tau.value, center_box.value)
-        readout.value = (f"tau_t = {st['teacher_temperature']:.3g} | centering {'on' if st['centering'] else 'off'}"
-                         f" | entropy per image = {st['entropy']:.3f} | of the batch mean = "
-                         f"{st['batch_entropy']:.3f} | log K = {st['log_k']:.3f}")
-        with out:
-            out.clear_output(wait=True)
-            display(plot_dino_teacher_stats(st))
-
-    for w in (tau, center_box):
-        w.observe(redraw, names="value")
-    redraw()
-    return W.VBox([W.HBox([tau, center_box]), readout, out])
+    return _explorer(
+        [tau, center_box], lambda t, c: dino_teacher_stats(teacher_out, center, t, c),
+        plot=plot_dino_teacher_stats,
+        describe=lambda st: (f"tau_t = {st['teacher_temperature']:.3g} | centering "
+                             f"{'on' if st['centering'] else 'off'} | entropy per image = {st['entropy']:.3f}"
+                             f" | of the batch mean = {st['batch_entropy']:.3f} | log K = {st['log_k']:.3f}"))

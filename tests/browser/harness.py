@@ -72,6 +72,15 @@ def course_cells(prefix: str, call: str, default_call: str, prep: Sequence[str] 
     return [setup, *prep, widget]
 
 
+def run_here(cells: Sequence[str]) -> dict:
+    """Execute the setup and prep cells (all but the widget cell) in this process and return their
+    namespace: the same inputs the served notebook builds, to compare the browser against."""
+    ns: dict = {}
+    for c in cells[:-1]:
+        exec(c, ns)
+    return ns
+
+
 def write_notebook(path: Path, cells: Sequence[str]) -> Path:
     import nbformat
     nb = nbformat.v4.new_notebook()

@@ -7,7 +7,7 @@ same prep runs in this process, so each readout and picture is compared with the
 """
 from cl_teach.widgets import dino_teacher_stats, plot_dino_teacher_stats
 
-from harness import course_cells, png_src, same_pixels
+from harness import course_cells, png_src, run_here, same_pixels
 
 PREP = """\
 from cl_teach.widgets import dino_teacher_explorer
@@ -31,9 +31,7 @@ def readout(st):
 
 def test_dino_teacher_explorer(open_widget):
     cells = course_cells("09", "dino_teacher_explorer", DEFAULT, prep=[PREP])
-    ns: dict = {}
-    for c in cells[:-1]:
-        exec(c, ns)                                                  # the same inputs, in this process
+    ns = run_here(cells)                                             # the same inputs, in this process
     t_out, center = ns["t_out"], ns["teacher"].center
 
     page = open_widget(cells, wait_for=READOUT)

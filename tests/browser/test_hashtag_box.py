@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from harness import course_cells
+from harness import course_cells, run_here
 
 PREP = """\
 from cl_teach.data import load_weibo
@@ -46,9 +46,7 @@ def test_hashtag_box(open_widget):
     except FileNotFoundError as e:
         pytest.skip(f"the Weibo corpus is not here: {str(e)[:80]}")
     cells = course_cells("14", "hashtag_box", DEFAULT, prep=[PREP])
-    ns: dict = {}
-    for c in cells[:-1]:
-        exec(c, ns)
+    ns = run_here(cells)                                             # the same inputs, in this process
     recommend = ns["recommend"]
 
     page = open_widget(cells, wait_for=READOUT, image=False)

@@ -9,7 +9,7 @@ import re
 
 from cl_teach.widgets import logit_scale_stats, plot_logit_scale_stats
 
-from harness import course_cells, png_src, same_pixels
+from harness import course_cells, png_src, run_here, same_pixels
 
 PREP = """\
 emoji = load_emoji(size=32)
@@ -38,9 +38,7 @@ def readout(st):
 
 def test_logit_scale_explorer(open_widget):
     cells = course_cells("12", "logit_scale_explorer", DEFAULT, prep=[PREP])
-    ns: dict = {}
-    for c in cells[:-1]:
-        exec(c, ns)                                                  # the same inputs, in this process
+    ns = run_here(cells)                                             # the same inputs, in this process
     widget_cell = cells[-1].replace("logit_scale_explorer(", "_args = (lambda *a, **k: (a, k))(", 1)
     exec(widget_cell, ns)
     (sims, *_), kw = ns["_args"]

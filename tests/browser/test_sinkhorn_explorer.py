@@ -9,7 +9,7 @@ import re
 
 from cl_teach.widgets import plot_sinkhorn_stats, sinkhorn_stats
 
-from harness import course_cells, png_src, same_pixels
+from harness import course_cells, png_src, run_here, same_pixels
 
 PREP = """\
 train = load_fashion_mnist("train").subset(12_000, seed=0)
@@ -32,9 +32,7 @@ def readout(st):
 
 def test_sinkhorn_explorer(open_widget):
     cells = course_cells("06", "sinkhorn_explorer", DEFAULT, prep=[PREP])
-    ns: dict = {}
-    for c in cells[:-1]:
-        exec(c, ns)                                                  # the same scores, in this process
+    ns = run_here(cells)                                             # the same inputs, in this process
     scores = ns["scores"]
     assert tuple(scores.shape) == (512, 30)
 
