@@ -52,11 +52,29 @@ def get_device(prefer: Optional[str] = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def setup(seed: int = 0, threads: Optional[int] = None, verbose: bool = True) -> torch.device:
+def notebook_seed() -> int:
+    """The seed of a whole notebook: ``CL_TEACH_SEED`` (default 0).
+
+    Every seed in a notebook derives from it (``SEED``, ``SEED + 1``, ...), so
+    ``CL_TEACH_SEED=1 jupyter nbconvert --execute ...`` reruns the notebook with other random
+    draws (data subsets, initialisations, augmentations) and its claims must still hold.
+
+    Example:
+        >>> isinstance(notebook_seed(), int)
+        True
+    """
+    raw = os.environ.get("CL_TEACH_SEED", "0")
+    if not raw.strip().isdigit():
+        raise ValueError(f"CL_TEACH_SEED must be a non-negative integer, got {raw!r}")
+    return int(raw)
+
+
+def setup(seed: Optional[int] = None, threads: Optional[int] = None, verbose: bool = True) -> torch.device:
     """The one setup call of every notebook: seed, thread count, device.
 
     Args:
-        seed: seeds Python, NumPy and torch.
+        seed: seeds Python, NumPy and torch. Default: :func:`notebook_seed` (``CL_TEACH_SEED``
+            or 0).
         threads: torch CPU threads. Default: ``CL_TEACH_THREADS`` or 1. The course's numbers are
             recorded with one thread, so a rerun reproduces them bit for bit (sums split over
             threads round differently); on 2 cores, one thread is rarely slower for these small
@@ -75,6 +93,8 @@ def setup(seed: int = 0, threads: Optional[int] = None, verbose: bool = True) ->
     if threads < 1:
         raise ValueError(f"threads must be an int >= 1, got {threads}")
     torch.set_num_threads(threads)
+    if seed is None:
+        seed = notebook_seed()
     seed_everything(seed)
     device = get_device()
     from .plotting import show_figures_inline   # figures as PNG in Jupyter/Voila

@@ -1,6 +1,8 @@
-"""Evaluation: alignment, uniformity, collapse monitors, kNN accuracy, linear probe.
+"""Evaluation: alignment, uniformity, collapse monitors, kNN accuracy, linear probe, intervals.
 
-All functions take (N, D) feature tensors; :func:`embed` turns images into them.
+All functions take (N, D) feature tensors; :func:`embed` turns images into them. The intervals
+(:func:`paired_difference`, :func:`seed_interval`) live in :mod:`cl_teach.intervals`; the standard
+evaluation of a frozen model against the fair baselines in :mod:`cl_teach.evaluation`.
 """
 from __future__ import annotations
 
@@ -12,10 +14,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._validate import check_embeddings, check_k, check_positive, check_same_dim, check_tensor
+from .intervals import Interval, paired_difference, seed_interval   # noqa: F401 (re-exported)
 from .losses.align_uniform import alignment, uniformity
 
 __all__ = ["alignment", "uniformity", "feature_std", "effective_rank", "singular_values",
-           "embed", "recalibrate_batchnorm", "knn_accuracy", "LinearProbe", "knn_and_probe"]
+           "embed", "recalibrate_batchnorm", "knn_predict", "knn_accuracy", "LinearProbe",
+           "Interval", "paired_difference", "seed_interval"]
 
 
 def feature_std(z: torch.Tensor) -> torch.Tensor:
@@ -109,20 +113,56 @@ def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor, batch_size: int = 5
 
 
 @torch.no_grad()
-def knn_accuracy(train_features: torch.Tensor, train_labels: torch.Tensor,
-                 test_features: torch.Tensor, test_labels: torch.Tensor, k: int = 20,
-                 temperature: float = 0.07, batch_size: int = 1024) -> float:
-    """Weighted kNN classification accuracy on cosine similarity (Wu et al., InstDisc, 2018).
+def knn_predict(train_features: torch.Tensor, train_labels: torch.Tensor,
+                test_features: torch.Tensor, k: int = 20, temperature: float = 0.07,
+                batch_size: int = 1024) -> torch.Tensor:
+    """Weighted kNN predictions on cosine similarity (Wu et al., InstDisc, 2018).
 
     Each of the k nearest training features votes for its label with weight ``exp(s / T)``.
 
     Args:
         train_features: (N, D) the memory bank. train_labels: (N,) ints in [0, C).
-        test_features: (M, D) queries. test_labels: (M,).
+        test_features: (M, D) queries.
         k: neighbours (<= N). temperature: T of the vote weights (InstDisc: 0.07).
 
     Returns:
-        Accuracy in [0, 1] as a float.
+        (M,) predicted labels (int64): per item, so two models can be compared on the same items
+        (:func:`cl_teach.intervals.paired_difference`).
+
+    Example:
+        >>> f = torch.eye(3); knn_predict(f, torch.tensor([0, 1, 2]), f, k=1).tolist()
+        [0, 1, 2]
+    """
+    check_embeddings("train_features", train_features)
+    check_embeddings("test_features", test_features)
+    check_same_dim("train_features", train_features, "test_features", test_features)
+    _check_labels("train_labels", train_labels, train_features.shape[0])
+    check_k("k", k, train_features.shape[0], "the number of training features")
+    check_positive("temperature", temperature)
+    bank = F.normalize(train_features.float(), dim=1)               # (N, D)
+    train_labels = train_labels.long()                              # int32 -> index dtype
+    n_classes = int(train_labels.max()) + 1
+    preds = []
+    for i in range(0, test_features.shape[0], batch_size):
+        q = F.normalize(test_features[i:i + batch_size].float(), dim=1)   # (B, D)
+        sim, idx = (q @ bank.T).topk(k, dim=1)                      # (B, k)
+        votes = torch.zeros(q.shape[0], n_classes)
+        votes.scatter_add_(1, train_labels[idx], (sim / temperature).exp())
+        preds.append(votes.argmax(1))
+    return torch.cat(preds)
+
+
+def _check_labels(name: str, y, n: int) -> None:
+    if (not isinstance(y, torch.Tensor) or y.dim() != 1 or y.shape[0] != n
+            or y.is_floating_point() or y.is_complex() or y.dtype == torch.bool):
+        raise ValueError(f"{name} must be a 1-d integer tensor of length {n}, got "
+                         f"{getattr(y, 'shape', type(y).__name__)}")
+
+
+def knn_accuracy(train_features: torch.Tensor, train_labels: torch.Tensor,
+                 test_features: torch.Tensor, test_labels: torch.Tensor, k: int = 20,
+                 temperature: float = 0.07, batch_size: int = 1024) -> float:
+    """Accuracy in [0, 1] of :func:`knn_predict` on ``test_labels`` (M,).
 
     Example:
         >>> f = torch.eye(3); y = torch.tensor([0, 1, 2])
@@ -131,25 +171,9 @@ def knn_accuracy(train_features: torch.Tensor, train_labels: torch.Tensor,
     """
     check_embeddings("train_features", train_features)
     check_embeddings("test_features", test_features)
-    check_same_dim("train_features", train_features, "test_features", test_features)
-    for name, f, y in (("train_labels", train_features, train_labels), ("test_labels", test_features, test_labels)):
-        if (not isinstance(y, torch.Tensor) or y.dim() != 1 or y.shape[0] != f.shape[0]
-                or y.is_floating_point() or y.is_complex() or y.dtype == torch.bool):
-            raise ValueError(f"{name} must be a 1-d integer tensor of length {f.shape[0]}, got "
-                             f"{getattr(y, 'shape', type(y).__name__)}")
-    check_k("k", k, train_features.shape[0], "the number of training features")
-    check_positive("temperature", temperature)
-    bank = F.normalize(train_features.float(), dim=1)               # (N, D)
-    train_labels, test_labels = train_labels.long(), test_labels.long()   # int32 -> index dtype
-    n_classes = int(max(train_labels.max(), test_labels.max())) + 1
-    correct = 0
-    for i in range(0, test_features.shape[0], batch_size):
-        q = F.normalize(test_features[i:i + batch_size].float(), dim=1)   # (B, D)
-        sim, idx = (q @ bank.T).topk(k, dim=1)                      # (B, k)
-        votes = torch.zeros(q.shape[0], n_classes)
-        votes.scatter_add_(1, train_labels[idx], (sim / temperature).exp())
-        correct += (votes.argmax(1) == test_labels[i:i + batch_size]).sum().item()
-    return correct / test_features.shape[0]
+    _check_labels("test_labels", test_labels, test_features.shape[0])
+    pred = knn_predict(train_features, train_labels, test_features, k, temperature, batch_size)
+    return (pred == test_labels.long()).sum().item() / test_features.shape[0]
 
 
 class LinearProbe:
@@ -205,15 +229,3 @@ class LinearProbe:
     def score(self, features: torch.Tensor, labels: torch.Tensor) -> float:
         """Accuracy in [0, 1]."""
         return (self.predict(features) == labels).float().mean().item()
-
-
-def knn_and_probe(model: nn.Module, train_set, test_set, k: int = 20) -> tuple:
-    """The course's standard evaluation of a frozen model: ``(kNN accuracy, linear-probe accuracy)``.
-
-    Features ``model(x)`` of ``train_set.x`` are the kNN memory bank and the probe's training data;
-    ``test_set.x`` are the queries. Both sets need ``.x`` and ``.y`` (e.g. ``ImageDataset``).
-    """
-    h_train, h_test = embed(model, train_set.x), embed(model, test_set.x)
-    knn = knn_accuracy(h_train, train_set.y, h_test, test_set.y, k=k)
-    probe = LinearProbe().fit(h_train, train_set.y).score(h_test, test_set.y)
-    return knn, probe

@@ -25,7 +25,8 @@ from cl_teach.augment import Augment, multi_crop
 from cl_teach.data import ViewLoader, load_fashion_mnist
 from cl_teach.losses import sinkhorn, swav_loss
 from cl_teach.methods import SwAV
-from cl_teach.metrics import knn_and_probe, recalibrate_batchnorm
+from cl_teach.evaluation import knn_and_probe
+from cl_teach.metrics import recalibrate_batchnorm
 from cl_teach.models import SmallCNN
 from cl_teach.plotting import LivePlot, show_images
 from cl_teach.train import CollapseMonitor, fit

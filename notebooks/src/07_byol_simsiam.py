@@ -26,7 +26,8 @@ from cl_teach.augment import Augment
 from cl_teach.data import ViewLoader, load_fashion_mnist
 from cl_teach.losses import negative_cosine
 from cl_teach.methods import BYOL, SimSiam, ema_update
-from cl_teach.metrics import knn_and_probe, recalibrate_batchnorm
+from cl_teach.evaluation import knn_and_probe
+from cl_teach.metrics import recalibrate_batchnorm
 from cl_teach.models import SmallCNN
 from cl_teach.plotting import LivePlot, plot_history
 from cl_teach.train import CollapseMonitor, fit

@@ -24,7 +24,8 @@ from cl_teach.augment import Augment
 from cl_teach.data import ViewLoader, load_fashion_mnist
 from cl_teach.losses import barlow_twins_loss, cross_correlation
 from cl_teach.methods import BarlowTwins
-from cl_teach.metrics import effective_rank, knn_and_probe, recalibrate_batchnorm
+from cl_teach.evaluation import knn_and_probe
+from cl_teach.metrics import effective_rank, recalibrate_batchnorm
 from cl_teach.models import SmallCNN
 from cl_teach.plotting import LivePlot, plot_matrices
 from cl_teach.train import Callback, CollapseMonitor, fit
