@@ -26,11 +26,14 @@ LABELS = {"loss": "training loss", "lr": "learning rate", "feature_std": "std of
 
 
 def plot_history(history: History, keys: Sequence[str] = ("loss",), title: Optional[str] = None,
-                 reference: Optional[Dict[str, float]] = None, fig: Optional[Figure] = None) -> Figure:
+                 reference: Optional[Dict[str, float]] = None, fig: Optional[Figure] = None,
+                 ylim: Optional[Dict[str, tuple]] = None) -> Figure:
     """One panel per key: the logged value against the training step.
 
     Args:
         reference: optional horizontal lines, e.g. ``{"feature_std": 1 / sqrt(D)}``.
+        ylim: fixed y-ranges per key, e.g. ``{"feature_std": (0, 1.05 / sqrt(D))}``, so that an
+            auto-scaled axis does not turn noise into drama.
     """
     keys = [k for k in keys]
     fig = fig or Figure(figsize=(3.6 * len(keys), 2.8), layout="constrained")
@@ -42,6 +45,8 @@ def plot_history(history: History, keys: Sequence[str] = ("loss",), title: Optio
         if reference and key in reference:
             ax.axhline(reference[key], color="gray", ls="--", lw=1, label=f"reference {reference[key]:.3g}")
             ax.legend(fontsize=8)
+        if ylim and key in ylim:
+            ax.set_ylim(*ylim[key])
         ax.set_xlabel("step")
         ax.set_ylabel(LABELS.get(key, key))
         ax.grid(alpha=0.3)
@@ -84,12 +89,13 @@ class LivePlot(Callback):
     """
 
     def __init__(self, keys: Sequence[str] = ("loss",), every: int = 25, title: Optional[str] = None,
-                 reference: Optional[Dict[str, float]] = None):
+                 reference: Optional[Dict[str, float]] = None, ylim: Optional[Dict[str, tuple]] = None):
         self.keys, self.every, self.title, self.reference = list(keys), every, title, reference
+        self.ylim = ylim
         self.fig, self._handle, self._last = None, None, 0.0
 
     def _draw(self, history):
-        self.fig = plot_history(history, self.keys, self.title, self.reference, self.fig)
+        self.fig = plot_history(history, self.keys, self.title, self.reference, self.fig, self.ylim)
         if self._handle is not None:
             self._handle.update(self.fig)
 
@@ -135,16 +141,29 @@ def show_images(x: torch.Tensor, nrow: int = 8, titles: Optional[Sequence[str]] 
     return fig
 
 
-def plot_spectrum(z_by_name: Dict[str, torch.Tensor], title: str = "singular values of the embeddings") -> Figure:
-    """Log singular-value spectra of several (N, D) embedding matrices (dimensional collapse)."""
+def plot_spectrum(z_by_name: Dict[str, torch.Tensor], title: str = "singular values of the embeddings",
+                  relative: bool = False) -> Figure:
+    """Log singular-value spectra of several (N, D) embedding matrices (dimensional collapse).
+
+    The spectrum is the one :func:`cl_teach.metrics.effective_rank` reads: rows L2-normalised,
+    not centred. ``relative=True`` plots sigma_i / sigma_1 against i / D, so that embeddings of
+    different dimensions D compare on one axis.
+    """
+    import torch.nn.functional as F
+
     from .metrics import singular_values
     fig = Figure(figsize=(5, 3.2), layout="constrained")
     ax = fig.subplots()
     for name, z in z_by_name.items():
-        s = singular_values(z).numpy()
-        ax.semilogy(np.arange(1, len(s) + 1), np.maximum(s, 1e-12), marker=".", label=name)
-    ax.set_xlabel("singular value index")
-    ax.set_ylabel("singular value (log)")
+        s = singular_values(F.normalize(z.float(), dim=1), center=False).numpy()
+        i = np.arange(1, len(s) + 1)
+        if relative:
+            ax.semilogy(i / z.shape[1], np.maximum(s / s[0], 1e-12), marker=".", label=f"{name} (D={z.shape[1]})")
+        else:
+            ax.semilogy(i, np.maximum(s, 1e-12), marker=".", label=name)
+    ax.set_xlabel("singular value index i / D" if relative else "singular value index")
+    ax.set_ylabel("sigma_i / sigma_1 (log)" if relative else
+                  "singular value of L2-normalised z (log)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -152,12 +171,14 @@ def plot_spectrum(z_by_name: Dict[str, torch.Tensor], title: str = "singular val
 
 
 def plot_scores(scores: Dict[str, float], xlabel: str = "accuracy", title: Optional[str] = None,
-                highlight: Sequence[str] = (), xlim: Optional[Sequence[float]] = None) -> Figure:
+                highlight: Sequence[str] = (), xlim: Optional[Sequence[float]] = None,
+                errors: Optional[Dict[str, tuple]] = None) -> Figure:
     """Horizontal bars, one per named score, each labelled with its value (baselines vs methods).
 
     Args:
         scores: ``{name: value}``, drawn top to bottom in order.
         highlight: names drawn in colour; the others grey (use it for the baselines).
+        errors: optional ``{name: (low, high)}`` 95% intervals, drawn as error bars.
     """
     names = list(scores)
     fig = Figure(figsize=(6.5, 0.45 * len(names) + 1.1), layout="constrained")
@@ -166,7 +187,12 @@ def plot_scores(scores: Dict[str, float], xlabel: str = "accuracy", title: Optio
     y = np.arange(len(names))[::-1]
     ax.barh(y, [scores[n] for n in names], color=colors)
     for yi, n in zip(y, names):
-        ax.text(scores[n], yi, f" {scores[n]:.3f}", va="center", fontsize=9)
+        if errors and n in errors:
+            lo, hi = errors[n]
+            ax.errorbar(scores[n], yi, xerr=[[scores[n] - lo], [hi - scores[n]]], color="black",
+                        capsize=3, lw=1)
+        ax.text((errors[n][1] if errors and n in errors else scores[n]), yi, f" {scores[n]:.3f}",
+                va="center", fontsize=9)
     ax.set_yticks(y, names)
     if xlim is not None:
         ax.set_xlim(*xlim)
@@ -198,15 +224,21 @@ def plot_matrices(matrices: Dict[str, torch.Tensor], title: Optional[str] = None
 
 def plot_curves(curves: Dict[str, tuple], xlabel: str, ylabel: str, title: Optional[str] = None,
                 xscale: str = "linear", reference: Optional[Dict[str, float]] = None,
-                points: Optional[Dict[str, tuple]] = None) -> Figure:
+                points: Optional[Dict[str, tuple]] = None,
+                errors: Optional[Dict[str, tuple]] = None) -> Figure:
     """One line per name: ``curves[name] = (x, y)`` or ``(x, y, point_labels)``; optional
-    horizontal reference lines ``{label: y}`` (e.g. a baseline) and single points
-    ``{label: (x, y)}`` (e.g. the exact method on a speed/recall plot)."""
+    horizontal reference lines ``{label: y}`` (e.g. a baseline), single points
+    ``{label: (x, y)}`` (e.g. the exact method on a speed/recall plot) and error bars
+    ``errors[name] = (low, high)`` (sequences like y: a 95% interval per point)."""
     fig = Figure(figsize=(5.2, 3.4), layout="constrained")
     ax = fig.subplots()
     for name, c in curves.items():
         x, y = c[0], c[1]
-        ax.plot(x, y, marker="o", ms=4, label=name)
+        line, = ax.plot(x, y, marker="o", ms=4, label=name)
+        if errors and name in errors:
+            lo, hi = (np.asarray(v, dtype=float) for v in errors[name])
+            yv = np.asarray(y, dtype=float)
+            ax.errorbar(x, yv, yerr=[yv - lo, hi - yv], fmt="none", ecolor=line.get_color(), capsize=3)
         for xi, yi, lab in zip(x, y, c[2] if len(c) > 2 else ()):
             ax.annotate(str(lab), (xi, yi), textcoords="offset points", xytext=(3, 3), fontsize=7)
     for label, y in (reference or {}).items():
