@@ -20,6 +20,8 @@
 import random
 import time
 
+import numpy as np
+
 import torch
 import torch.nn.functional as F
 from IPython.display import display
@@ -29,11 +31,12 @@ from cl_teach import losses, plotting, retrieval
 from cl_teach.data import ViewLoader
 from cl_teach.data.text import Vocab, shared_tag_relevance, tokenize, weibo_posts
 from cl_teach.methods import SimCSE
-from cl_teach.metrics import embed
+from cl_teach.metrics import embed, paired_difference
 from cl_teach.text_models import TinyTransformer
 from cl_teach.train import CollapseMonitor, fit
 
-device = cl_teach.setup(seed=0)
+SEED = cl_teach.notebook_seed()                 # CL_TEACH_SEED, default 0
+device = cl_teach.setup(SEED)
 t_start = time.perf_counter()
 
 # %% [markdown]
@@ -98,7 +101,7 @@ def my_simcse(z1, z2, tau=0.05, hard_negatives=None):
     return F.cross_entropy(logits, torch.arange(z1.shape[0]))                 # positive of row i: column i
 
 
-torch.manual_seed(0)
+torch.manual_seed(SEED)
 encoder = TinyTransformer(len(vocab), dim=64, out_dim=128, n_layers=2, max_len=max_len, dropout=0.1)
 encoder.train()                                                # dropout on
 z1, z2, z3 = encoder(test_ids[:16]), encoder(test_ids[:16]), encoder(test_ids[16:32])
@@ -121,14 +124,21 @@ relevant = shared_tag_relevance(test_tags)
 queries = [i for i, r in enumerate(relevant) if r]
 
 
-def hashtag_retrieval(f, ks=(1, 10)):
+def hashtag_hits(f, ks=(1, 10)):
+    """Per query and k: 1 if one of the top k posts shares a hashtag with it (the query itself dropped)."""
     z = embed(f, test_ids)                                     # (M, D), eval mode
     _, ranked = retrieval.brute_force_search(z, z[queries], k=max(ks) + 1, normalize=True)
     ranked = [[j for j in row if j != i][:max(ks)] for row, i in zip(ranked.tolist(), queries)]   # drop the query itself
-    return {f"R@{k}": round(retrieval.hit_rate_at_k(ranked, [relevant[i] for i in queries], k), 4) for k in ks}
+    return {f"R@{k}": np.array([bool(set(row[:k]) & relevant[i]) for row, i in zip(ranked, queries)], dtype=float)
+            for k in ks}
 
 
-untrained = hashtag_retrieval(encoder)
+def hit_rates(hits):
+    return {k: round(float(h.mean()), 4) for k, h in hits.items()}
+
+
+untrained_hits = hashtag_hits(encoder)
+untrained = hit_rates(untrained_hits)
 print(f"{len(queries)} queries; untrained encoder: {untrained}")
 
 # %% [markdown]
@@ -139,17 +149,28 @@ print(f"{len(queries)} queries; untrained encoder: {untrained}")
 
 # %%
 simcse = SimCSE(encoder, temperature=0.05)
-history = fit(simcse, ViewLoader(all_ids, None, batch_size=64, seed=0), steps=200, lr=1e-3,
+history = fit(simcse, ViewLoader(all_ids, None, batch_size=64, seed=SEED), steps=200, lr=1e-3,
               callbacks=[CollapseMonitor(every=20),
                          plotting.LivePlot(["loss", "alignment", "uniformity"], every=40,
                                            title="unsupervised SimCSE on Weibo posts")])
 
+# %% [markdown]
+# Both encoders answer the **same** queries, so the difference of their hit rates gets a paired
+# bootstrap interval over the queries (`paired_difference`): a claim only when it excludes 0.
+
 # %%
-# NBVAL_CHECK_OUTPUT
-unsup = hashtag_retrieval(encoder)
+unsup_hits = hashtag_hits(encoder)
+unsup = hit_rates(unsup_hits)
+d_unsup = {k: paired_difference(unsup_hits[k], untrained_hits[k], seed=SEED) for k in unsup_hits}
 print("untrained:          ", untrained)
 print("unsupervised SimCSE:", unsup)
-assert unsup["R@1"] > untrained["R@1"] and unsup["R@10"] > untrained["R@10"] + 0.01
+for k, d in d_unsup.items():
+    print(f"  {k}: unsupervised - untrained = {d}")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print("R@10:", d_unsup["R@10"].verdict("unsupervised SimCSE", "the untrained encoder"))
+assert d_unsup["R@10"].low > 0, d_unsup["R@10"]
 
 # %% [markdown]
 # ## Supervised SimCSE: posts with the same hashtag
@@ -159,7 +180,7 @@ assert unsup["R@1"] > untrained["R@1"] and unsup["R@10"] > untrained["R@10"] + 0
 
 # %%
 valid_rel = shared_tag_relevance(valid_tags)
-rng = random.Random(0)
+rng = random.Random(SEED)
 anchors = [i for i, r in enumerate(valid_rel) if r]
 positives = [rng.choice(sorted(valid_rel[i])) for i in anchors]
 negatives = []
@@ -190,21 +211,30 @@ class Triples:
             yield b[:, 0], b[:, 1], b[:, 2]
 
 
-sup_history = fit(simcse, Triples(pairs, batch_size=64, seed=0), steps=60, lr=5e-4,
+sup_history = fit(simcse, Triples(pairs, batch_size=64, seed=SEED + 1), steps=60, lr=5e-4,
                   callbacks=[plotting.LivePlot(["loss"], every=25, title="supervised SimCSE")])
 
 # %%
-# NBVAL_CHECK_OUTPUT
-sup = hashtag_retrieval(encoder)
+sup_hits = hashtag_hits(encoder)
+sup = hit_rates(sup_hits)
+d_sup = {k: paired_difference(sup_hits[k], unsup_hits[k], seed=SEED) for k in sup_hits}
 print("untrained:          ", untrained)
 print("unsupervised SimCSE:", unsup)
 print("+ supervised SimCSE:", sup)
-assert sup["R@10"] < unsup["R@10"]              # measured: labels from another split do not help here
+for k, d in d_sup.items():
+    print(f"  {k}: supervised - unsupervised = {d}  ->  {d.verdict('+ supervised', 'unsupervised')}")
+print(f"supervised loss: first {sup_history['loss'][0]:.2f}, last {sup_history['loss'][-1]:.2f}; "
+      f"a constant embedding scores log(2N) = log 128 = {np.log(128):.2f}")
 # %% [markdown]
-# Supervision from another split does **not** help here, and it is worth seeing why: only about
-# half of the test hashtags occur in the valid split at all, so the pairs teach topics the test
-# posts do not share, and random negatives are easy. Labels help when they describe the
-# evaluation's notion of similarity (SimCSE's NLI pairs for STS); exercise 3 makes the negatives hard.
+# Whether 60 steps of supervision from another split changed retrieval is read off the interval
+# above, not off the two hit rates. The notebook asserts nothing about it: "supervised is worse"
+# would be passed as easily by a broken supervised run as by a correct one, so it is no evidence.
+# Compare the supervised loss with $\log 2N$, the loss of an embedding that ignores its input: a
+# loss that ends near it has learned little from the labels. Suspects, not tested here: popular hashtags recur within a batch of 64, so posts
+# with the anchor's own hashtag are pushed away as negatives (*false negatives*; notebook 14 masks
+# them), $\tau = 0.05$ is sharp for such noisy pairs, and only about half of the test hashtags occur
+# in the valid split. Labels help when they describe the evaluation's notion of similarity
+# (SimCSE's NLI pairs for STS); exercise 3 makes the negatives hard.
 
 # %%
 display(plotting.plot_scores({f"{name} {k}": r[k] for name, r in
@@ -216,9 +246,9 @@ display(plotting.plot_scores({f"{name} {k}": r[k] for name, r in
 # %% [markdown]
 # ## Diagnose
 # * **Alignment and uniformity.** Uniformity falls steeply (the posts spread over the sphere, the
-#   untrained encoder's embeddings were bunched in a cone); alignment of the dropout twins gets a
-#   little worse. SimCSE's paper reads its gains exactly so: much better uniformity at a small cost
-#   in alignment.
+#   untrained encoder's embeddings were bunched in a cone); alignment of the dropout twins gets
+#   worse (the factor is printed below). SimCSE's paper reads its gains so: better uniformity at
+#   some cost in alignment.
 # * **The loss is near 0 within ~20 steps.** With $\tau = 0.05$ and dropout 0.1 the twin is easy to
 #   pick out of 64; what keeps changing is how the *other* posts are spread, which retrieval uses.
 # * **Untrained is not zero.** A random encoder with mean pooling is a random projection of a
@@ -226,7 +256,8 @@ display(plotting.plot_scores({f"{name} {k}": r[k] for name, r in
 
 # %%
 print(f"uniformity: first {history['uniformity'][0]:.3f} -> last {history['uniformity'][-1]:.3f}; "
-      f"alignment: first {history['alignment'][0]:.4f} -> last {history['alignment'][-1]:.4f}")
+      f"alignment: first {history['alignment'][0]:.4f} -> last {history['alignment'][-1]:.4f} "
+      f"(x{history['alignment'][-1] / history['alignment'][0]:.1f})")
 print("nearest test post to each of the first 3 test posts:")
 zz = F.normalize(embed(encoder, test_ids), dim=1)
 for i in range(3):

@@ -19,21 +19,25 @@
 import math
 import time
 
+import numpy as np
+
 import torch
 import torch.nn.functional as F
 from IPython.display import display
 
 import cl_teach
-from cl_teach import losses, plotting
+from cl_teach import losses, plotting, retrieval
 from cl_teach.data import ViewLoader, Vocab, load_emoji, make_shapes
 from cl_teach.methods import CLIP
+from cl_teach.metrics import paired_difference
 from cl_teach.models import SmallCNN
 from cl_teach.multimodal import cross_modal_recall, encode_pairs, zero_shot_classifier, zero_shot_predict
 from cl_teach.text_models import TextCNN
 from cl_teach.train import fit
 from cl_teach.widgets import logit_scale_explorer
 
-device = cl_teach.setup(seed=0)
+SEED = cl_teach.notebook_seed()                 # CL_TEACH_SEED, default 0
+device = cl_teach.setup(SEED)
 t_start = time.perf_counter()
 
 # %% [markdown]
@@ -57,7 +61,7 @@ print(" | ".join(f"{emoji.items[i]} {emoji.texts('en')[i]} / {emoji.texts('zh')[
 # classification measurable.
 
 # %%
-shapes_train, shapes_test = make_shapes(3000, seed=0), make_shapes(500, seed=1)
+shapes_train, shapes_test = make_shapes(3000, seed=SEED), make_shapes(500, seed=SEED + 1000)
 print(shapes_train)
 display(plotting.show_images(shapes_test.images[:8], nrow=8, scale=1.3,
                              titles=[t.replace(" at the ", "\n").replace(" in the ", "\n")
@@ -92,11 +96,24 @@ def my_clip_loss(u, v, tau):
     return (image_to_text + text_to_image) / 2
 
 
-g = torch.Generator().manual_seed(0)
+g = torch.Generator().manual_seed(SEED)
 u, v = torch.randn(16, 8, generator=g), torch.randn(16, 8, generator=g)
-print(f"mine {my_clip_loss(u, v, 0.07):.6f}  package {losses.clip_loss(u, v, 0.07):.6f}  "
-      f"random embeddings ~ log N = {math.log(16):.4f}")
+print(f"tau = 0.07: mine {my_clip_loss(u, v, 0.07):.6f}  package {losses.clip_loss(u, v, 0.07):.6f}")
+print(f"tau = 1:    {my_clip_loss(u, v, 1.0):.4f}; unrelated embeddings give about log N = {math.log(16):.4f} "
+      "only at a mild temperature (cosines of 8-d random vectors divided by 0.07 are large)")
 assert torch.allclose(my_clip_loss(u, v, 0.07), losses.clip_loss(u, v, 0.07), atol=1e-6)
+
+
+def recall_hits(z_img, z_txt, k, groups=None):
+    """Per query, 1 if a right partner is in the top k: {"i2t": (N,), "t2i": (N,)}.
+    The per-query form of `cross_modal_recall` (its means), for paired intervals."""
+    n = len(z_img)
+    labels = np.arange(n) if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1]
+    out = {}
+    for name, q, db in (("i2t", z_img, z_txt), ("t2i", z_txt, z_img)):
+        _, ids = retrieval.brute_force_search(db, q, k=k, normalize=True)
+        out[name] = (labels[ids] == labels[:, None]).any(1).astype(float)
+    return out
 
 # %% [markdown]
 # ## Experiment 1: CLIP on the shapes, from scratch
@@ -112,25 +129,26 @@ train_ids = vocab.encode(shapes_train.texts(lang), max_len=12)
 test_ids = vocab.encode(shapes_test.texts(lang), max_len=12)
 print(vocab, "| e.g.", shapes_test.texts(lang)[0], "->", test_ids[0].tolist())
 
-torch.manual_seed(0)
+torch.manual_seed(SEED)
 clip_shapes = CLIP(SmallCNN(in_channels=3), TextCNN(len(vocab), dim=64, out_dim=128), embed_dim=64)
-untrained_shapes = cross_modal_recall(*encode_pairs(clip_shapes, shapes_test.images, test_ids),
-                                      ks=(1, 5), groups=shapes_test.texts(lang))
-untrained_zero_shot = {}
+untrained_pairs = encode_pairs(clip_shapes, shapes_test.images, test_ids)
+untrained_shapes = cross_modal_recall(*untrained_pairs, ks=(1, 5), groups=shapes_test.texts(lang))
+untrained_hits_shapes = recall_hits(*untrained_pairs, k=1, groups=shapes_test.texts(lang))
 
 
-def zero_shot_accuracies(model):
+def zero_shot_correct(model):
+    """Per attribute, (N,) 1 where the zero-shot class of a test image is right."""
     z_img, _ = encode_pairs(model, shapes_test.images, test_ids)
     out = {}
     for attr in ("colour", "shape", "position", "size"):
         names = shapes_test.attribute_names[attr][lang]
         class_emb = zero_shot_classifier(model, vocab, names, templates=("a {}",), max_len=12)
-        out[attr] = (zero_shot_predict(z_img, class_emb) == shapes_test.attributes[attr]).float().mean().item()
+        out[attr] = (zero_shot_predict(z_img, class_emb) == shapes_test.attributes[attr]).float()
     return out
 
 
-untrained_zero_shot = zero_shot_accuracies(clip_shapes)
-loader = ViewLoader(shapes_train.images, None, batch_size=128, seed=0, y=train_ids)   # yields (images, ids)
+untrained_zero_shot = {a: c.mean().item() for a, c in zero_shot_correct(clip_shapes).items()}
+loader = ViewLoader(shapes_train.images, None, batch_size=128, seed=SEED, y=train_ids)   # yields (images, ids)
 history = fit(clip_shapes, loader, steps=300, lr=3e-3,
               callbacks=[plotting.LivePlot(["loss", "temperature"], every=50, title="CLIP on shapes")])
 
@@ -140,14 +158,22 @@ history = fit(clip_shapes, loader, steps=300, lr=3e-3,
 # Several test images share a caption ("a small red circle at the top left"), so any of them counts.
 
 # %%
-# NBVAL_CHECK_OUTPUT
-trained_shapes = cross_modal_recall(*encode_pairs(clip_shapes, shapes_test.images, test_ids),
-                                    ks=(1, 5), groups=shapes_test.texts(lang))
+trained_pairs = encode_pairs(clip_shapes, shapes_test.images, test_ids)
+trained_shapes = cross_modal_recall(*trained_pairs, ks=(1, 5), groups=shapes_test.texts(lang))
+trained_hits_shapes = recall_hits(*trained_pairs, k=1, groups=shapes_test.texts(lang))
+d_shapes = {way: paired_difference(trained_hits_shapes[way], untrained_hits_shapes[way], seed=SEED)
+            for way in ("i2t", "t2i")}
 print("untrained:", untrained_shapes)
 print("trained:  ", trained_shapes)
+for way, d in d_shapes.items():
+    print(f"  {way}@1 trained - untrained: {d}")
 print(f"learned temperature: {clip_shapes.temperature.item():.3f}")
-for key in trained_shapes:
-    assert trained_shapes[key] > untrained_shapes[key] + 0.3, key
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for way, d in d_shapes.items():
+    print(f"{way}@1:", d.verdict("trained", "untrained towers"), "| by more than 30 points:", d.low > 0.3)
+    assert d.low > 0.3, (way, d)
 
 # %% [markdown]
 # ### Zero-shot classification
@@ -156,38 +182,56 @@ for key in trained_shapes:
 # trained on these labels.
 
 # %%
-# NBVAL_CHECK_OUTPUT
-zero_shot = zero_shot_accuracies(clip_shapes)
+correct = zero_shot_correct(clip_shapes)
+zero_shot = {attr: c.mean().item() for attr, c in correct.items()}
+chance = {attr: 1 / len(shapes_test.attribute_names[attr][lang]) for attr in correct}
+d_zero = {attr: paired_difference(c, torch.full_like(c, chance[attr]), seed=SEED) for attr, c in correct.items()}
 for attr, acc in zero_shot.items():
-    chance = 1 / len(shapes_test.attribute_names[attr][lang])
-    print(f"{attr:9s} zero-shot accuracy {acc:.3f}   untrained {untrained_zero_shot[attr]:.3f}   chance {chance:.3f}")
+    print(f"{attr:9s} zero-shot accuracy {acc:.3f}   untrained {untrained_zero_shot[attr]:.3f}   "
+          f"chance {chance[attr]:.3f}   above chance {d_zero[attr].points()} points")
+
+# %%
+# NBVAL_CHECK_OUTPUT
 for attr in ("colour", "position", "size"):
-    chance = 1 / len(shapes_test.attribute_names[attr][lang])
-    assert zero_shot[attr] > chance + 0.3, attr          # above chance by at least 30 points
+    print(f"{attr:9s} more than 30 points above chance: {d_zero[attr].low > 0.3}")
+    assert d_zero[attr].low > 0.3, (attr, d_zero[attr])   # the whole interval 30+ points above chance
 
 # %% [markdown]
 # ## Experiment 2: CLIP on real emoji
 # 80% of the emoji train the towers (batch 32, 400 steps, English names); the other 20% — emoji
-# the model never saw — are the test. Chance for recall@10 is 10/276 ≈ 0.036.
+# the model never saw — are the test. Chance for recall@10 is 10 / (held-out emoji), printed below.
 
 # %%
-emoji_train, emoji_test = emoji.split(test_fraction=0.2, seed=0)
+emoji_train, emoji_test = emoji.split(test_fraction=0.2, seed=SEED)
+print(f"{len(emoji_train)} training emoji, {len(emoji_test)} held out; chance recall@10 = "
+      f"10/{len(emoji_test)} = {10 / len(emoji_test):.3f}")
 evocab = Vocab.build(emoji_train.texts("en"), tokenizer="word")
 e_train_ids, e_test_ids = (evocab.encode(s.texts("en"), max_len=12) for s in (emoji_train, emoji_test))
-torch.manual_seed(0)
+torch.manual_seed(SEED)
 clip_emoji = CLIP(SmallCNN(in_channels=3), TextCNN(len(evocab), dim=64, out_dim=128), embed_dim=64)
-untrained_emoji = cross_modal_recall(*encode_pairs(clip_emoji, emoji_test.images, e_test_ids), ks=(1, 5, 10))
-history_emoji = fit(clip_emoji, ViewLoader(emoji_train.images, None, batch_size=32, seed=0, y=e_train_ids),
+untrained_pairs_emoji = encode_pairs(clip_emoji, emoji_test.images, e_test_ids)
+untrained_emoji = cross_modal_recall(*untrained_pairs_emoji, ks=(1, 5, 10))
+untrained_hits_emoji = recall_hits(*untrained_pairs_emoji, k=10)
+history_emoji = fit(clip_emoji, ViewLoader(emoji_train.images, None, batch_size=32, seed=SEED, y=e_train_ids),
                     steps=400, lr=3e-3, callbacks=[plotting.LivePlot(["loss", "temperature"], every=50,
                                                                      title="CLIP on emoji")])
 
 # %%
-# NBVAL_CHECK_OUTPUT
-trained_emoji = cross_modal_recall(*encode_pairs(clip_emoji, emoji_test.images, e_test_ids), ks=(1, 5, 10))
+trained_pairs_emoji = encode_pairs(clip_emoji, emoji_test.images, e_test_ids)
+trained_emoji = cross_modal_recall(*trained_pairs_emoji, ks=(1, 5, 10))
+trained_hits_emoji = recall_hits(*trained_pairs_emoji, k=10)
+d_emoji = {way: paired_difference(trained_hits_emoji[way], untrained_hits_emoji[way], seed=SEED)
+           for way in ("i2t", "t2i")}
 print("held-out emoji, untrained:", untrained_emoji)
 print("held-out emoji, trained:  ", trained_emoji)
-assert trained_emoji["i2t@10"] > untrained_emoji["i2t@10"] + 0.08
-assert trained_emoji["t2i@10"] > untrained_emoji["t2i@10"] + 0.08
+for way, d in d_emoji.items():
+    print(f"  {way}@10 trained - untrained: {d}")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for way, d in d_emoji.items():
+    print(f"held-out {way}@10:", d.verdict("trained", "untrained towers"))
+    assert d.low > 0, (way, d)
 
 # %% [markdown]
 # ### Retrieval grids
@@ -214,12 +258,16 @@ display(plotting.show_images(emoji_test.images[show], nrow=8, scale=1.5, titles=
                              title="image -> caption on held-out emoji: top 3 names"))
 
 # %% [markdown]
-# ## Diagnose: what did the towers learn first?
-# On the shapes, colour, position and size are read off almost perfectly, but shape stays near
-# chance after 300 steps. A colour or a position is visible in a handful of pixels; telling a
-# circle from a square at 32×32 needs more training — CLIP learns the easiest distinctions that
-# separate the captions of a batch first (exercise 2 trains longer). The temperature plot shows
-# the other half of the story: $\tau$ falls from 0.07 as the towers become confident.
+# ## Diagnose: what did the towers learn?
+# Zero-shot reads colour, position and size well; compare shape's accuracy with its chance level
+# below. Low zero-shot accuracy for shape does **not** mean the image tower ignores shape: captions
+# that differ only in their shape word are told apart by the retrieval above (were shape ignored,
+# the four shape variants of a caption would tie, capping image → caption recall@1 far below what
+# was measured). The single-word prompt "a circle" is unlike every training caption ("a small red
+# circle at the top left"); CLIP's answer is **prompt engineering** — prompts shaped like the
+# captions, averaged over templates (Radford et al., 2021, §3.1.4; `zero_shot_classifier` takes
+# several `templates`). The temperature plot shows the other half of the story: $\tau$ falls from
+# 0.07 as the towers become confident.
 
 # %%
 print({k: round(v, 3) for k, v in zero_shot.items()})
@@ -250,9 +298,9 @@ logit_scale_explorer(sims, row_labels=[emoji_test.items[i] + " " + n for i, n in
 # BEGIN SOLUTION
 zh_vocab = Vocab.build(shapes_train.texts("zh"), tokenizer="char")
 zh_train, zh_test = (zh_vocab.encode(s.texts("zh"), max_len=16) for s in (shapes_train, shapes_test))
-torch.manual_seed(0)
+torch.manual_seed(SEED)
 clip_zh = CLIP(SmallCNN(in_channels=3), TextCNN(len(zh_vocab), dim=64, out_dim=128), embed_dim=64)
-fit(clip_zh, ViewLoader(shapes_train.images, None, batch_size=128, seed=0, y=zh_train), steps=100,
+fit(clip_zh, ViewLoader(shapes_train.images, None, batch_size=128, seed=SEED, y=zh_train), steps=100,
     lr=3e-3, progress=False)
 z_img, _ = encode_pairs(clip_zh, shapes_test.images, zh_test)
 colour_emb = zero_shot_classifier(clip_zh, zh_vocab, shapes_test.attribute_names["colour"]["zh"], ("{}",), 16)

@@ -27,10 +27,12 @@ import cl_teach
 from cl_teach import hashtags as H
 from cl_teach import plotting
 from cl_teach.retrieval import EmbeddingIndex, brute_force_search, ranking_report
+from cl_teach.metrics import paired_difference
 from cl_teach.train import fit
 from cl_teach.weibo_models import CharNgrams, DualTower, PairLoader, embed_bags, masked_info_nce
 
-device = cl_teach.setup(seed=0)
+SEED = cl_teach.notebook_seed()                 # CL_TEACH_SEED, default 0
+device = cl_teach.setup(SEED)
 try:
     from cl_teach.data import load_weibo
     train_split, test_split = load_weibo("valid"), load_weibo("test")
@@ -74,8 +76,7 @@ def my_masked_info_nce(z_post, z_tag, same, temperature):
     return (post_to_tag + tag_to_post) / 2
 
 # %%
-# NBVAL_CHECK_OUTPUT
-g = torch.Generator().manual_seed(0)
+g = torch.Generator().manual_seed(SEED)
 zp, zt = torch.randn(8, 16, generator=g), torch.randn(8, 16, generator=g)
 tag_of_pair = torch.tensor([0, 1, 2, 1, 3, 4, 0, 5])
 same = tag_of_pair[:, None] == tag_of_pair[None]
@@ -143,13 +144,13 @@ def make_pairs(tags):
     return np.array([(i, tag_id[t]) for i, ts in enumerate(tags) for t in ts if t in tag_id])
 
 
-def new_towers(seed=0):
+def new_towers(seed=SEED):
     torch.manual_seed(seed)
     return DualTower(featurizer.n_features_, dim=64, out_dim=64, shared=True, temperature=0.1,
                      head=False, init_std=0.01)
 
 
-def train_towers(tags, seed=0, callbacks=()):
+def train_towers(tags, seed=SEED, callbacks=()):
     model = new_towers(seed)
     loader = PairLoader(post_bags, vocab_bags, make_pairs(tags), featurizer.idf_, batch_size=256,
                         drop=0.5, seed=seed)
@@ -166,8 +167,8 @@ def tower_scores(model):
 
 
 untrained = new_towers()
-z_post, z_cand = tower_scores(untrained)
-results["untrained tower"] = ranking_report(H.top_k(z_post @ z_cand.T), relevant)
+z_post_untrained, z_cand_untrained = tower_scores(untrained)
+results["untrained tower"] = ranking_report(H.top_k(z_post_untrained @ z_cand_untrained.T), relevant)
 print(f"{featurizer.n_features_:,} n-gram columns, {len(make_pairs(train_split.tags)):,} training pairs")
 
 # %%
@@ -189,6 +190,9 @@ np.put_along_axis(S["tower"], ids, scores, axis=1)                 # back to can
 ref_scores, _ = brute_force_search(z_cand, z_post[:200], k=10)
 assert np.allclose(scores[:200, :10], ref_scores, atol=1e-5)      # ids may differ only on exact ties
 results["trained tower"] = ranking_report(ids[:, :10], relevant)
+tops = {"TF-IDF (post)": H.top_k(S["tfidf"]), "TF-IDF (post+replies)": H.top_k(S["tfidf_conv"]),
+        "TF-IDF + votes (post+replies)": H.top_k(S["tfidf_conv"] + 0.5 * S["votes_conv"]),
+        "untrained tower": H.top_k(z_post_untrained @ z_cand_untrained.T), "trained tower": ids[:, :10]}
 
 # %% [markdown]
 # ## The full CD-TOM system
@@ -208,39 +212,69 @@ S["votes_tower"] = H.hashtag_votes(z_post @ z_train.T, train_tags)
 results["tower + votes via tower"] = ranking_report(
     H.top_k(H.fuse(S, {"tower": 1.0, "votes_tower": 0.5})), relevant)
 results["CD-TOM (full)"] = ranking_report(H.top_k(full), relevant)
+tops["CD-TOM (full)"] = H.top_k(full)
 
 # %%
-# NBVAL_CHECK_OUTPUT
 print(f"{'method':32s} {'R@1':>6s} {'R@3':>6s} {'R@10':>6s} {'MRR':>6s}")
 for name, r in results.items():
     print(f"{name:32s} {r['recall@1']:6.3f} {r['recall@3']:6.3f} {r['recall@10']:6.3f} {r['mrr']:6.3f}")
 print(f"recall@10 = {results['CD-TOM (full)']['recall@10']:.4f}")
 
+# %% [markdown]
+# Every method ranks hashtags for the **same** test posts, so a difference between two of them
+# gets a paired bootstrap interval over the posts (`paired_difference` on per-post recall@k or
+# reciprocal rank); it is a claim only when the interval excludes 0.
+
 # %%
-tower, tfidf, full_r = results["trained tower"], results["TF-IDF (post)"], results["CD-TOM (full)"]
-assert tower["recall@1"] > results["untrained tower"]["recall@1"]
-assert tower["recall@10"] > results["untrained tower"]["recall@10"]
+def per_post(ids, metric):
+    """(Q,) one number per test post: recall@k (share of its hashtags in the top k) or reciprocal rank."""
+    hit = np.array([[j in r for j in row] for row, r in zip(np.asarray(ids)[:, :10].tolist(), relevant)])
+    if metric == "mrr":
+        return np.where(hit.any(1), 1.0 / (hit.argmax(1) + 1), 0.0)
+    k = int(metric.split("@")[1])
+    return hit[:, :k].sum(1) / np.array([len(r) for r in relevant])
+
+
+def compare(a, b, metric):
+    return paired_difference(per_post(tops[a], metric), per_post(tops[b], metric), seed=SEED)
+
+
+claims = {("trained tower", "untrained tower", "recall@1"), ("trained tower", "untrained tower", "recall@10"),
+          ("trained tower", "TF-IDF (post)", "recall@1"), ("trained tower", "TF-IDF (post)", "mrr"),
+          ("trained tower", "TF-IDF (post)", "recall@10"), ("TF-IDF (post+replies)", "trained tower", "recall@10"),
+          ("CD-TOM (full)", "TF-IDF + votes (post+replies)", "recall@10"),
+          ("CD-TOM (full)", "TF-IDF + votes (post+replies)", "recall@1"),
+          ("CD-TOM (full)", "TF-IDF + votes (post+replies)", "mrr")}
+d = {c: compare(*c) for c in sorted(claims)}
+for (a, b, metric), interval in d.items():
+    print(f"{metric:9s} {a} - {b}: {interval.points()} points -> {interval.verdict(a, b)}")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+robust = [("trained tower", "untrained tower", "recall@1"), ("trained tower", "untrained tower", "recall@10")]
 if REAL:                                    # claims about the real corpus (the stand-in saturates)
-    assert tower["recall@1"] > tfidf["recall@1"] and tower["mrr"] > tfidf["mrr"], (tower, tfidf)
-    assert tower["recall@10"] > tfidf["recall@10"]
-    assert all(full_r["recall@10"] > r["recall@10"] for name, r in results.items() if name != "CD-TOM (full)")
-    assert full_r["recall@10"] >= 0.58, full_r
-    # the replies help more than the model: TF-IDF gains more from them than from a trained tower
-    gain_replies = results["TF-IDF (post+replies)"]["recall@10"] - tfidf["recall@10"]
-    assert gain_replies > tower["recall@10"] - tfidf["recall@10"]
+    robust += [("trained tower", "TF-IDF (post)", "recall@10"),
+               # the replies help more than the model: TF-IDF on post + replies beats the trained tower
+               ("TF-IDF (post+replies)", "trained tower", "recall@10")]
+for a, b, metric in robust:
+    print(f"{metric}: {d[a, b, metric].verdict(a, b)}")
+    assert d[a, b, metric].low > 0, (a, b, metric, d[a, b, metric])
+if REAL:
+    assert results["CD-TOM (full)"]["recall@10"] >= 0.58, results["CD-TOM (full)"]
 
 # %% [markdown]
-# The trained tower beats character TF-IDF on recall@1 and MRR with the same input — it has
-# learned which characters predict which hashtags — and the untrained tower (a random projection
-# of the same n-grams) is far behind. Reading the replies helps every method more than any
-# model change; the fused system is best on recall@10, but its margin over the kNN recommender
-# on post + replies is small: most of the signal is "similar posts were tagged X".
+# The trained tower beats character TF-IDF of the post on recall@10 — it has learned which
+# characters predict which hashtags (its input is not quite TF-IDF's: hashed 1–3-grams seen in
+# ≥ 3 texts against TF-IDF's 1–2-grams) — and the untrained tower (a random projection of the same
+# n-grams) is far behind. On recall@1 and MRR the intervals above decide; do not read the table's
+# third decimal. Reading the replies helps more than any model change. Compare the fused system
+# with the kNN recommender on post + replies, which learns nothing: their intervals above show how
+# little, if anything, the tower adds to "similar posts were tagged X".
 
 # %% [markdown]
 # ## Diagnose: the top-3 hashtags for a few test posts
 
 # %%
-# NBVAL_CHECK_OUTPUT
 best = H.top_k(full, 3)
 for i in [0, 1, 2, 7, 11]:
     print(f"post: {test_split.posts[i][:60].replace(' ', '')}")
@@ -273,6 +307,8 @@ hashtag_box(recommend)
 # %% [markdown]
 # ## Noise: wrong hashtags in training
 # The talk's claim: weakly labelled data is noisy, and contrastive training degrades gracefully.
+# Read the curve against the TF-IDF line, which needs no labels at all; "gracefully" has no
+# comparator here (no non-contrastive model is trained under the same noise).
 # We replace the hashtags of a share of training posts by those of a random other post, retrain
 # the towers and measure the tower alone and the full system (whose votes read the same noisy
 # labels).
@@ -280,24 +316,32 @@ hashtag_box(recommend)
 # %%
 # NBVAL_IGNORE_OUTPUT
 shares = [0.0, 0.4, 0.8]
-noise_tower, noise_full = [], []
+noise_tower, noise_full, noise_per_post = [], [], []
 for share in shares:
-    noisy = H.corrupt_tags(train_split.tags, share, seed=0)
+    noisy = H.corrupt_tags(train_split.tags, share, seed=SEED + 1)
     m = model if share == 0 else train_towers(noisy)
     zp, zc = tower_scores(m)
     s = dict(S, tower=zp @ zc.T, votes_conv=H.hashtag_votes(sims_conv, H.tag_matrix(noisy, candidates)))
+    noise_per_post.append(per_post(H.top_k(s["tower"]), "recall@10"))
     noise_tower.append(ranking_report(H.top_k(s["tower"]), relevant)["recall@10"])
     noise_full.append(ranking_report(H.top_k(H.fuse(s, WEIGHTS)), relevant)["recall@10"])
 fig = plotting.plot_curves({"trained tower": (shares, noise_tower), "CD-TOM (full)": (shares, noise_full)},
                           xlabel="share of training posts with a wrong hashtag", ylabel="test recall@10",
-                          title="label noise degrades quality gradually",
+                          title="tower and full system under label noise",
                           reference={"TF-IDF (post), no labels": results["TF-IDF (post)"]["recall@10"]})
 display(fig)
 print("tower:", [round(r, 3) for r in noise_tower], " full:", [round(r, 3) for r in noise_full])
+d_noise = {share: paired_difference(noise_per_post[0], r, seed=SEED) for share, r in zip(shares[1:], noise_per_post[1:])}
+keep = paired_difference(noise_per_post[1], 0.75 * noise_per_post[0], seed=SEED)
+for share, interval in d_noise.items():
+    print(f"tower recall@10, clean - {share:.0%} wrong hashtags: {interval.points()} points")
+print(f"tower recall@10 at 40% noise - 0.75 x clean: {keep.points()} points -> "
+      f"{'keeps more than 3/4' if keep.low > 0 else 'no reliable evidence it keeps 3/4'} of its clean recall@10")
 
 # %%
-assert all(a >= b - 0.02 for a, b in zip(noise_tower, noise_tower[1:]))   # (nearly) monotone
-assert noise_tower[1] > 0.75 * noise_tower[0]                              # 40 % noise: mild loss
+# NBVAL_CHECK_OUTPUT
+print("80% wrong hashtags:", d_noise[0.8].verdict("clean labels", "80% wrong hashtags"))
+assert d_noise[0.8].low > 0, d_noise[0.8]                  # the labels matter: heavy noise hurts the tower
 
 # %% [markdown]
 # ## Exercises
@@ -309,7 +353,7 @@ assert noise_tower[1] > 0.75 * noise_tower[0]                              # 40 
 # %%
 # BEGIN SOLUTION
 pairs = make_pairs(train_split.tags)
-rng = np.random.default_rng(0)
+rng = np.random.default_rng(SEED)
 batch = pairs[rng.choice(len(pairs), 256, replace=False)]
 same_tag = batch[:, 1][:, None] == batch[:, 1][None]
 print("false-negative pairs in a random batch of 256:", int(same_tag.sum() - 256) // 2)
@@ -323,8 +367,9 @@ for k in (5, 30, 100):
 # * A post and its hashtag make a natural positive pair; in-batch negatives need a **mask** for
 #   the posts that share a hashtag.
 # * Embedding all candidates in a Faiss index turns recommendation into nearest-neighbour search.
-# * On real Weibo data the trained tower beats character TF-IDF; the strongest system fuses it
-#   with TF-IDF and the hashtags of similar posts, and reading the replies matters most.
+# * On real Weibo data the trained tower beats character TF-IDF of the post on recall@10; reading
+#   the replies matters more than the tower, and the tower adds little, if anything, to a kNN
+#   recommender on post + replies that learns nothing (read the intervals, not the table).
 #
 # **References:** Wang, Li, King, Lyu, Shi, *Microblog Hashtag Generation via Encoding
 # Conversation Contexts*, NAACL 2019 (the corpus). Chen et al., *SimCLR*, 2020 (in-batch
