@@ -74,3 +74,43 @@ def dino_loss(student_out: Sequence[torch.Tensor], teacher_out: Sequence[torch.T
                          f"different views, got {len(teacher_out)} teacher and "
                          f"{len(student_out)} student view(s)")
     return total / terms
+
+
+def teacher_entropies(teacher_out: torch.Tensor, center: torch.Tensor,
+                      teacher_temperature: float = 0.04) -> tuple:
+    """The two numbers that tell DINO's collapse modes apart, in nats.
+
+    With ``P_t = softmax((teacher_out - center) / tau_t)`` on a batch:
+
+    - ``entropy``: the mean over images of H(P_t(x)). log K = every image's output is uniform
+      (the collapse of centering without sharpening); near 0 = one-hot per image.
+    - ``batch_entropy``: H of the batch-mean P_t. log K = the batch uses every output equally;
+      low = the same few outputs win for every image (the collapse of sharpening without
+      centering).
+
+    A healthy teacher is peaked per image (entropy well below log K) and spread over the batch
+    (batch_entropy near log K).
+
+    Args:
+        teacher_out: (N, K) teacher head outputs. center: (K,) or (1, K). teacher_temperature: tau_t.
+
+    Returns:
+        ``(entropy, batch_entropy)``, two 0-d tensors.
+
+    Example:
+        >>> same = torch.zeros(4, 8); same[:, 0] = 10.0       # the same one-hot for everyone
+        >>> e, b = teacher_entropies(same, torch.zeros(8), 0.1); round(e.item(), 3), round(b.item(), 3)
+        (0.0, 0.0)
+        >>> e, b = teacher_entropies(torch.zeros(4, 8), torch.zeros(8)); round(e.item(), 4)   # log 8
+        2.0794
+    """
+    check_embeddings("teacher_out", teacher_out)
+    check_temperature(teacher_temperature, "teacher_temperature")
+    check_tensor("center", center, ndim=(1, 2))
+    if center.numel() != teacher_out.shape[1]:
+        raise ValueError(f"center must have shape ({teacher_out.shape[1]},) or (1, "
+                         f"{teacher_out.shape[1]}), got {tuple(center.shape)}")
+    p_t = F.softmax((teacher_out.float() - center.reshape(1, -1).float()) / teacher_temperature, dim=1)
+    entropy = -(p_t * p_t.clamp_min(1e-12).log()).sum(1).mean()
+    p_mean = p_t.mean(0)                                              # (K,) the batch's usage
+    return entropy, -(p_mean * p_mean.clamp_min(1e-12).log()).sum()

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..losses import dino_loss
+from ..losses.dino import teacher_entropies
 from ..models import mlp
 from .base import Method, check_views, ema_update
 from .byol import cosine_momentum
@@ -70,11 +71,7 @@ class DINO(Method):
             t = [self.teacher_head(self.teacher_encoder(x)) for x in views[:self.n_global]]
         loss = dino_loss(s, t, self.center, self.student_temperature, self.teacher_temperature)
         with torch.no_grad():                                # monitors: the two collapse modes
-            p_t = F.softmax((t[0] - self.center) / self.teacher_temperature, dim=1)
-            entropy = -(p_t * p_t.clamp_min(1e-12).log()).sum(1).mean()
-            # mean prediction over the batch, then its entropy: low = one dimension dominates
-            p_mean = p_t.mean(0)
-            batch_entropy = -(p_mean * p_mean.clamp_min(1e-12).log()).sum()
+            entropy, batch_entropy = teacher_entropies(t[0], self.center, self.teacher_temperature)
         self._teacher_mean = torch.cat(t).mean(0)                            # (K,) for the center
         return {"loss": loss, "teacher_entropy": entropy, "teacher_batch_entropy": batch_entropy,
                 "z1": s[0].detach(), "z2": s[1].detach()}
@@ -87,6 +84,29 @@ class DINO(Method):
         if self.centering and self._teacher_mean is not None:
             self.center.mul_(self.center_momentum).add_(self._teacher_mean, alpha=1 - self.center_momentum)
         self._teacher_mean = None
+
+    @torch.no_grad()
+    def collapse_mode(self, x: torch.Tensor, uniform_above: float = 0.9, few_below: float = 0.6):
+        """Which collapse the teacher is in on images x, by its two entropies (eval mode).
+
+        Returns ``"uniform"`` when the mean per-image entropy exceeds ``uniform_above * log K``
+        (every image gets a near-uniform P_t), ``"few outputs"`` when the entropy of the batch-mean
+        P_t is below ``few_below * log K`` (fewer than K**few_below outputs in use across the
+        images: the same few win for everyone), else ``None`` (peaked per image, spread over the
+        batch: healthy). Use a few hundred images or more.
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            t = self.teacher_head(self.teacher_encoder(x))                  # (N, K)
+        finally:
+            self.train(was_training)
+        entropy, batch_entropy = teacher_entropies(t, self.center, self.teacher_temperature)
+        if entropy > uniform_above * self.log_k:
+            return "uniform"
+        if batch_entropy < few_below * self.log_k:
+            return "few outputs"
+        return None
 
     @property
     def log_k(self) -> float:
