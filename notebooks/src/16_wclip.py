@@ -23,9 +23,10 @@ from IPython.display import display
 from torch import nn
 
 import cl_teach
-from cl_teach import plotting
+from cl_teach import plotting, retrieval
 from cl_teach.data import ViewLoader, Vocab, load_emoji
 from cl_teach.methods import CLIP
+from cl_teach.metrics import paired_difference
 from cl_teach.models import SmallCNN
 from cl_teach.multimodal import cross_modal_recall, encode_pairs
 from cl_teach.retrieval import EmbeddingIndex
@@ -33,7 +34,8 @@ from cl_teach.text_models import TextCNN
 from cl_teach.train import fit
 from cl_teach.weibo_models import embed_bags, fit_hashtag_towers
 
-device = cl_teach.setup(seed=0)
+SEED = cl_teach.notebook_seed()                 # CL_TEACH_SEED, default 0
+device = cl_teach.setup(SEED)
 emoji = load_emoji(size=32)
 print(emoji)
 try:
@@ -49,13 +51,16 @@ except FileNotFoundError as err:
 # ## Intuition
 # CLIP (Radford et al., 2021) is InfoNCE between two modalities: in a batch of $N$ (image,
 # caption) pairs, image $i$ must pick caption $i$ among $N$ and caption $i$ must pick image $i$.
-# The Chinese W-CLIP / WenLan line of work (Huo et al., 2021) did this for Chinese web pairs.
-# Here the pairs are 1,380 emoji drawn by the Noto font with their Chinese names
-# (🐶 "狗脸"), read character by character. 80 % train, 20 % (276 emoji) are held out; chance
-# recall@10 is 10/276 ≈ 0.036.
+# W-CLIP is Weibo's own model of this kind (a BERT text tower and a ResNet image tower); WenLan
+# (Huo et al., 2021, notebook 13) did the same for Chinese web pairs at scale.
+# Here the pairs are the emoji drawn by the Noto font with their Chinese names
+# (🐶 "狗脸"), read character by character. 80 % train, 20 % are held out; chance recall@10 is
+# 10 / (held-out emoji), printed below.
 
 # %%
-emoji_train, emoji_test = emoji.split(test_fraction=0.2, seed=0)
+emoji_train, emoji_test = emoji.split(test_fraction=0.2, seed=SEED)
+print(f"{len(emoji_train)} training emoji, {len(emoji_test)} held out; chance recall@10 = "
+      f"10/{len(emoji_test)} = {10 / len(emoji_test):.3f}")
 vocab = Vocab.build(emoji_train.texts("zh"), tokenizer="char")
 ids_train, ids_test = (vocab.encode(s.texts("zh"), max_len=12) for s in (emoji_train, emoji_test))
 print(vocab, "|", " / ".join(f"{emoji_train.texts('en')[i]} = {emoji_train.texts('zh')[i]}" for i in range(5)))
@@ -67,21 +72,45 @@ print(vocab, "|", " / ".join(f"{emoji_train.texts('en')[i]} = {emoji_train.texts
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-torch.manual_seed(0)
+def recall_hits(z_img, z_txt, k=10):
+    """Per held-out query, 1 if its partner is in the top k: {"i2t": (N,), "t2i": (N,)}.
+    The per-query form of `cross_modal_recall` (its means), for paired intervals."""
+    out = {}
+    for name, q, db in (("i2t", z_img, z_txt), ("t2i", z_txt, z_img)):
+        _, ids = retrieval.brute_force_search(db, q, k=k, normalize=True)
+        out[name] = (ids == np.arange(len(q))[:, None]).any(1).astype(float)
+    return out
+
+
+def versus_untrained(pairs):
+    """Paired intervals of recall@10 both ways, this model minus the untrained towers."""
+    hits = recall_hits(*pairs)
+    return {way: paired_difference(hits[way], untrained_hits[way], seed=SEED) for way in hits}
+
+
+torch.manual_seed(SEED)
 scratch = CLIP(SmallCNN(in_channels=3), TextCNN(len(vocab), dim=64, out_dim=128), embed_dim=64)
-untrained = cross_modal_recall(*encode_pairs(scratch, emoji_test.images, ids_test), ks=(1, 5, 10))
-fit(scratch, ViewLoader(emoji_train.images, None, batch_size=32, seed=0, y=ids_train), steps=400,
+untrained_pairs = encode_pairs(scratch, emoji_test.images, ids_test)
+untrained = cross_modal_recall(*untrained_pairs, ks=(1, 5, 10))
+untrained_hits = recall_hits(*untrained_pairs)
+fit(scratch, ViewLoader(emoji_train.images, None, batch_size=32, seed=SEED, y=ids_train), steps=400,
     lr=3e-3, callbacks=[plotting.LivePlot(["loss", "temperature"], every=50, title="W-CLIP from scratch")],
     progress=False)
 
 # %%
-# NBVAL_CHECK_OUTPUT
 z_img_test, z_txt_test = encode_pairs(scratch, emoji_test.images, ids_test)
 from_scratch = cross_modal_recall(z_img_test, z_txt_test, ks=(1, 5, 10))
+d_scratch = versus_untrained((z_img_test, z_txt_test))
 print("held-out emoji, untrained:   ", untrained)
 print("held-out emoji, from scratch:", from_scratch)
-assert from_scratch["i2t@10"] > untrained["i2t@10"] + 0.08
-assert from_scratch["t2i@10"] > untrained["t2i@10"] + 0.08
+for way, d in d_scratch.items():
+    print(f"  {way}@10 from scratch - untrained: {d}")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for way, d in d_scratch.items():
+    print(f"held-out {way}@10:", d.verdict("from scratch", "untrained towers"))
+    assert d.low > 0, (way, d)
 
 # %% [markdown]
 # ## Variant 2: frozen pretrained towers, trained projections
@@ -103,7 +132,8 @@ if not HAVE_WHEELS:
 # What we do have is a text tower pretrained on *real Weibo text*: notebook 14's post/hashtag
 # tower (about 10 s to train). Frozen, it embeds every caption once; a `FrozenFeatures` lookup
 # hands those features to CLIP, which trains only its text projection, the image tower and the
-# image projection (the mirror image of LiT, Zhai et al., 2022, which locks the image tower).
+# image projection (the mirror image of LiT, Zhai et al., 2022, which locks a pretrained image
+# tower and trains the text tower).
 
 # %%
 class FrozenFeatures(nn.Module):
@@ -119,26 +149,34 @@ class FrozenFeatures(nn.Module):
 
 
 # NBVAL_IGNORE_OUTPUT
-weibo_tower, featurizer = fit_hashtag_towers(weibo_train.posts, weibo_train.tags, epochs=10)
+weibo_tower, featurizer = fit_hashtag_towers(weibo_train.posts, weibo_train.tags, epochs=10, seed=SEED)
 captions = emoji_train.texts("zh") + emoji_test.texts("zh")
 h_text = embed_bags(weibo_tower.post_tower, featurizer.transform(captions), featurizer.idf_)
 idx_train = torch.arange(len(emoji_train))[:, None]
 idx_test = torch.arange(len(emoji_train), len(captions))[:, None]
-torch.manual_seed(0)
+torch.manual_seed(SEED)
 frozen = CLIP(SmallCNN(in_channels=3), FrozenFeatures(h_text), embed_dim=64)
-fit(frozen, ViewLoader(emoji_train.images, None, batch_size=32, seed=0, y=idx_train), steps=400,
+fit(frozen, ViewLoader(emoji_train.images, None, batch_size=32, seed=SEED, y=idx_train), steps=400,
     lr=3e-3, progress=False)
 
 # %%
-# NBVAL_CHECK_OUTPUT
-frozen_text = cross_modal_recall(*encode_pairs(frozen, emoji_test.images, idx_test), ks=(1, 5, 10))
+frozen_pairs = encode_pairs(frozen, emoji_test.images, idx_test)
+frozen_text = cross_modal_recall(*frozen_pairs, ks=(1, 5, 10))
+d_frozen = versus_untrained(frozen_pairs)
 print("held-out emoji, frozen Weibo text tower:", frozen_text)
+for way, d in d_frozen.items():
+    print(f"  {way}@10 frozen Weibo text tower - untrained: {d}")
+
+# %%
+# NBVAL_CHECK_OUTPUT
 print(f"trainable parameters: from scratch {sum(p.numel() for p in scratch.parameters() if p.requires_grad):,}, "
       f"frozen text tower {sum(p.numel() for p in frozen.parameters() if p.requires_grad):,}")
-assert frozen_text["i2t@10"] > untrained["i2t@10"] + 0.05 and frozen_text["t2i@10"] > untrained["t2i@10"] + 0.05
+for way, d in d_frozen.items():
+    print(f"held-out {way}@10:", d.verdict("frozen Weibo text tower", "untrained towers"))
+    assert d.low > 0, (way, d)
 
 # %% [markdown]
-# ### Both towers frozen, pretrained at scale (LiT-style, only the projections train)
+# ### Both towers frozen, pretrained at scale (only the projections train)
 # EfficientNet-Lite0 (ImageNet) embeds every emoji picture once and the multilingual USE embeds
 # every Chinese name once; CLIP then learns just its two linear projections and its temperature.
 
@@ -148,19 +186,28 @@ if HAVE_WHEELS:
     all_images = torch.cat([emoji_train.images, emoji_test.images])
     f_img = pretrained.embed_images(all_images, pretrained.FrozenEfficientNet(image_size=64))   # (N, 1280)
     f_txt = pretrained.embed_texts(captions, pretrained.FrozenUSE())                           # (N, 512)
-    torch.manual_seed(0)
+    torch.manual_seed(SEED)
     lit = CLIP(FrozenFeatures(f_img), FrozenFeatures(f_txt), embed_dim=64)
     # the image side also gets indices (as floats: CLIP checks that images are floating point)
-    fit(lit, ViewLoader(idx_train.float(), None, batch_size=32, seed=0, y=idx_train), steps=400, lr=3e-3,
+    fit(lit, ViewLoader(idx_train.float(), None, batch_size=32, seed=SEED, y=idx_train), steps=400, lr=3e-3,
         progress=False)
+
+# %%
+if HAVE_WHEELS:
+    lit_pairs = encode_pairs(lit, idx_test.float(), idx_test)
+    lit_rec = cross_modal_recall(*lit_pairs, ks=(1, 5, 10))
+    d_lit = versus_untrained(lit_pairs)
+    print("held-out emoji, frozen EfficientNet-Lite0 + multilingual USE, trained projections:", lit_rec)
+    for way, d in d_lit.items():
+        print(f"  {way}@10 frozen pretrained towers - untrained: {d}")
 
 # %%
 # NBVAL_CHECK_OUTPUT
 if HAVE_WHEELS:
-    lit_rec = cross_modal_recall(*encode_pairs(lit, idx_test.float(), idx_test), ks=(1, 5, 10))
-    print("held-out emoji, frozen EfficientNet-Lite0 + multilingual USE, trained projections:", lit_rec)
     print(f"trainable parameters: {sum(p.numel() for p in lit.parameters() if p.requires_grad):,}")
-    assert lit_rec["i2t@10"] > untrained["i2t@10"] + 0.05 and lit_rec["t2i@10"] > untrained["t2i@10"] + 0.05
+    for way, d in d_lit.items():
+        print(f"held-out {way}@10:", d.verdict("frozen pretrained towers", "untrained towers"))
+        assert d.low > 0, (way, d)
 else:
     print("SKIPPED: pretrained wheels not installed")
 
@@ -176,7 +223,7 @@ else:
 # Every emoji (train and test) goes into a Faiss index as an image embedding; each Weibo post,
 # read by the from-scratch text tower (characters it never saw are dropped), asks for its
 # nearest pictures. Nothing here is measured — these posts have no "right" emoji — so look and
-# judge.
+# judge: how many rows make sense, and do the same few emoji turn up in many rows (*hubs*)?
 
 # %%
 z_img_all, _ = encode_pairs(scratch, emoji.images, vocab.encode(emoji.texts("zh"), 12))
@@ -198,7 +245,6 @@ display(plotting.show_images(emoji.images[top.flatten()], nrow=6, scale=0.9,
 # The reverse: 2,000 Weibo posts in a Faiss index, queried with emoji images.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 pool = weibo_test.posts[:2000]
 with torch.no_grad():
     z_pool = scratch.encode_text(vocab.encode([known(p) for p in pool], 48))
@@ -221,9 +267,9 @@ for j, row in zip(picks, best):
 # BEGIN SOLUTION
 en_vocab = Vocab.build(emoji_train.texts("en"), tokenizer="word")
 en_train, en_test = (en_vocab.encode(s.texts("en"), max_len=12) for s in (emoji_train, emoji_test))
-torch.manual_seed(0)
+torch.manual_seed(SEED)
 english = CLIP(SmallCNN(in_channels=3), TextCNN(len(en_vocab), dim=64, out_dim=128), embed_dim=64)
-fit(english, ViewLoader(emoji_train.images, None, batch_size=32, seed=0, y=en_train), steps=400,
+fit(english, ViewLoader(emoji_train.images, None, batch_size=32, seed=SEED, y=en_train), steps=400,
     lr=3e-3, progress=False)
 print("English names:", cross_modal_recall(*encode_pairs(english, emoji_test.images, en_test), ks=(1, 5, 10)))
 # END SOLUTION
@@ -234,7 +280,9 @@ print("English names:", cross_modal_recall(*encode_pairs(english, emoji_test.ima
 #   and a small CNN already retrieve held-out emoji far above chance in both directions.
 # * A frozen pretrained tower plus trained projections learns fewer parameters; how well it does
 #   depends on how close its pretraining text is to the captions.
-# * One shared space serves both applications: a picture for a post and a post for a picture.
+# * One shared space can serve both applications, a picture for a post and a post for a
+#   picture, but look at the grids: trained on emoji names only, the from-scratch towers map
+#   Weibo posts to mostly unrelated emoji. These applications are shown, not measured.
 #
 # **References:** Radford et al., *CLIP*, 2021. Huo et al., *WenLan: Bridging Vision and Language
 # by Large-Scale Multi-Modal Pre-Training*, 2021. Zhai et al., *LiT: Zero-Shot Transfer with
