@@ -92,6 +92,34 @@ class MoCo(Method):
         return {"loss": loss, "z1": q1.detach(), "z2": k2}
 
     @torch.no_grad()
+    def fill_queue(self, x: torch.Tensor, batch_size: int = 256) -> "MoCo":
+        """Replace the queue's initial random vectors by keys of real images ``x`` (K or more).
+
+        The authors start from random unit vectors; for a short run these are easy negatives
+        for the first K / N steps (nothing like a real key), so the loss starts low and rises as
+        real keys arrive. Filling the queue from the untrained key encoder avoids that. The
+        images are taken in order (the first K), the pointer is reset to 0, BN is left in train
+        mode as during training (Shuffling BN, running statistics updated as by K / N steps).
+
+        Args:
+            x: (M, C, H, W) images with M >= queue_size (augment them as the training views).
+            batch_size: keys computed per call of the key encoder.
+
+        Returns:
+            self.
+        """
+        if not self.queue_size:
+            raise ValueError("fill_queue needs a queue (queue_size > 0); MoCo v3 has none")
+        if x.shape[0] < self.queue_size:
+            raise ValueError(f"fill_queue needs at least queue_size ({self.queue_size}) images, "
+                             f"got {x.shape[0]}")
+        device = self.queue.device
+        keys = [self._key(c.to(device)) for c in x[: self.queue_size].split(batch_size)]
+        self.queue.copy_(torch.cat(keys).to(self.queue.dtype))
+        self.queue_ptr.zero_()
+        return self
+
+    @torch.no_grad()
     def after_step(self, step: int, total_steps: int) -> None:
         ema_update(self.encoder_k, self.encoder, self.momentum)
         ema_update(self.projector_k, self.projector, self.momentum)
