@@ -45,7 +45,8 @@ def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3) -
 
     Args:
         z1: (N, D) projections of the first views, N >= 2. z2: (N, D) of the second views.
-        lambd: weight of the off-diagonal term (paper: 5e-3 with D = 8192).
+        lambd: weight of the off-diagonal term (paper: 5e-3 with D = 8192, a tuned value, not
+            1 / D; lambda = 1 / D is Tsai et al.'s 2021 rule of thumb).
 
     Returns:
         A 0-d tensor >= 0.

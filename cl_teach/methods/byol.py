@@ -27,18 +27,24 @@ class BYOL(Method):
     Args:
         encoder: f, with an ``out_dim`` attribute.
         projection_dim, hidden_dim: of g and q (paper 256 and 4096; 64 and 256 for a CPU).
-        momentum: base tau of the EMA, raised to 1 by :func:`cosine_momentum` (paper: 0.996
-            over 300+ epochs; 0.99 for a few hundred steps).
+        momentum: base tau of the EMA (paper: 0.996 over 300+ epochs; 0.99 for a few hundred
+            steps).
+        schedule: ``"cosine"`` (the paper's): tau rises from ``momentum`` to 1 by
+            :func:`cosine_momentum`, so even ``momentum=0`` ends with a frozen target;
+            ``"constant"``: tau = ``momentum`` at every step (``momentum=0`` then copies the online
+            network into the target after every step, SimSiam with a one-step-old target).
     """
 
     def __init__(self, encoder: nn.Module, projection_dim: int = 64, hidden_dim: int = 256,
-                 momentum: float = 0.99):
+                 momentum: float = 0.99, schedule: str = "cosine"):
         super().__init__(encoder)
+        if schedule not in ("cosine", "constant"):
+            raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
         self.projector = mlp(encoder.out_dim, hidden_dim, projection_dim)   # g
         self.predictor = mlp(projection_dim, hidden_dim, projection_dim)    # q
         self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False)      # f'
         self.target_projector = copy.deepcopy(self.projector).requires_grad_(False)  # g'
-        self.momentum = momentum
+        self.momentum, self.schedule = momentum, schedule
 
     def training_step(self, batch) -> dict:
         x1, x2 = check_views(batch)
@@ -52,6 +58,7 @@ class BYOL(Method):
 
     @torch.no_grad()
     def after_step(self, step: int, total_steps: int) -> None:
-        tau = cosine_momentum(self.momentum, step, total_steps)
+        tau = (cosine_momentum(self.momentum, step, total_steps) if self.schedule == "cosine"
+               else self.momentum)
         ema_update(self.target_encoder, self.encoder, tau)
         ema_update(self.target_projector, self.projector, tau)
