@@ -40,7 +40,7 @@ def _sanitizers():
     """The regexes of tests/nbval_sanitize.cfg (what nbval masks before comparing)."""
     import configparser
     import re
-    cfg = configparser.ConfigParser()
+    cfg = configparser.ConfigParser(interpolation=None)      # the regexes hold "%"
     cfg.read(ROOT / "tests" / "nbval_sanitize.cfg")
     return [(re.compile(cfg[s]["regex"]), cfg[s]["replace"]) for s in cfg.sections()]
 
