@@ -224,7 +224,7 @@ display(Markdown(f"Measured in this run (m = {MOMENTUM}): {what}. The difference
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print("young vs old keys:", stale.verdict("the youngest keys", "the oldest keys (similarity to today's queries)"))
+print("young vs old keys:", stale.verdict("similarity to young keys", "similarity to old keys"))
 assert stale.low > 0, "keys of the current encoder should sit closer to today's queries than old keys"
 
 # %% [markdown]
