@@ -2,7 +2,7 @@
 
 01 asserts that the NT-Xent loss of random embeddings lies within 4 standard errors
 (1 / (tau sqrt(D N))) of log K + 1/(2 D tau^2), K = 2N - 1. 02 asserts its collapse thresholds
-(std of normalised z below a tenth of 1/sqrt(D) and effective rank below 2.5 for a collapsed run;
+(std of normalised z below a fifth of 1/sqrt(D) and effective rank below 5 for a collapsed run;
 above half of 1/sqrt(D) and rank above 5 for a healthy one). Each check is written here as the
 notebook writes it, and is shown to pass on what it should pass and to fail on a broken variant.
 """
@@ -22,7 +22,7 @@ def random_loss_ok(loss, n, d, tau, with_correction=True):
 
 
 def collapsed(z, d=64):
-    return metrics.feature_std(z).item() < 0.1 / math.sqrt(d) and metrics.effective_rank(z).item() < 2.5
+    return metrics.feature_std(z).item() < 0.2 / math.sqrt(d) and metrics.effective_rank(z).item() < 5
 
 
 def healthy(z, d=64):
