@@ -16,7 +16,7 @@ lab: setup
 	  $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 test: setup
-	$(PY) -m pytest -n $(JOBS) --dist loadfile
+	$(PY) -m pytest -n $(JOBS) --dist loadfile --durations=25
 
 test-fast: setup
 	$(PY) -m pytest -n $(JOBS) --dist loadfile cl_teach tests -m "not browser"
