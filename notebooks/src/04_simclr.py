@@ -240,13 +240,23 @@ for name, d in versus.items():
 # %%
 # NBVAL_CHECK_OUTPUT
 d = list(versus.values())
-print("kNN:", d[0].verdict("SimCLR h", f"the best baseline ({best_knn[0]})"))
-print("linear probe:", d[1].verdict("SimCLR h", f"the best baseline ({best_probe[0]})"))
+print("kNN:", d[0].verdict("SimCLR h", "the better baseline"))       # which one is printed above
+print("linear probe:", d[1].verdict("SimCLR h", "the better baseline"))
 print("kNN:", d[2].verdict("h", "z"), "| probe:", d[3].verdict("h", "z"))
-print("kNN:", d[4].verdict("supervised", "SimCLR"), "| probe:", d[5].verdict("supervised", "SimCLR"))
 assert d[0].low > 0 and d[1].low > 0, "SimCLR's h should beat raw pixels and the untrained f, by kNN and probe"
 assert d[2].low > 0 and d[3].low > 0, "the backbone h should beat the projection z"
-assert d[4].low > 0 and d[5].low > 0, "the labels should still win: the supervised f is the ceiling"
+
+
+# %% [markdown]
+# **And the ceiling?** One would expect the labels to win. At this budget they do not reliably:
+# the supervised $f$'s lead over SimCLR's $h$ is clear at some seeds and not at others (try
+# `CL_TEACH_SEED=1`). 600 steps of cross-entropy on one augmented view are a short run too, and
+# neither kNN nor a probe on $h$ is what cross-entropy optimises. So it is printed with its
+# interval, and not claimed:
+
+# %%
+print("supervised - SimCLR h (points):  kNN", d[4].points(), "| probe", d[5].points())
+print("kNN:", d[4].verdict("supervised f", "SimCLR h"), "| probe:", d[5].verdict("supervised f", "SimCLR h"))
 
 # %%
 def accuracy_interval(e):      # bootstrap 95% interval of one kNN accuracy over the test images
@@ -315,8 +325,8 @@ print("effective rank: " + " | ".join(f"{k} {v:.1f} ({100 * v / e.shape[1]:.0f}%
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print("z = g(h) uses", "fewer" if ranks["z"] < ranks["h, random 64-d"] else "at least as many",
-      "directions as a random 64-d projection of h")
+print("z = g(h) uses", "fewer directions than" if ranks["z"] < ranks["h, random 64-d"] else "at least as many directions as",
+      "a random 64-d projection of h")
 assert ranks["z"] < ranks["h, random 64-d"], "g should concentrate z on fewer directions than a random map of h"
 
 # %% [markdown]
@@ -398,8 +408,8 @@ for k in (1, 20, 100):
 #   what the representation ignores.
 # * Trained for about half a minute on a CPU, the small CNN's $h$ beats raw pixels and the untrained
 #   encoder (BN re-estimated) by kNN and by a linear probe, measured with paired intervals; the
-#   same encoder trained with the labels is still better (the ceiling); with 1% of the labels the
-#   self-supervised features beat the baselines' too.
+#   same encoder trained with the labels for the same steps (the ceiling) is not reliably better at
+#   this budget; with 1% of the labels the self-supervised features beat the baselines' too.
 # * $h$ beats $z$: keep the backbone, drop the head.
 # * A bigger batch gives more negatives per step; at equal steps it helps. Loss values are not
 #   comparable across batch sizes.
