@@ -48,7 +48,7 @@ def open_widget(voila, browser, request):
     blocked: list = []
 
     def _open(cells: Sequence[str], wait_for: str = r".", timeout: float = 60_000,
-              image: bool = True, attempts: int = 3) -> WidgetPage:
+              image: bool = True, attempts: int = 5) -> WidgetPage:
         name = re.sub(r"\W+", "_", request.node.name)
         write_notebook(voila.root / f"{name}.ipynb", cells)
         ctx = browser.new_context(viewport={"width": 1100, "height": 800})
@@ -70,7 +70,9 @@ def open_widget(voila, browser, request):
         # a trivial notebook never stalled), with ipykernel 6 and 7; cause not found. Only the
         # augmentation explorer's page has stalled so far, mostly the first page of a run;
         # shrinking its figure (354 -> 210 KB PNG) did not stop it. A render takes 5-30 s here,
-        # so each attempt gets `timeout` and a fresh kernel, up to `attempts`.
+        # so each attempt gets `timeout` and a fresh kernel, up to `attempts`. On a fresh clone
+        # (2026-12-01) all 3 attempts stalled once, so 5; the same cell also stalled nbclient twice
+        # (kernel idle and answering, client waiting): issue 17 owns the cause.
         for attempt in range(1, attempts + 1):
             page.goto(voila.url(name), timeout=timeout, wait_until="commit")   # Voila streams cells
             try:
