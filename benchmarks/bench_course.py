@@ -51,14 +51,12 @@ def stated_budget(stem: str) -> tuple[float, str]:
 
 def execute(stem: str, timeout: int, write: bool = False) -> dict:
     """Build and execute one notebook in memory; wall and CPU time of the kernel process tree."""
-    from nbclient import NotebookClient
     nb = nbtool.build(stem)
     os.environ.setdefault("CL_TEACH_THREADS", "1")
     load0, t = C.loadavg(), time.perf_counter()
     error = None
     try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(nbtool.NB_DIR)}}).execute()
+        nbtool.execute(nb, timeout)
     except Exception as e:  # noqa: BLE001 - record the failure and go on with the course
         error = f"{type(e).__name__}: {str(e).strip().splitlines()[-1][:300] if str(e).strip() else ''}"
         traceback.print_exc(limit=1)

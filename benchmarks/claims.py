@@ -73,14 +73,12 @@ def compare_checked(nb) -> dict | None:
 
 def worker(stem: str, timeout: int) -> dict:
     """Execute one notebook in this process's environment; report the first failing cell."""
-    from nbclient import NotebookClient
     nb = nbtool.build(stem)
     nb.metadata["cl_teach_stem"] = stem
     t = time.perf_counter()
     error = None
     try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(nbtool.NB_DIR)}}).execute()
+        nbtool.execute(nb, timeout)
     except Exception as e:  # noqa: BLE001 - the failing cell is read from the outputs below
         error = f"{type(e).__name__}"
     first = None

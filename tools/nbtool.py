@@ -63,14 +63,23 @@ def build(stem: str):
     return nb
 
 
+def execute(nb, timeout: int = 900):
+    """Execute a built notebook in place as the course runs it (kernel python3, cwd notebooks/).
+
+    Raises what nbclient raises (e.g. CellExecutionError); the outputs up to there stay in ``nb``.
+    """
+    from nbclient import NotebookClient
+    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(NB_DIR)}}).execute()
+    return nb
+
+
 def run(stem: str, timeout: int = 900) -> float:
     import nbformat
-    from nbclient import NotebookClient
     nb = build(stem)
     env_threads = os.environ.setdefault("CL_TEACH_THREADS", "1")
     t = time.perf_counter()
-    NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                   resources={"metadata": {"path": str(NB_DIR)}}).execute()
+    execute(nb, timeout)
     wall = time.perf_counter() - t
     nbformat.write(nb, NB_DIR / f"{stem}.ipynb")
     print(f"{stem}: {wall:.1f} s (threads={env_threads})", flush=True)
