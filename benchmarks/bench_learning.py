@@ -55,7 +55,8 @@ class Evaluator:
         self.cpu0, self.wall0 = C.cpu_seconds(), time.perf_counter()
 
     def __call__(self, encoder: nn.Module, step: int):
-        from cl_teach.metrics import embed, knn_accuracy
+        from cl_teach.metrics import knn_accuracy
+        from cl_teach.models import embed
         c = C.cpu_seconds()
         train_cpu = c - self.cpu0 - self.eval_cpu
         acc = knn_accuracy(embed(encoder, self.x_bank), self.y_bank, embed(encoder, self.x_test), self.y_test, k=20)

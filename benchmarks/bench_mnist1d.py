@@ -109,7 +109,8 @@ def run(seed: int, budget_s: float, batch_size: int, temperature: float, lr: flo
     import cl_teach
     from cl_teach.data import ViewLoader
     from cl_teach.methods import SimCLR
-    from cl_teach.metrics import LinearProbe, embed
+    from cl_teach.metrics import LinearProbe
+    from cl_teach.models import embed
     from cl_teach.train import fit
 
     cl_teach.setup(seed=seed, verbose=False)

@@ -10,6 +10,8 @@ from typing import Iterator, Optional
 import numpy as np
 import torch
 
+from ._notebook import show_figures_inline
+
 #: The repository root when cl_teach is used from a checkout (editable install).
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,8 +99,7 @@ def setup(seed: Optional[int] = None, threads: Optional[int] = None, verbose: bo
         seed = notebook_seed()
     seed_everything(seed)
     device = get_device()
-    from .plotting import show_figures_inline   # figures as PNG in Jupyter/Voila
-    show_figures_inline()
+    show_figures_inline()                       # figures as PNG in Jupyter/Voila
     if verbose:
         print(f"cl_teach: torch {torch.__version__}, device={device.type}, threads={threads}, seed={seed}")
     return device

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from .intervals import Interval, paired_difference
-from .metrics import LinearProbe, embed, knn_predict, recalibrate_batchnorm
+from .metrics import LinearProbe, knn_predict, recalibrate_batchnorm
+from .models import embed
 
 __all__ = ["Evaluation", "evaluate_features", "knn_and_probe", "baselines", "best_baseline", "RAW", "UNTRAINED"]
 

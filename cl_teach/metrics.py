@@ -1,6 +1,6 @@
 """Evaluation: alignment, uniformity, collapse monitors, kNN accuracy, linear probe, intervals.
 
-All functions take (N, D) feature tensors; :func:`embed` turns images into them. The intervals
+All functions take (N, D) feature tensors; :func:`cl_teach.models.embed` turns images into them. The intervals
 (:func:`paired_difference`, :func:`seed_interval`) live in :mod:`cl_teach.intervals`; the standard
 evaluation of a frozen model against the fair baselines in :mod:`cl_teach.evaluation`.
 """
@@ -16,9 +16,10 @@ from torch import nn
 from ._validate import check_embeddings, check_k, check_positive, check_same_dim, check_tensor
 from .intervals import Interval, paired_difference, seed_interval   # noqa: F401 (re-exported)
 from .losses.align_uniform import alignment, uniformity
+from .models import device_of
 
 __all__ = ["alignment", "uniformity", "feature_std", "effective_rank", "singular_values",
-           "embed", "recalibrate_batchnorm", "knn_predict", "knn_accuracy", "LinearProbe",
+           "recalibrate_batchnorm", "knn_predict", "knn_accuracy", "LinearProbe",
            "Interval", "paired_difference", "seed_interval"]
 
 
@@ -64,29 +65,6 @@ def effective_rank(z: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
 
 
 @torch.no_grad()
-def embed(model: nn.Module, x: torch.Tensor, batch_size: int = 1024,
-          device: Optional[torch.device] = None) -> torch.Tensor:
-    """Features of ``x`` under ``model`` in eval mode, batched, returned on the CPU.
-
-    Args:
-        model: maps (B, ...) to (B, D), e.g. an encoder f or a method (whose forward gives h).
-        x: (N, ...) inputs.
-    """
-    check_tensor("x", x, floating=False, finite=False)
-    check_positive("batch_size", batch_size, integer=True)
-    if device is None:
-        p = next(model.parameters(), None)
-        device = p.device if p is not None else torch.device("cpu")
-    was_training = model.training
-    model.eval()
-    try:
-        out = [model(x[i:i + batch_size].to(device)).float().cpu() for i in range(0, x.shape[0], batch_size)]
-    finally:
-        model.train(was_training)
-    return torch.cat(out)
-
-
-@torch.no_grad()
 def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> nn.Module:
     """Reset every BatchNorm's running statistics and re-estimate them on ``x`` (no training).
 
@@ -97,8 +75,7 @@ def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor, batch_size: int = 5
     check_tensor("x", x, floating=False, finite=False)
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     was_training = model.training
-    p = next(model.parameters(), None)
-    device = p.device if p is not None else torch.device("cpu")
+    device = device_of(model)
     momenta = [bn.momentum for bn in bns]
     for bn in bns:
         bn.reset_running_stats()

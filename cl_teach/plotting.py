@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from ._notebook import in_notebook
 from .train import Callback, History
 
 #: Axis labels for the values the kit logs.
@@ -35,7 +36,7 @@ def plot_history(history: History, keys: Sequence[str] = ("loss",), title: Optio
         ylim: fixed y-ranges per key, e.g. ``{"feature_std": (0, 1.05 / sqrt(D))}``, so that an
             auto-scaled axis does not turn noise into drama.
     """
-    keys = [k for k in keys]
+    keys = list(keys)
     fig = fig or Figure(figsize=(3.6 * len(keys), 2.8), layout="constrained")
     fig.clear()
     axes = fig.subplots(1, len(keys), squeeze=False)[0]
@@ -53,32 +54,6 @@ def plot_history(history: History, keys: Sequence[str] = ("loss",), title: Optio
     if title:
         fig.suptitle(title)
     return fig
-
-
-def show_figures_inline() -> None:
-    """Make IPython show ``matplotlib.figure.Figure`` objects as PNG images.
-
-    ``%matplotlib inline`` registers that formatter only once pyplot is imported; the kit's
-    figures never touch pyplot, so in a fresh kernel (Voila, nbclient) ``display(fig)`` would print
-    ``<Figure size ...>``. :func:`cl_teach.setup` calls this; it does nothing outside IPython.
-    """
-    try:
-        from IPython import get_ipython
-        from IPython.core.pylabtools import select_figure_formats
-    except ImportError:
-        return
-    ip = get_ipython()
-    if ip is not None:
-        select_figure_formats(ip, {"png"})
-
-
-def _in_notebook() -> bool:
-    try:
-        from IPython import get_ipython
-        ip = get_ipython()
-        return ip is not None and "IPKernelApp" in ip.config
-    except ImportError:
-        return False
 
 
 class LivePlot(Callback):
@@ -101,7 +76,7 @@ class LivePlot(Callback):
 
     def on_fit_start(self, method, history, total_steps):
         self.fig = None
-        if _in_notebook():
+        if in_notebook():
             from IPython.display import display
             self._draw(history)
             self._handle = display(self.fig, display_id=True)

@@ -14,8 +14,8 @@ def main(argv=None) -> int:
     ap.add_argument("--download", action="store_true", help="download Fashion-MNIST if absent")
     ap.add_argument("--no-warm", action="store_true", help="skip warming numba's cache for UMAP")
     args = ap.parse_args(argv)
-    from .data import load_fashion_mnist
-    from .data.weibo import find_weibo, load_weibo
+    from .data import load_fashion_mnist, load_weibo
+    from .data.image_text import describe_sources
 
     ds = load_fashion_mnist("train", download=args.download)
     print(f"[data] {ds}")
@@ -23,12 +23,9 @@ def main(argv=None) -> int:
         for split in ("valid", "test"):
             print(f"[data] {load_weibo(split)}  (sha256 verified)")
     except (FileNotFoundError, ValueError) as e:
-        print(f"[data] Weibo corpus: {e}\n       notebooks 14-15 will use a generated corpus, labelled as such.")
-    try:
-        from .data import text_image                     # noqa: F401  (added by the multimodal notebooks)
-        print(text_image.describe_sources())
-    except (ImportError, AttributeError):
-        pass
+        print(f"[data] Weibo corpus: {e}\n       notebooks 14-16 will use a generated corpus, "
+              f"labelled as such.")
+    print(describe_sources())
     if not args.no_warm:
         t = time.perf_counter()
         import umap  # noqa: F401  - numba compiles and caches here, not in a notebook's budget

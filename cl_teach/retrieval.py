@@ -1,4 +1,4 @@
-"""Nearest-neighbour search over embeddings (Faiss) and the ranking metrics that judge it.
+"""Nearest-neighbour search over embeddings (Faiss), checked against an exact NumPy search.
 
 :class:`EmbeddingIndex` wraps three Faiss indexes behind one scikit-learn-style interface:
 
@@ -9,8 +9,7 @@
 
 Scores are inner products, so on L2-normalised embeddings they are cosine similarities
 (``normalize=True`` normalises for you). :func:`brute_force_search` computes the same thing in
-NumPy for checking. The metrics take the retrieved ids (Q, k) and a collection of relevant ids
-per query, so a post with two hashtags has two relevant items.
+NumPy for checking. The metrics that judge a ranking are in :mod:`cl_teach.ranking`.
 """
 from __future__ import annotations
 
@@ -20,8 +19,9 @@ from typing import Collection, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ["EmbeddingIndex", "brute_force_search", "recall_at_k", "precision_at_k", "hit_rate_at_k",
-           "mean_reciprocal_rank", "mean_average_precision", "ranking_report"]
+from ._validate import check_k
+
+__all__ = ["EmbeddingIndex", "brute_force_search"]
 
 KINDS = ("flat", "ivf", "hnsw")
 
@@ -46,16 +46,6 @@ def _as_matrix(name: str, x, dim: Optional[int] = None) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-def _check_k(k, n: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"k must be an int, got {type(k).__name__} {k!r}")
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    if k > n:
-        raise ValueError(f"k must be <= the number of indexed vectors ({n}), got {k}")
-    return int(k)
-
-
 def _normalize(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
@@ -77,7 +67,7 @@ def brute_force_search(vectors, queries, k: int, normalize: bool = False) -> Tup
     """
     x = _as_matrix("vectors", vectors)
     q = _as_matrix("queries", queries, dim=x.shape[1])
-    k = _check_k(k, x.shape[0])
+    k = check_k("k", k, x.shape[0], "the number of indexed vectors")
     if normalize:
         x, q = _normalize(x), _normalize(q)
     sims = q.astype(np.float64) @ x.astype(np.float64).T            # (Q, N)
@@ -190,7 +180,7 @@ class EmbeddingIndex:
             raise RuntimeError("the index is empty: call fit(vectors) before search(queries, k)")
         import faiss
         q = _as_matrix("queries", queries, dim=self.dim_)
-        k = _check_k(k, self.ntotal_)
+        k = check_k("k", k, self.ntotal_, "the number of indexed vectors")
         if self.normalize:
             q = _normalize(q)
         faiss.omp_set_num_threads(self.threads)
@@ -223,94 +213,3 @@ class EmbeddingIndex:
         self.dim_, self.ntotal_ = self.index_.d, self.index_.ntotal
         self._set_search_params()
         return self
-
-
-# --- ranking metrics -------------------------------------------------------------------------
-
-def _hits(retrieved, relevant: Sequence[Collection], k: Optional[int]) -> Tuple[np.ndarray, np.ndarray]:
-    """(Q, k) booleans "retrieved[i, j] is relevant to query i", and (Q,) sizes of the relevant sets."""
-    retrieved = np.asarray(retrieved)
-    if retrieved.ndim != 2:
-        raise ValueError(f"retrieved must be a 2-d (Q, k) array of ids, got shape {retrieved.shape}")
-    if len(relevant) != retrieved.shape[0]:
-        raise ValueError(f"relevant must hold one collection per query ({retrieved.shape[0]}), "
-                         f"got {len(relevant)}")
-    if k is not None:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= retrieved.shape[1]:
-            raise ValueError(f"k must be an int in [1, {retrieved.shape[1]}] (the columns of "
-                             f"retrieved), got {k!r}")
-        retrieved = retrieved[:, :k]
-    sizes = np.array([len(set(r)) for r in relevant])
-    if (sizes == 0).any():
-        raise ValueError(f"every query needs at least one relevant item; query "
-                         f"{int(np.argmin(sizes))} has none (drop such queries first)")
-    hits = np.zeros(retrieved.shape, dtype=bool)
-    for i, (row, rel) in enumerate(zip(retrieved.tolist(), relevant)):
-        rel, seen = set(rel), set()
-        for j, r in enumerate(row):
-            if r in rel and r not in seen:                           # a duplicate counts once
-                hits[i, j] = True
-                seen.add(r)
-    return hits, sizes
-
-
-def recall_at_k(retrieved, relevant: Sequence[Collection], k: Optional[int] = None) -> float:
-    """Mean over queries of (relevant items in the top k) / (number of relevant items).
-
-    Example:
-        >>> recall_at_k([[3, 1, 2]], [{1, 5}], k=2)
-        0.5
-    """
-    hits, sizes = _hits(retrieved, relevant, k)
-    return float(np.mean(hits.sum(1) / sizes))
-
-
-def hit_rate_at_k(retrieved, relevant: Sequence[Collection], k: Optional[int] = None) -> float:
-    """Share of queries with at least one relevant item in the top k (equals recall@k when each
-    query has exactly one relevant item)."""
-    hits, _ = _hits(retrieved, relevant, k)
-    return float(np.mean(hits.any(1)))
-
-
-def precision_at_k(retrieved, relevant: Sequence[Collection], k: Optional[int] = None) -> float:
-    """Mean over queries of (relevant items in the top k) / k.
-
-    Example:
-        >>> precision_at_k([[3, 1, 2]], [{1, 2}], k=2)
-        0.5
-    """
-    hits, _ = _hits(retrieved, relevant, k)
-    return float(np.mean(hits.sum(1) / hits.shape[1]))
-
-
-def mean_reciprocal_rank(retrieved, relevant: Sequence[Collection], k: Optional[int] = None) -> float:
-    """Mean of 1 / (rank of the first relevant item), 0 when none is retrieved.
-
-    Example:
-        >>> mean_reciprocal_rank([[3, 1, 2], [1, 2, 3]], [{1}, {4}])
-        0.25
-    """
-    hits, _ = _hits(retrieved, relevant, k)
-    first = hits.argmax(1)
-    return float(np.mean(np.where(hits.any(1), 1.0 / (first + 1), 0.0)))
-
-
-def mean_average_precision(retrieved, relevant: Sequence[Collection], k: Optional[int] = None) -> float:
-    """mAP: mean over queries of sum over relevant ranks r of precision@r, / number relevant.
-
-    Relevant items missing from the retrieved list add 0 (AP@k when the list is truncated).
-
-    Example:
-        >>> mean_average_precision([[1, 3, 2]], [{1, 2}])              # (1/1 + 2/3) / 2
-        0.8333333333333333
-    """
-    hits, sizes = _hits(retrieved, relevant, k)
-    prec = np.cumsum(hits, 1) / np.arange(1, hits.shape[1] + 1)     # (Q, k) precision@r
-    return float(np.mean((prec * hits).sum(1) / sizes))
-
-
-def ranking_report(retrieved, relevant: Sequence[Collection], ks: Sequence[int] = (1, 3, 10)) -> dict:
-    """``{"recall@1": ..., "recall@3": ..., "recall@10": ..., "mrr": ...}`` rounded to 4 places."""
-    out = {f"recall@{k}": round(recall_at_k(retrieved, relevant, k), 4) for k in ks}
-    out["mrr"] = round(mean_reciprocal_rank(retrieved, relevant), 4)
-    return out

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import metrics
 from ._validate import check_positive
 from .config import get_device
 
@@ -187,7 +188,6 @@ class CollapseMonitor(Callback):
     def on_step_end(self, step, logs, method, history):
         if step % self.every or self.key not in logs:
             return
-        from . import metrics
         z = logs[self.key].detach().float()
         vals = dict(feature_std=metrics.feature_std(z).item(),
                     effective_rank=metrics.effective_rank(z).item(),

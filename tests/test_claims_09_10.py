@@ -19,8 +19,8 @@ from cl_teach.data import load_fashion_mnist
 from cl_teach.evaluation import baselines, best_baseline, knn_and_probe
 from cl_teach.losses.dino import teacher_entropies
 from cl_teach.methods import DINO, SimCLR, SimSiam
-from cl_teach.metrics import Interval, embed, feature_std, recalibrate_batchnorm
-from cl_teach.models import SmallCNN
+from cl_teach.metrics import Interval, feature_std, recalibrate_batchnorm
+from cl_teach.models import SmallCNN, embed
 
 K = 64
 SPREAD_MIN = 0.1             # notebook 10's threshold

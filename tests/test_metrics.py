@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cl_teach.metrics import (LinearProbe, effective_rank, embed, feature_std, knn_accuracy,
-                              singular_values)
+from cl_teach.metrics import LinearProbe, effective_rank, feature_std, knn_accuracy, singular_values
+from cl_teach.models import embed
 
 
 def ref_knn(train_f, train_y, test_f, test_y, k, t):

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from cl_teach.retrieval import (EmbeddingIndex, brute_force_search, hit_rate_at_k,
-                                mean_average_precision, mean_reciprocal_rank, precision_at_k,
-                                ranking_report, recall_at_k)
+from cl_teach.ranking import (hit_rate_at_k, mean_average_precision, mean_reciprocal_rank, precision_at_k,
+                              ranking_report, recall_at_k)
+from cl_teach.retrieval import EmbeddingIndex, brute_force_search
 
 
 def clustered(n=600, d=16, centers=12, seed=0):
@@ -157,7 +157,9 @@ def test_metric_errors():
         recall_at_k([[1, 2]], [{1}, {2}])
     with pytest.raises(ValueError, match="query 1 has none"):
         recall_at_k([[1, 2], [1, 2]], [{1}, set()])
-    with pytest.raises(ValueError, match=r"k must be an int in \[1, 2\]"):
+    with pytest.raises(ValueError, match=r"k must be <= the columns of retrieved \(2\), got 3"):
         recall_at_k([[1, 2]], [{1}], k=3)
+    with pytest.raises(TypeError, match="k must be an int"):
+        recall_at_k([[1, 2]], [{1}], k=1.0)
     with pytest.raises(ValueError, match="2-d"):
         recall_at_k([1, 2], [{1}])

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from cl_teach.augment import Augment
-from cl_teach.data import ViewLoader
+from cl_teach.data import TensorLoader, ViewLoader
 from cl_teach.methods import SimCLR
 from cl_teach.models import SmallCNN
 from cl_teach.train import Callback, CollapseMonitor, EvalCallback, History, fit, warmup_cosine
@@ -145,18 +145,32 @@ def test_view_loader_is_deterministic_per_seed_and_epoch():
     assert not torch.equal(first_a[0][0], c[0][0])
 
 
-def test_view_loader_batches_labels_and_errors():
+def test_tensor_loader_batches_aligned_tensors_and_errors():
     x, y = torch.rand(25, 3), torch.arange(25)
-    ld = ViewLoader(x, None, batch_size=10, shuffle=False, y=y)
+    ld = TensorLoader(x, y, batch_size=10, shuffle=False)
     batches = list(ld)
     assert len(ld) == 2 and len(batches) == 2
     xb, yb = batches[1]
     assert torch.equal(xb, x[10:20]) and torch.equal(yb, y[10:20])
-    assert len(ViewLoader(x, None, batch_size=10, drop_last=False)) == 3
+    assert len(TensorLoader(x, batch_size=10, drop_last=False)) == 3
+    xs, ys = next(iter(TensorLoader(x, y, batch_size=5, seed=3)))  # shuffled, still aligned
+    assert torch.equal(xs, x[ys])
     with pytest.raises(ValueError, match="batch_size must be <="):
-        ViewLoader(x, None, batch_size=26)
-    with pytest.raises(ValueError, match="y must have 25 labels"):
-        ViewLoader(x, None, batch_size=5, y=torch.arange(3))
+        TensorLoader(x, batch_size=26)
+    with pytest.raises(ValueError, match="same first dimension"):
+        TensorLoader(x, torch.arange(3), batch_size=5)
+    with pytest.raises(ValueError, match="at least one tensor"):
+        TensorLoader(batch_size=5)
+    with pytest.raises(TypeError, match="views must be a list of callables"):
+        ViewLoader(x, None, batch_size=5)
+
+
+def test_view_loader_shuffles_like_tensor_loader():
+    """Same seed, same order: a ViewLoader with identity views yields the TensorLoader's batches."""
+    x = torch.rand(25, 3)
+    views = list(ViewLoader(x, [lambda b, g: b], batch_size=5, seed=4))
+    plain = list(TensorLoader(x, batch_size=5, seed=4))
+    assert all(torch.equal(v[0], p[0]) for v, p in zip(views, plain))
 
 
 def test_simclr_trains_on_images_one_step():

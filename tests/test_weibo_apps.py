@@ -8,13 +8,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cl_teach import hashtags as H
-from cl_teach.data.weibo_generated import generated_weibo
-from cl_teach.losses import info_nce
-from cl_teach.retrieval import ranking_report
+from cl_teach.apps import hashtags as H
+from cl_teach.data import CharNgrams, HashtagPairLoader, generated_weibo, pack
+from cl_teach.losses import info_nce, masked_info_nce
+from cl_teach.methods import DualTower
+from cl_teach.models import embed_bags
+from cl_teach.ranking import ranking_report
 from cl_teach.train import fit
-from cl_teach.weibo_models import (CharNgrams, DualTower, PairLoader, embed_bags, masked_info_nce,
-                                   pack)
 
 
 def ref_masked(q, k, same, t):
@@ -109,13 +109,13 @@ def test_embed_bags_shapes_and_bad_input():
 def test_pair_loader_marks_shared_posts_and_tags():
     bags = [np.array([1])] * 6
     pairs = np.array([[0, 0], [1, 0], [2, 1], [2, 2], [3, 3], [4, 4]])
-    loader = PairLoader(bags, bags, pairs, np.ones(2, np.float32), batch_size=6, drop=0.0)
+    loader = HashtagPairLoader(bags, bags, pairs, np.ones(2, np.float32), batch_size=6, drop=0.0)
     *_, same = next(iter(loader))
     order = loader.pairs[torch.randperm(6, generator=torch.Generator().manual_seed(0))]
     expect = (order[:, 0, None] == order[None, :, 0]) | (order[:, 1, None] == order[None, :, 1])
     assert torch.equal(same, expect) and int(same.sum()) == 6 + 4
     with pytest.raises(ValueError, match="batch_size"):
-        PairLoader(bags, bags, pairs, np.ones(2, np.float32), batch_size=7)
+        HashtagPairLoader(bags, bags, pairs, np.ones(2, np.float32), batch_size=7)
 
 
 def test_dual_tower_learns_the_generated_corpus():
@@ -125,7 +125,7 @@ def test_dual_tower_learns_the_generated_corpus():
     f = CharNgrams((1, 2), min_count=2).fit(train.posts + vocab)
     pairs = np.array([(i, vocab.index(t)) for i, ts in enumerate(train.tags) for t in ts])
     model = DualTower(f.n_features_, 32, 32, shared=True, temperature=0.1, head=False, init_std=0.01)
-    loader = PairLoader(f.transform(train.posts), f.transform(vocab), pairs, f.idf_, 128, 0.3)
+    loader = HashtagPairLoader(f.transform(train.posts), f.transform(vocab), pairs, f.idf_, 128, 0.3)
     untrained = embed_bags(model.post_tower, f.transform(test.posts), f.idf_) @ \
         embed_bags(model.tag_tower, f.transform(vocab), f.idf_).T
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
@@ -149,8 +149,10 @@ def test_tfidf_votes_fuse_topk():
     assert tags.tolist() == [[1, 0], [0, 1], [1, 0]]
     votes = H.hashtag_votes(np.array([[0.5, -0.2, 0.4]]), tags, k=2)
     assert np.allclose(votes, [[0.9, 0.0]])
-    with pytest.raises(ValueError, match="k must be an int"):
+    with pytest.raises(ValueError, match=r"k must be <= the number of training posts \(3\), got 4"):
         H.hashtag_votes(np.ones((1, 3)), tags, k=4)
+    with pytest.raises(TypeError, match="k must be an int"):           # not silently 2
+        H.top_k(np.ones((1, 3)), k=2.0)
     a, b = np.array([[1.0, 2, 3]]), np.array([[30.0, 10, 20]])
     fused = H.fuse({"a": a, "b": b}, {"a": 1.0, "b": 1.0})
     assert np.allclose(fused, H.standardize(a) + H.standardize(b))

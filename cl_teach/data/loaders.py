@@ -1,28 +1,85 @@
-"""An in-memory loader that yields augmented views, batched.
+"""In-memory loaders: aligned tensors, augmented views, and (post, hashtag) pairs, batched.
 
-DataLoader workers make things slower on 2 cores (see STACK_NOTES), so the data stays in memory
-as one tensor and the views are made per batch with the batched ops of ``cl_teach.augment``.
+DataLoader workers make things slower on 2 cores (STACK_NOTES.md of the course, measured), so
+the data stays in memory as tensors and each batch is one index into them; views are made per
+batch with the batched ops of ``cl_teach.augment``. Every epoch is shuffled by a generator seeded
+from ``seed`` and the epoch number, so a seeded run reproduces its batches.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence, Union
+from typing import Callable, Sequence
 
+import numpy as np
 import torch
 
 from .._validate import check_positive, check_tensor
+from .ngrams import pack
+
+__all__ = ["TensorLoader", "ViewLoader", "HashtagPairLoader"]
 
 
-class ViewLoader:
-    """Iterate over shuffled batches of ``x``, yielding a tuple of views per batch.
+class TensorLoader:
+    """Shuffled batches of aligned tensors: yields ``(a[idx], b[idx], ...)`` per batch.
+
+    Args:
+        *tensors: one or more (N, ...) tensors with the same N, e.g. ``(images, token_ids)``
+            for CLIP, or ``(anchors, positives, negatives)`` for supervised SimCSE.
+        batch_size: items per batch.
+        shuffle: a new random order every epoch (else the stored order).
+        drop_last: drop the last partial batch (default True: the contrastive losses compare
+            within a batch).
+        seed: fixes the shuffling of every epoch.
+
+    Example:
+        >>> loader = TensorLoader(torch.rand(10, 3), torch.arange(10), batch_size=4)
+        >>> len(loader), [t.shape for t in next(iter(loader))]
+        (2, [torch.Size([4, 3]), torch.Size([4])])
+    """
+
+    def __init__(self, *tensors: torch.Tensor, batch_size: int = 256, shuffle: bool = True,
+                 drop_last: bool = True, seed: int = 0):
+        if not tensors:
+            raise ValueError("TensorLoader needs at least one tensor, got none")
+        for i, t in enumerate(tensors):
+            check_tensor(f"tensors[{i}]", t, finite=False, floating=False)
+        n = tensors[0].shape[0]
+        if any(t.shape[0] != n for t in tensors):
+            raise ValueError(f"tensors must have the same first dimension, got "
+                             f"{[t.shape[0] for t in tensors]}")
+        check_positive("batch_size", batch_size, integer=True)
+        if drop_last and batch_size > n:
+            raise ValueError(f"batch_size must be <= the number of items ({n}) when "
+                             f"drop_last=True, got {batch_size}")
+        self.tensors, self.n = tensors, n
+        self.batch_size, self.shuffle, self.drop_last, self.seed = batch_size, shuffle, drop_last, seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+    def batches(self):
+        """Yield ``(idx, generator)`` per batch: the rows of the batch, and the epoch's generator."""
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        self.epoch += 1
+        order = torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n)
+        for i in range(len(self)):
+            yield order[i * self.batch_size:(i + 1) * self.batch_size], g
+
+    def __iter__(self):
+        for idx, _ in self.batches():
+            yield tuple(t[idx] for t in self.tensors)
+
+
+class ViewLoader(TensorLoader):
+    """Shuffled batches of ``x``, yielding one augmented view per callable in ``views``.
 
     Args:
         x: (N, ...) data, kept in memory.
-        views: one callable ``(batch, generator) -> view`` per view (e.g. ``[Augment()] * 2``),
-            or ``None`` to yield the raw batch as a 1-tuple.
-        batch_size: images per batch. drop_last: drop the last partial batch (default True: the
-            contrastive losses compare within a batch).
+        views: one callable ``(batch, generator) -> view`` per view (e.g. ``[Augment()] * 2``).
+        batch_size: images per batch.
+        shuffle: a new random order every epoch.
+        drop_last: drop the last partial batch (default True).
         seed: fixes the shuffling and the augmentation of every epoch.
-        y: optional (N,) labels; when given, each batch ends with its labels.
 
     Example:
         >>> from cl_teach.augment import Augment
@@ -31,31 +88,55 @@ class ViewLoader:
         (2, [4, 4])
     """
 
-    def __init__(self, x: torch.Tensor, views: Optional[Sequence[Callable]] = None,
-                 batch_size: int = 256, shuffle: bool = True, drop_last: bool = True,
-                 seed: int = 0, y: Optional[torch.Tensor] = None):
-        check_tensor("x", x, finite=False, floating=False)
-        check_positive("batch_size", batch_size, integer=True)
-        if drop_last and batch_size > x.shape[0]:
-            raise ValueError(f"batch_size must be <= the number of items ({x.shape[0]}) when "
-                             f"drop_last=True, got {batch_size}")
-        if y is not None and y.shape[0] != x.shape[0]:
-            raise ValueError(f"y must have {x.shape[0]} labels to match x, got {tuple(y.shape)}")
-        self.x, self.y, self.views = x, y, list(views) if views is not None else None
-        self.batch_size, self.shuffle, self.drop_last, self.seed = batch_size, shuffle, drop_last, seed
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        n = self.x.shape[0]
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+    def __init__(self, x: torch.Tensor, views: Sequence[Callable], batch_size: int = 256,
+                 shuffle: bool = True, drop_last: bool = True, seed: int = 0):
+        if isinstance(views, (str, bytes)) or not hasattr(views, "__iter__"):
+            raise TypeError(f"views must be a list of callables (batch, generator) -> view, e.g. "
+                            f"[Augment()] * 2 (for plain batches use TensorLoader), got {views!r}")
+        views = list(views)
+        if not views or not all(callable(v) for v in views):
+            raise TypeError(f"views must be a non-empty list of callables (batch, generator) -> view, "
+                            f"got {views!r}")
+        super().__init__(x, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, seed=seed)
+        self.x, self.views = x, views
 
     def __iter__(self):
-        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        self.epoch += 1
-        n = self.x.shape[0]
-        order = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
-        for i in range(len(self)):
-            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+        for idx, g in self.batches():
             xb = self.x[idx]
-            out = (xb,) if self.views is None else tuple(v(xb, g) for v in self.views)
-            yield out + ((self.y[idx],) if self.y is not None else ())
+            yield tuple(v(xb, g) for v in self.views)
+
+
+class HashtagPairLoader(TensorLoader):
+    """Shuffled batches of (post, hashtag) pairs, with n-gram dropout, for :func:`cl_teach.train.fit`.
+
+    Yields ``(posts, tags, same)``: ``posts`` and ``tags`` are the ``(ids, offsets, weights)``
+    inputs of the towers (:func:`cl_teach.data.ngrams.pack`), and ``same`` (B, B) marks pairs
+    sharing a post or a hashtag (the false negatives :func:`cl_teach.losses.masked_info_nce`
+    leaves out).
+
+    Args:
+        post_bags: featurised posts (``CharNgrams.transform(posts)``).
+        tag_bags: featurised hashtags.
+        pairs: (P, 2) int array of (post index, tag index).
+        idf: (n_features,) the featuriser's ``idf_``.
+        batch_size: pairs per batch (the last partial batch is dropped).
+        drop: n-gram dropout probability (see :func:`cl_teach.data.ngrams.pack`).
+        seed: fixes the shuffling and the dropout of every epoch.
+    """
+
+    def __init__(self, post_bags, tag_bags, pairs: np.ndarray, idf: np.ndarray, batch_size: int = 256,
+                 drop: float = 0.3, seed: int = 0):
+        pairs = np.asarray(pairs)
+        if pairs.ndim != 2 or pairs.shape[1] != 2 or len(pairs) < batch_size:
+            raise ValueError(f"pairs must be a (P, 2) array with P >= batch_size ({batch_size}), "
+                             f"got shape {pairs.shape}")
+        super().__init__(torch.as_tensor(pairs), batch_size=batch_size, seed=seed)
+        self.pairs = self.tensors[0]
+        self.post_bags, self.tag_bags, self.idf, self.drop = post_bags, tag_bags, idf, drop
+
+    def __iter__(self):
+        for idx, g in self.batches():
+            p, t = self.pairs[idx].T
+            same = (p[:, None] == p[None]) | (t[:, None] == t[None])
+            yield (pack([self.post_bags[j] for j in p.tolist()], self.idf, self.drop, g),
+                   pack([self.tag_bags[j] for j in t.tolist()], self.idf, self.drop, g), same)

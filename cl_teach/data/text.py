@@ -1,4 +1,4 @@
-"""Tokenisers, a vocabulary, and the real text sets for SimCSE (notebook 11) and the text towers.
+"""Tokenisers and a vocabulary: texts -> padded token ids for the text towers.
 
 Tokenisers (all pure functions ``str -> list[str]``):
 
@@ -9,23 +9,19 @@ Tokenisers (all pure functions ``str -> list[str]``):
 * ``"word"`` -- lower-cased English words and single punctuation marks.
 
 :class:`Vocab` maps tokens to ids (0 = padding, 1 = unknown) and encodes a list of texts as
-one padded (N, L) LongTensor, the input of :mod:`cl_teach.text_models`.
-
-Text sets: :func:`weibo_posts` (the Weibo hashtag corpus via :func:`cl_teach.data.load_weibo`)
-with :func:`shared_tag_relevance` for the evaluation "retrieve posts that share a hashtag".
+one padded (N, L) LongTensor, the input of the text towers of :mod:`cl_teach.models.text`.
 """
 from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Set
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
 import torch
 
 from .._validate import check_positive
 
-__all__ = ["tokenize", "TOKENIZERS", "Vocab", "weibo_posts", "shared_tag_relevance", "char_tokens",
-           "word_tokens", "jieba_tokens", "space_tokens"]
+__all__ = ["tokenize", "TOKENIZERS", "Vocab", "char_tokens", "word_tokens", "jieba_tokens", "space_tokens"]
 
 PAD, UNK = "<pad>", "<unk>"
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]")
@@ -128,38 +124,3 @@ class Vocab:
         """Ids back to text (padding dropped; tokens joined by a space, or nothing for chars)."""
         sep = "" if self.tokenizer in ("char",) else " "
         return [sep.join(self.itos[i] for i in row.tolist() if i != 0) for row in ids]
-
-
-# ----------------------------------------------------------------------------- Weibo
-def weibo_posts(split: str = "valid", min_tokens: int = 3, root=None):
-    """Posts of the Weibo hashtag corpus with their hashtags, short posts dropped.
-
-    Args:
-        split: "valid" or "test" (see :func:`cl_teach.data.load_weibo`).
-        min_tokens: drop posts with fewer words (one-word posts carry no meaning to match).
-        root: folder of the corpus (else the searched defaults).
-
-    Returns:
-        ``(posts, tags)``: lists of space-segmented post strings and their hashtag lists.
-
-    Raises:
-        FileNotFoundError: from :func:`cl_teach.data.load_weibo`, naming where it looked.
-    """
-    from .weibo import load_weibo
-    ws = load_weibo(split, root=root)
-    keep = [i for i, p in enumerate(ws.posts) if len(p.split()) >= min_tokens]
-    return [ws.posts[i] for i in keep], [ws.tags[i] for i in keep]
-
-
-def shared_tag_relevance(tags: Sequence[Sequence[str]]) -> List[Set[int]]:
-    """For each post, the other posts sharing at least one hashtag (empty set when none).
-
-    Example:
-        >>> shared_tag_relevance([["a"], ["b"], ["a", "c"]])
-        [{2}, set(), {0}]
-    """
-    by_tag: Dict[str, Set[int]] = {}
-    for i, ts in enumerate(tags):
-        for t in ts:
-            by_tag.setdefault(t, set()).add(i)
-    return [set().union(*(by_tag[t] for t in ts)) - {i} if ts else set() for i, ts in enumerate(tags)]

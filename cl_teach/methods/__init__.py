@@ -1,8 +1,9 @@
 """Methods: one file per method, one protocol (see base.py), all trained by ``cl_teach.train.fit``."""
 from .barlow_twins import BarlowTwins
-from .base import Method, ema_update
+from .base import Method, cosine_momentum, ema_update
 from .byol import BYOL
 from .clip import CLIP
+from .dual_tower import DualTower
 from .dino import DINO
 from .moco import MoCo
 from .simclr import SimCLR
@@ -12,4 +13,4 @@ from .swav import SwAV
 from .wenlan import WenLan
 
 __all__ = ["BYOL", "BarlowTwins", "DINO", "Method", "MoCo", "SimCLR", "SimSiam", "SwAV", "ema_update",
-           "CLIP", "SimCSE", "WenLan"]
+           "CLIP", "DualTower", "SimCSE", "WenLan", "cosine_momentum"]

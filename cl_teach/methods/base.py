@@ -7,6 +7,8 @@
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -51,3 +53,8 @@ def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
         pt.mul_(momentum).add_(po.detach(), alpha=1 - momentum)
     for bt, bo in zip(target.buffers(), online.buffers()):
         bt.copy_(bo)
+
+
+def cosine_momentum(base: float, step: int, total_steps: int) -> float:
+    """BYOL's schedule: tau = 1 - (1 - base) (cos(pi k / K) + 1) / 2, from base up to 1."""
+    return 1 - (1 - base) * (math.cos(math.pi * step / max(1, total_steps)) + 1) / 2

@@ -2,19 +2,13 @@
 from __future__ import annotations
 
 import copy
-import math
 
 import torch
 from torch import nn
 
 from ..losses import negative_cosine
 from ..models import mlp
-from .base import Method, check_views, ema_update
-
-
-def cosine_momentum(base: float, step: int, total_steps: int) -> float:
-    """BYOL's schedule: tau = 1 - (1 - base) (cos(pi k / K) + 1) / 2, from base up to 1."""
-    return 1 - (1 - base) * (math.cos(math.pi * step / max(1, total_steps)) + 1) / 2
+from .base import Method, check_views, cosine_momentum, ema_update
 
 
 class BYOL(Method):

@@ -10,22 +10,8 @@ from torch import nn
 
 from ..losses import dino_loss
 from ..losses.dino import teacher_entropies
-from ..models import mlp
-from .base import Method, check_views, ema_update
-from .byol import cosine_momentum
-
-
-class DINOHead(nn.Module):
-    """MLP to a bottleneck, L2-normalise, then a weight-normalised linear layer to K outputs
-    (DINO's head, with the weight norm's scale fixed to 1 as in the authors' code)."""
-
-    def __init__(self, in_dim: int, out_dim: int, hidden_dim: int = 256, bottleneck_dim: int = 64):
-        super().__init__()
-        self.mlp = mlp(in_dim, hidden_dim, bottleneck_dim, n_layers=3)
-        self.last = nn.Parameter(torch.randn(out_dim, bottleneck_dim) * 0.1)   # (K, B)
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:             # (N, in_dim) -> (N, K)
-        return F.normalize(self.mlp(h), dim=1) @ F.normalize(self.last, dim=1).T
+from ..models import DINOHead, evaluating
+from .base import Method, check_views, cosine_momentum, ema_update
 
 
 class DINO(Method):
@@ -95,12 +81,8 @@ class DINO(Method):
         images: the same few win for everyone), else ``None`` (peaked per image, spread over the
         batch: healthy). Use a few hundred images or more.
         """
-        was_training = self.training
-        self.eval()
-        try:
-            t = self.teacher_head(self.teacher_encoder(x))                  # (N, K)
-        finally:
-            self.train(was_training)
+        with evaluating(self):
+            t = self.teacher_head(self.teacher_encoder(x))          # (N, K)
         entropy, batch_entropy = teacher_entropies(t, self.center, self.teacher_temperature)
         if entropy > uniform_above * self.log_k:
             return "uniform"

@@ -8,26 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validate import check_pair, check_positive
+from .._validate import check_positive
+from ..losses import queue_nce
 from .base import ema_update
 from .clip import CLIP, check_image_text_batch
-
-
-def queue_nce(query: torch.Tensor, key: torch.Tensor, queue: torch.Tensor, temperature) -> torch.Tensor:
-    """InfoNCE of each query against the batch's keys and a queue: N + K candidates per row.
-
-    Args:
-        query: (N, E). key: (N, E), ``key[i]`` the positive of ``query[i]``; the other keys of
-            the batch are negatives too (as in ALBEF, Li et al., 2021). queue: (K, E), K >= 0.
-        temperature: tau > 0 (a float or a 0-d tensor).
-
-    Returns:
-        A 0-d tensor. With an empty queue it is one direction of :func:`clip_loss`.
-    """
-    check_pair("query", query, "key", key)
-    keys = F.normalize(torch.cat([key, queue.to(key.dtype)], dim=0), dim=1)   # (N + K, E)
-    logits = F.normalize(query, dim=1) @ keys.T / temperature           # (N, N + K)
-    return F.cross_entropy(logits, torch.arange(query.shape[0], device=query.device))
 
 
 class WenLan(CLIP):

@@ -144,7 +144,7 @@ runs["SimCLR (contrast)"] = (m, run(m, title="SimCLR, the contrast with negative
 
 # %%
 def summary(method):
-    z = metrics.embed(torch.nn.Sequential(method.encoder, method.projector), test_set.x[:1000])
+    z = models.embed(torch.nn.Sequential(method.encoder, method.projector), test_set.x[:1000])
     return dict(z=z, std=metrics.feature_std(z).item(), rank=metrics.effective_rank(z).item(),
                 eval=knn_and_probe(method, train_set, test_set))
 

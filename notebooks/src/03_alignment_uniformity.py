@@ -88,16 +88,16 @@ def projected(method):
 
 def align_uniform(method):
     f = projected(method)
-    return (metrics.alignment(metrics.embed(f, v1), metrics.embed(f, v2)).item(),
-            metrics.uniformity(metrics.embed(f, test_set.x)).item())
+    return (metrics.alignment(models.embed(f, v1), models.embed(f, v2)).item(),
+            metrics.uniformity(models.embed(f, test_set.x)).item())
 
 def alignment_items(method):       # (1000,) ||z1 - z2||^2 per test image, normalised z
     f = projected(method)
-    z1, z2 = (torch.nn.functional.normalize(metrics.embed(f, v), dim=1) for v in (v1, v2))
+    z1, z2 = (torch.nn.functional.normalize(models.embed(f, v), dim=1) for v in (v1, v2))
     return (z1 - z2).pow(2).sum(1)
 
 def uniformity_chunks(method, n_chunks=5):   # uniformity of 5 disjoint chunks of 1,000 test images
-    z = metrics.embed(projected(method), test_set.x)
+    z = models.embed(projected(method), test_set.x)
     return [metrics.uniformity(c).item() for c in z.chunk(n_chunks)]
 
 def compare_au(a, b):
@@ -180,7 +180,7 @@ circle, sphere = train_simclr(0.2, dim=2), train_simclr(0.2, dim=3)
 
 def on_sphere(method, n=1500):
     f = torch.nn.Sequential(method.encoder, method.projector)
-    return torch.nn.functional.normalize(metrics.embed(f, test_set.x[:n]), dim=1).numpy(), test_set.y[:n].numpy()
+    return torch.nn.functional.normalize(models.embed(f, test_set.x[:n]), dim=1).numpy(), test_set.y[:n].numpy()
 
 fig = Figure(figsize=(11, 4), layout="constrained")
 ax1 = fig.add_subplot(1, 2, 1)
@@ -232,7 +232,7 @@ for name, m in (("circle (d=2)", circle), ("sphere (d=3)", sphere)):
 temperatures = [0.02, 0.2, 2.0]
 runs = {tau: trained if tau == 0.2 else train_simclr(tau) for tau in temperatures}
 def knn_correct(m):            # (5000,) 1 where the kNN on h is right
-    pred = metrics.knn_predict(metrics.embed(m, train_set.x), train_set.y, metrics.embed(m, test_set.x), k=20)
+    pred = metrics.knn_predict(models.embed(m, train_set.x), train_set.y, models.embed(m, test_set.x), k=20)
     return (pred == test_set.y).float()
 
 sweep = {tau: (*align_uniform(m), knn_correct(m) if tau != 0.2 else simclr_eval.knn_correct)
@@ -305,7 +305,7 @@ from sklearn.neighbors import NearestNeighbors
 
 warnings.filterwarnings("ignore", module="umap")   # notes about n_jobs and the precomputed graph
 
-h = torch.nn.functional.normalize(metrics.embed(trained, test_set.x[:2000]), dim=1).numpy()
+h = torch.nn.functional.normalize(models.embed(trained, test_set.x[:2000]), dim=1).numpy()
 dist, idx = NearestNeighbors(n_neighbors=15).fit(h).kneighbors(h)
 xy = umap.UMAP(random_state=SEED, n_epochs=200, precomputed_knn=(idx, dist, None)).fit_transform(h)
 fig = Figure(figsize=(6, 5), layout="constrained")
@@ -332,9 +332,9 @@ display(fig)
 # %%
 # BEGIN SOLUTION
 for name, m in (("random", random_net), ("trained", trained)):
-    h1, h2 = metrics.embed(m, v1), metrics.embed(m, v2)
+    h1, h2 = models.embed(m, v1), models.embed(m, v2)
     print(f"{name:>8} on h: alignment {metrics.alignment(h1, h2).item():.3f}, "
-          f"uniformity {metrics.uniformity(metrics.embed(m, test_set.x)).item():.3f}")
+          f"uniformity {metrics.uniformity(models.embed(m, test_set.x)).item():.3f}")
 # END SOLUTION
 
 # %% [markdown]

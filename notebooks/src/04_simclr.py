@@ -275,8 +275,8 @@ display(plotting.plot_scores({k: e.knn for k, e in evals.items()}, errors={k: ac
 # images, for SimCLR's $h$ and for the stronger baseline.
 
 # %%
-feats = {RAW: lambda x: x.flatten(1).float(), UNTRAINED: lambda x: metrics.embed(untrained_f, x),
-         "SimCLR h = f(x)": lambda x: metrics.embed(method.encoder, x)}
+feats = {RAW: lambda x: x.flatten(1).float(), UNTRAINED: lambda x: models.embed(untrained_f, x),
+         "SimCLR h = f(x)": lambda x: models.embed(method.encoder, x)}
 feats = {k: (fn(bank.x), fn(test.x)) for k, fn in feats.items()}
 order = torch.randperm(len(bank), generator=torch.Generator().manual_seed(SEED + 2))
 label_probe = {}
@@ -313,7 +313,7 @@ assert label_vs[600][1].low > 0, "with 1% of the labels, SimCLR's features shoul
 # merely rotated and shrank $h$ would not pass it).
 
 # %%
-h_test, z_test = feats["SimCLR h = f(x)"][1][:2000], metrics.embed(method.projector, feats["SimCLR h = f(x)"][1][:2000])
+h_test, z_test = feats["SimCLR h = f(x)"][1][:2000], models.embed(method.projector, feats["SimCLR h = f(x)"][1][:2000])
 projection = torch.randn(h_test.shape[1], z_test.shape[1], generator=torch.Generator().manual_seed(SEED + 3))
 h_random64 = h_test @ projection                                # (2000, 64): h through a random linear map
 display(plotting.plot_spectrum({"h": h_test, "z = g(h)": z_test, "h, random 64-d projection": h_random64},
@@ -346,7 +346,7 @@ for n in (16, 64, 256):
     m = SimCLR(models.SmallCNN(pool=4).to(memory_format=torch.channels_last), temperature=0.1)
     hist = train.fit(m, ViewLoader(sub.x, [augment, augment], batch_size=n, seed=SEED), steps=80,
                      lr=5e-3, progress=False)
-    pred = metrics.knn_predict(metrics.embed(m.encoder, sub.x), sub.y, metrics.embed(m.encoder, test.x), k=20)
+    pred = metrics.knn_predict(models.embed(m.encoder, sub.x), sub.y, models.embed(m.encoder, test.x), k=20)
     by_batch[n] = ((pred == test.y).float(), hist.wall_time, hist["loss"][-10:].mean())
 
 # %%

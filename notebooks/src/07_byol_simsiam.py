@@ -28,8 +28,8 @@ from cl_teach.data import ViewLoader, load_fashion_mnist
 from cl_teach.evaluation import RAW, UNTRAINED, baselines, best_baseline, knn_and_probe
 from cl_teach.losses import negative_cosine
 from cl_teach.methods import BYOL, SimSiam, ema_update
-from cl_teach.metrics import effective_rank, embed, feature_std
-from cl_teach.models import SmallCNN
+from cl_teach.metrics import effective_rank, feature_std
+from cl_teach.models import SmallCNN, embed
 from cl_teach.plotting import LivePlot
 from cl_teach.train import CollapseMonitor, fit
 

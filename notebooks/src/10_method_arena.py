@@ -95,7 +95,7 @@ def head(method):
 @torch.no_grad()
 def head_spread(method, x):
     """sqrt(D) * mean per-dimension std of the L2-normalised head output z on x (eval mode)."""
-    z = metrics.embed(torch.nn.Sequential(method.encoder, head(method)), x)      # (N, D)
+    z = models.embed(torch.nn.Sequential(method.encoder, head(method)), x)      # (N, D)
     return metrics.feature_std(z).item() * z.shape[1] ** 0.5
 
 
@@ -104,15 +104,15 @@ def geometry(f):
     """Alignment (two views of 2,000 test images) and uniformity of the normalised h = f(x)."""
     g = torch.Generator().manual_seed(SEED + 2)
     x = queries.x[:2000]
-    h1, h2 = metrics.embed(f, augment(x, g)), metrics.embed(f, augment(x, g))
+    h1, h2 = models.embed(f, augment(x, g)), models.embed(f, augment(x, g))
     return {"alignment": metrics.alignment(h1, h2).item(),
-            "uniformity": metrics.uniformity(metrics.embed(f, x)).item()}
+            "uniformity": metrics.uniformity(models.embed(f, x)).item()}
 
 
 @torch.no_grad()
 def evaluate(f):
     """kNN and linear probe (with the per-item outcomes), alignment and uniformity of h = f(x)."""
-    h_bank, h_query = metrics.embed(f, bank.x), metrics.embed(f, queries.x)
+    h_bank, h_query = models.embed(f, bank.x), models.embed(f, queries.x)
     return {"eval": evaluate_features(h_bank, bank.y, h_query, queries.y, k=20)} | geometry(f)
 
 

@@ -28,11 +28,10 @@ from IPython.display import display
 
 import cl_teach
 from cl_teach import losses, plotting, retrieval
-from cl_teach.data import ViewLoader
-from cl_teach.data.text import Vocab, shared_tag_relevance, tokenize, weibo_posts
+from cl_teach.data import TensorLoader, Vocab, shared_tag_relevance, tokenize, weibo_posts
 from cl_teach.methods import SimCSE
-from cl_teach.metrics import embed, paired_difference
-from cl_teach.text_models import TinyTransformer
+from cl_teach.metrics import paired_difference
+from cl_teach.models import TinyTransformer, embed
 from cl_teach.train import CollapseMonitor, fit
 
 SEED = cl_teach.notebook_seed()                 # CL_TEACH_SEED, default 0
@@ -149,7 +148,7 @@ print(f"{len(queries)} queries; untrained encoder: {untrained}")
 
 # %%
 simcse = SimCSE(encoder, temperature=0.05)
-history = fit(simcse, ViewLoader(all_ids, None, batch_size=64, seed=SEED), steps=200, lr=1e-3,
+history = fit(simcse, TensorLoader(all_ids, batch_size=64, seed=SEED), steps=200, lr=1e-3,
               callbacks=[CollapseMonitor(every=20),
                          plotting.LivePlot(["loss", "alignment", "uniformity"], every=40,
                                            title="unsupervised SimCSE on Weibo posts")])
@@ -190,28 +189,14 @@ for i in anchors:
         j = rng.randrange(len(valid_posts))
     negatives.append(j)
 valid_ids = vocab.encode(valid_posts, max_len)
-pairs = torch.stack([valid_ids[anchors], valid_ids[positives], valid_ids[negatives]], dim=1)   # (P, 3, L)
+triples = TensorLoader(valid_ids[anchors], valid_ids[positives], valid_ids[negatives],   # (P, L) each
+                       batch_size=64, seed=SEED + 1)                   # yields (anchor, positive, negative)
 print(f"{len(anchors)} labelled triples; e.g.\n  anchor   {valid_posts[anchors[0]][:50]}\n"
       f"  positive {valid_posts[positives[0]][:50]}\n  negative {valid_posts[negatives[0]][:50]}")
 test_tag_set, valid_tag_set = {t for ts in test_tags for t in ts}, {t for ts in valid_tags for t in ts}
 print(f"test hashtags also in the valid split: {len(test_tag_set & valid_tag_set) / len(test_tag_set):.0%}")
 
-
-class Triples:
-    """Batches (anchor, positive, hard negative) from a (P, 3, L) tensor via ViewLoader."""
-
-    def __init__(self, pairs, **kw):
-        self.loader = ViewLoader(pairs, None, **kw)
-
-    def __len__(self):
-        return len(self.loader)
-
-    def __iter__(self):
-        for (b,) in self.loader:
-            yield b[:, 0], b[:, 1], b[:, 2]
-
-
-sup_history = fit(simcse, Triples(pairs, batch_size=64, seed=SEED + 1), steps=60, lr=5e-4,
+sup_history = fit(simcse, triples, steps=60, lr=5e-4,
                   callbacks=[plotting.LivePlot(["loss"], every=25, title="supervised SimCSE")])
 
 # %%

@@ -27,12 +27,11 @@ from IPython.display import display
 
 import cl_teach
 from cl_teach import losses, plotting, retrieval
-from cl_teach.data import ViewLoader, Vocab, load_emoji, make_shapes
+from cl_teach.data import TensorLoader, Vocab, load_emoji, make_shapes
 from cl_teach.methods import CLIP
 from cl_teach.metrics import paired_difference
-from cl_teach.models import SmallCNN
-from cl_teach.multimodal import cross_modal_recall, encode_pairs, zero_shot_classifier, zero_shot_predict
-from cl_teach.text_models import TextCNN
+from cl_teach.models import SmallCNN, TextCNN
+from cl_teach.ranking import cross_modal_recall, encode_pairs, zero_shot_classifier, zero_shot_predict
 from cl_teach.train import fit
 from cl_teach.widgets import logit_scale_explorer
 
@@ -148,7 +147,7 @@ def zero_shot_correct(model):
 
 
 untrained_zero_shot = {a: c.mean().item() for a, c in zero_shot_correct(clip_shapes).items()}
-loader = ViewLoader(shapes_train.images, None, batch_size=128, seed=SEED, y=train_ids)   # yields (images, ids)
+loader = TensorLoader(shapes_train.images, train_ids, batch_size=128, seed=SEED)
 history = fit(clip_shapes, loader, steps=300, lr=3e-3,
               callbacks=[plotting.LivePlot(["loss", "temperature"], every=50, title="CLIP on shapes")])
 
@@ -212,7 +211,7 @@ clip_emoji = CLIP(SmallCNN(in_channels=3), TextCNN(len(evocab), dim=64, out_dim=
 untrained_pairs_emoji = encode_pairs(clip_emoji, emoji_test.images, e_test_ids)
 untrained_emoji = cross_modal_recall(*untrained_pairs_emoji, ks=(1, 5, 10))
 untrained_hits_emoji = recall_hits(*untrained_pairs_emoji, k=10)
-history_emoji = fit(clip_emoji, ViewLoader(emoji_train.images, None, batch_size=32, seed=SEED, y=e_train_ids),
+history_emoji = fit(clip_emoji, TensorLoader(emoji_train.images, e_train_ids, batch_size=32, seed=SEED),
                     steps=400, lr=3e-3, callbacks=[plotting.LivePlot(["loss", "temperature"], every=50,
                                                                      title="CLIP on emoji")])
 
@@ -300,7 +299,7 @@ zh_vocab = Vocab.build(shapes_train.texts("zh"), tokenizer="char")
 zh_train, zh_test = (zh_vocab.encode(s.texts("zh"), max_len=16) for s in (shapes_train, shapes_test))
 torch.manual_seed(SEED)
 clip_zh = CLIP(SmallCNN(in_channels=3), TextCNN(len(zh_vocab), dim=64, out_dim=128), embed_dim=64)
-fit(clip_zh, ViewLoader(shapes_train.images, None, batch_size=128, seed=SEED, y=zh_train), steps=100,
+fit(clip_zh, TensorLoader(shapes_train.images, zh_train, batch_size=128, seed=SEED), steps=100,
     lr=3e-3, progress=False)
 z_img, _ = encode_pairs(clip_zh, shapes_test.images, zh_test)
 colour_emb = zero_shot_classifier(clip_zh, zh_vocab, shapes_test.attribute_names["colour"]["zh"], ("{}",), 16)

@@ -25,12 +25,12 @@ from IPython.display import display
 
 import cl_teach
 from cl_teach import plotting, retrieval
-from cl_teach.data import ViewLoader, load_emoji
+from cl_teach.data import TensorLoader, load_emoji
+from cl_teach.losses import queue_nce
 from cl_teach.methods import CLIP, WenLan
-from cl_teach.methods.wenlan import queue_nce
 from cl_teach.metrics import paired_difference
-from cl_teach.multimodal import cross_modal_recall, encode_pairs
-from cl_teach.pretrained import FeatureTower, FrozenEfficientNet, FrozenUSE, embed_images, embed_texts
+from cl_teach.models import FeatureTower, FrozenEfficientNet, FrozenUSE, embed_images, embed_texts
+from cl_teach.ranking import cross_modal_recall, encode_pairs
 from cl_teach.train import fit
 
 SEED = cl_teach.notebook_seed()                 # CL_TEACH_SEED, default 0
@@ -127,7 +127,7 @@ print("enqueue matches the package; pointer", ptr, "->", my_ptr)
 
 # %%
 batch_size, steps = 8, 500
-loader = ViewLoader(image_feats[train_idx], None, batch_size=batch_size, seed=SEED, y=text_feats[train_idx])
+loader = TensorLoader(image_feats[train_idx], text_feats[train_idx], batch_size=batch_size, seed=SEED)
 
 
 def heads():

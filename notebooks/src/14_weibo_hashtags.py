@@ -24,25 +24,22 @@ import torch
 from IPython.display import display
 
 import cl_teach
-from cl_teach import hashtags as H
+from cl_teach.apps import hashtags as H
 from cl_teach import plotting
-from cl_teach.retrieval import EmbeddingIndex, brute_force_search, ranking_report
+from cl_teach.data import CharNgrams, HashtagPairLoader, load_weibo
+from cl_teach.losses import masked_info_nce
+from cl_teach.methods import DualTower
+from cl_teach.models import embed_bags
+from cl_teach.ranking import ranking_report
+from cl_teach.retrieval import EmbeddingIndex, brute_force_search
 from cl_teach.metrics import paired_difference
 from cl_teach.train import fit
-from cl_teach.weibo_models import CharNgrams, DualTower, PairLoader, embed_bags, masked_info_nce
 
 SEED = cl_teach.notebook_seed()                 # CL_TEACH_SEED, default 0
 device = cl_teach.setup(SEED)
-try:
-    from cl_teach.data import load_weibo
-    train_split, test_split = load_weibo("valid"), load_weibo("test")
-    REAL = True
-except FileNotFoundError as err:
-    from cl_teach.data.weibo_generated import generated_weibo
-    print("!" * 88 + "\nTHE REAL WEIBO CORPUS IS ABSENT: this run uses a GENERATED bilingual stand-in.\n"
-          f"Its numbers say nothing about real microblogs. ({str(err)[:120]}...)\n" + "!" * 88)
-    train_split, test_split = generated_weibo("valid"), generated_weibo("test")
-    REAL = False
+# without the real corpus: a loud warning and a GENERATED stand-in (is_fallback=True)
+train_split, test_split = load_weibo("valid", fallback=True), load_weibo("test", fallback=True)
+REAL = not train_split.is_fallback
 print(train_split, test_split, sep="\n")
 
 # %% [markdown]
@@ -152,7 +149,7 @@ def new_towers(seed=SEED):
 
 def train_towers(tags, seed=SEED, callbacks=()):
     model = new_towers(seed)
-    loader = PairLoader(post_bags, vocab_bags, make_pairs(tags), featurizer.idf_, batch_size=256,
+    loader = HashtagPairLoader(post_bags, vocab_bags, make_pairs(tags), featurizer.idf_, batch_size=256,
                         drop=0.5, seed=seed)
     # fused AdamW: the embedding table is dense, and the fused step is ~5x faster on a CPU
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=1e-4, fused=True)

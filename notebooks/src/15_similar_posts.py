@@ -22,22 +22,18 @@ from IPython.display import display
 import cl_teach
 from cl_teach import plotting
 from cl_teach.metrics import paired_difference
-from cl_teach.retrieval import (EmbeddingIndex, brute_force_search, mean_average_precision,
-                                precision_at_k, recall_at_k)
-from cl_teach.weibo_models import DualTower, embed_bags, fit_hashtag_towers
+from cl_teach.apps.hashtags import fit_hashtag_towers
+from cl_teach.data import load_weibo
+from cl_teach.methods import DualTower
+from cl_teach.models import embed_bags
+from cl_teach.ranking import mean_average_precision, precision_at_k, recall_at_k
+from cl_teach.retrieval import EmbeddingIndex, brute_force_search
 
 SEED = cl_teach.notebook_seed()                 # CL_TEACH_SEED, default 0
 device = cl_teach.setup(SEED)
-try:
-    from cl_teach.data import load_weibo
-    train_split, test_split = load_weibo("valid"), load_weibo("test")
-    REAL = True
-except FileNotFoundError as err:
-    from cl_teach.data.weibo_generated import generated_weibo
-    print("!" * 88 + "\nTHE REAL WEIBO CORPUS IS ABSENT: this run uses a GENERATED bilingual stand-in.\n"
-          f"Its numbers say nothing about real microblogs. ({str(err)[:120]}...)\n" + "!" * 88)
-    train_split, test_split = generated_weibo("valid"), generated_weibo("test")
-    REAL = False
+# without the real corpus: a loud warning and a GENERATED stand-in (is_fallback=True)
+train_split, test_split = load_weibo("valid", fallback=True), load_weibo("test", fallback=True)
+REAL = not train_split.is_fallback
 
 # %% [markdown]
 # ## The post space

@@ -24,28 +24,21 @@ from torch import nn
 
 import cl_teach
 from cl_teach import plotting, retrieval
-from cl_teach.data import ViewLoader, Vocab, load_emoji
+from cl_teach.data import TensorLoader, Vocab, load_emoji, load_weibo
 from cl_teach.methods import CLIP
 from cl_teach.metrics import paired_difference
-from cl_teach.models import SmallCNN
-from cl_teach.multimodal import cross_modal_recall, encode_pairs
+from cl_teach.apps.hashtags import fit_hashtag_towers
+from cl_teach.models import SmallCNN, TextCNN, embed_bags
+from cl_teach.ranking import cross_modal_recall, encode_pairs
 from cl_teach.retrieval import EmbeddingIndex
-from cl_teach.text_models import TextCNN
 from cl_teach.train import fit
-from cl_teach.weibo_models import embed_bags, fit_hashtag_towers
 
 SEED = cl_teach.notebook_seed()                 # CL_TEACH_SEED, default 0
 device = cl_teach.setup(SEED)
 emoji = load_emoji(size=32)
 print(emoji)
-try:
-    from cl_teach.data import load_weibo
-    weibo_train, weibo_test = load_weibo("valid"), load_weibo("test")
-except FileNotFoundError as err:
-    from cl_teach.data.weibo_generated import generated_weibo
-    print("!" * 88 + "\nTHE REAL WEIBO CORPUS IS ABSENT: the posts below come from a GENERATED stand-in.\n"
-          f"({str(err)[:120]}...)\n" + "!" * 88)
-    weibo_train, weibo_test = generated_weibo("valid"), generated_weibo("test")
+# without the real corpus: a loud warning and a GENERATED stand-in (weibo_train.is_fallback)
+weibo_train, weibo_test = load_weibo("valid", fallback=True), load_weibo("test", fallback=True)
 
 # %% [markdown]
 # ## Intuition
@@ -93,7 +86,7 @@ scratch = CLIP(SmallCNN(in_channels=3), TextCNN(len(vocab), dim=64, out_dim=128)
 untrained_pairs = encode_pairs(scratch, emoji_test.images, ids_test)
 untrained = cross_modal_recall(*untrained_pairs, ks=(1, 5, 10))
 untrained_hits = recall_hits(*untrained_pairs)
-fit(scratch, ViewLoader(emoji_train.images, None, batch_size=32, seed=SEED, y=ids_train), steps=400,
+fit(scratch, TensorLoader(emoji_train.images, ids_train, batch_size=32, seed=SEED), steps=400,
     lr=3e-3, callbacks=[plotting.LivePlot(["loss", "temperature"], every=50, title="W-CLIP from scratch")],
     progress=False)
 
@@ -120,7 +113,7 @@ for way, d in d_scratch.items():
 # (and, for the Weibo tower, the image tower) train.
 
 # %%
-from cl_teach import pretrained
+from cl_teach.models import pretrained
 
 HAVE_WHEELS = all(pretrained.available().values())
 print("pretrained wheels:", pretrained.available())
@@ -156,7 +149,7 @@ idx_train = torch.arange(len(emoji_train))[:, None]
 idx_test = torch.arange(len(emoji_train), len(captions))[:, None]
 torch.manual_seed(SEED)
 frozen = CLIP(SmallCNN(in_channels=3), FrozenFeatures(h_text), embed_dim=64)
-fit(frozen, ViewLoader(emoji_train.images, None, batch_size=32, seed=SEED, y=idx_train), steps=400,
+fit(frozen, TensorLoader(emoji_train.images, idx_train, batch_size=32, seed=SEED), steps=400,
     lr=3e-3, progress=False)
 
 # %%
@@ -190,7 +183,7 @@ if HAVE_WHEELS:
     torch.manual_seed(SEED)
     lit = CLIP(FrozenFeatures(f_img), FrozenFeatures(f_txt), embed_dim=64)
     # the image side also gets indices (as floats: CLIP checks that images are floating point)
-    fit(lit, ViewLoader(idx_train.float(), None, batch_size=32, seed=SEED, y=idx_train), steps=400, lr=3e-3,
+    fit(lit, TensorLoader(idx_train.float(), idx_train, batch_size=32, seed=SEED), steps=400, lr=3e-3,
         progress=False)
 
 # %%
@@ -270,7 +263,7 @@ en_vocab = Vocab.build(emoji_train.texts("en"), tokenizer="word")
 en_train, en_test = (en_vocab.encode(s.texts("en"), max_len=12) for s in (emoji_train, emoji_test))
 torch.manual_seed(SEED)
 english = CLIP(SmallCNN(in_channels=3), TextCNN(len(en_vocab), dim=64, out_dim=128), embed_dim=64)
-fit(english, ViewLoader(emoji_train.images, None, batch_size=32, seed=SEED, y=en_train), steps=400,
+fit(english, TensorLoader(emoji_train.images, en_train, batch_size=32, seed=SEED), steps=400,
     lr=3e-3, progress=False)
 print("English names:", cross_modal_recall(*encode_pairs(english, emoji_test.images, en_test), ks=(1, 5, 10)))
 # END SOLUTION

@@ -1,7 +1,7 @@
-"""Small encoders and heads, sized for a laptop CPU.
+"""Image encoders f, sized for a laptop CPU.
 
-Notation: x input, h = f(x) the representation (backbone), z = g(h) the projection,
-p = q(z) the prediction (BYOL/SimSiam).
+Notation: x input, h = f(x) the representation (backbone), z = g(h) the projection
+(:mod:`cl_teach.models.heads`), p = q(z) the prediction (BYOL/SimSiam).
 """
 from __future__ import annotations
 
@@ -40,23 +40,6 @@ class SmallCNN(nn.Module):
         return self.features(x.contiguous(memory_format=torch.channels_last))
 
 
-def mlp(in_dim: int, hidden_dim: int, out_dim: int, n_layers: int = 2,
-        last_bn: bool = False) -> nn.Sequential:
-    """Linear-BN-ReLU blocks then a Linear: SimCLR's projector g and BYOL's predictor q."""
-    layers, d = [], in_dim
-    for _ in range(n_layers - 1):
-        layers += [nn.Linear(d, hidden_dim, bias=False), nn.BatchNorm1d(hidden_dim), nn.ReLU(inplace=True)]
-        d = hidden_dim
-    layers.append(nn.Linear(d, out_dim, bias=not last_bn))
-    if last_bn:
-        layers.append(nn.BatchNorm1d(out_dim, affine=False))
-    return nn.Sequential(*layers)
-
-
-def projector(in_dim: int, hidden_dim: int = 256, out_dim: int = 64, **kw) -> nn.Sequential:
-    """g: the MLP projection head (SimCLR: 2 layers, out 128; out 64 here for CPU speed)."""
-    return mlp(in_dim, hidden_dim, out_dim, **kw)
-
-
 def count_parameters(module: nn.Module) -> int:
+    """The number of scalar parameters of ``module`` (trainable or not)."""
     return sum(p.numel() for p in module.parameters())

@@ -1,8 +1,8 @@
-"""Small text towers f_text: token ids (N, L) -> h (N, out_dim), sized for a laptop CPU.
+"""Small text towers f_text, sized for a laptop CPU; each exposes ``out_dim``.
 
-Both read the padded LongTensor made by :meth:`cl_teach.data.text.Vocab.encode` (id 0 =
-padding, masked out of the pooling) and expose ``out_dim``, like the image towers of
-:mod:`cl_teach.models` (for images use ``SmallCNN(in_channels=3)``):
+Two read the padded LongTensor made by :meth:`cl_teach.data.Vocab.encode` (id 0 = padding,
+masked out of the pooling), like the image towers of :mod:`cl_teach.models.vision` (for images
+use ``SmallCNN(in_channels=3)``):
 
 * :class:`TextCNN` -- embeddings, two 1-d convolutions (width 3) with a residual, then masked
   mean + max pooling (Kim, 2014, "Convolutional Neural Networks for Sentence Classification").
@@ -10,30 +10,20 @@ padding, masked out of the pooling) and expose ``out_dim``, like the image tower
 * :class:`TinyTransformer` -- embeddings + learned positions, a pre-norm transformer encoder,
   masked mean pooling (Vaswani et al., 2017). Dropout inside is what makes SimCSE's two
   "views" of a sentence differ (Gao et al., 2021), so notebook 11 uses it.
+
+The third reads bags of hashed character n-grams (:mod:`cl_teach.data.ngrams`):
+
+* :class:`TextTower` -- the TF-IDF-weighted sum of n-gram embeddings (fastText, Joulin et al.,
+  2017), CD-TOM's post and hashtag tower (notebooks 14-16).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from ._validate import check_positive
+from .._validate import check_positive, check_token_ids
 
-__all__ = ["TextCNN", "TinyTransformer", "check_token_ids"]
-
-
-def check_token_ids(ids, vocab_size: int, name: str = "ids") -> torch.Tensor:
-    """(N, L) integer ids in [0, vocab_size); ValueError/TypeError naming what came in."""
-    if not isinstance(ids, torch.Tensor):
-        raise TypeError(f"{name} must be a LongTensor of token ids (N, L), got {type(ids).__name__}")
-    if ids.dim() != 2 or ids.shape[0] == 0 or ids.shape[1] == 0:
-        raise ValueError(f"{name} must be a non-empty (N, L) tensor of token ids, got shape {tuple(ids.shape)}")
-    if ids.is_floating_point() or ids.dtype == torch.bool:
-        raise TypeError(f"{name} must hold integer token ids (torch.long), got dtype {ids.dtype}")
-    lo, hi = int(ids.min()), int(ids.max())
-    if lo < 0 or hi >= vocab_size:
-        raise ValueError(f"{name} must hold ids in [0, {vocab_size}) (the vocabulary size), "
-                         f"got values in [{lo}, {hi}]")
-    return ids
+__all__ = ["TextCNN", "TinyTransformer", "TextTower"]
 
 
 def _masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -123,3 +113,38 @@ class TinyTransformer(nn.Module):
         pad[:, 0] = False
         x = self.encoder(x, src_key_padding_mask=pad)               # (N, L, D)
         return self.out(_masked_mean(self.norm(x), mask))
+
+
+class TextTower(nn.Module):
+    """f: the TF-IDF-weighted sum of n-gram embeddings (fastText-like), optionally + an MLP head.
+
+    Args:
+        n_features: the featuriser's ``n_features_``.
+        dim: embedding width.
+        out_dim: width of the joint space.
+        head: add a residual LayerNorm-MLP (measured here: no help on ~4k pairs, so notebook
+            14 uses ``head=False``, a purely linear tower).
+        init_std: std of the initial embeddings; small (0.01, as fastText's uniform(+-1/dim))
+            so that Adam's steps move them quickly.
+
+    Example:
+        >>> f = TextTower(10, dim=8, out_dim=8, head=False)
+        >>> f(torch.tensor([1, 2, 3]), torch.tensor([0, 2]), torch.ones(3)).shape
+        torch.Size([2, 8])
+    """
+
+    def __init__(self, n_features: int, dim: int = 128, out_dim: int = 128, head: bool = True, init_std: float = 0.1):
+        super().__init__()
+        self.bag = nn.EmbeddingBag(n_features, dim, mode="sum")
+        nn.init.normal_(self.bag.weight, std=init_std)
+        if not head and dim != out_dim:
+            raise ValueError(f"head=False needs dim == out_dim (the bag is the output), got {dim} and {out_dim}")
+        self.head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU(),
+                                  nn.Linear(dim, out_dim)) if head else None
+        self.out_dim = out_dim
+
+    def forward(self, ids: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        h = self.bag(ids, offsets, per_sample_weights=weights)      # (N, dim)
+        if self.head is None:
+            return h
+        return h + self.head(h) if h.shape[1] == self.out_dim else self.head(h)

