@@ -1,12 +1,13 @@
 # The two commands of the course (see README.md):
 #   make lab    set everything up and open the course in JupyterLab
-#   make test   set everything up and run the whole test suite (units, doctests, notebooks, browser)
+#   make test   set everything up, lint (ruff), and run the whole test suite (units, doctests,
+#               notebooks, browser)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8888
 JOBS ?= 2
 
-.PHONY: setup lab test test-fast clean
+.PHONY: setup lab lint test test-fast clean
 setup:
 	bash scripts/setup.sh
 
@@ -15,7 +16,10 @@ lab: setup
 	$(PY) -m jupyter lab notebooks/ --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
 	  $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
-test: setup
+lint: setup
+	$(VENV)/bin/ruff check .
+
+test: lint
 	$(PY) -m pytest -n $(JOBS) --dist loadfile --durations=25
 
 test-fast: setup

@@ -1,7 +1,7 @@
-"""Prototype for clip.py (owned elsewhere): CLIP's symmetric InfoNCE with one (N, N) matrix.
+"""Prototype for cl_teach/losses/clip.py: CLIP's symmetric InfoNCE with one (N, N) matrix.
 
 Compares cl_teach.losses.clip_loss, this fused autograd.Function (the recipe of
-info_nce._NTXent), a variant with a second product for the text side, and the floor; prints
+losses._fused._NTXent), a variant with a second product for the text side, and the floor; prints
 value/gradient differences and median ms, interleaved, one thread.
 
     CL_TEACH_THREADS=1 .venv/bin/python benchmarks/proto_clip_fused.py
@@ -18,7 +18,7 @@ from cl_teach.losses import clip_loss
 from torch.autograd.function import once_differentiable
 
 class _Clip(torch.autograd.Function):
-    """Symmetric InfoNCE on unit vectors, one (N, N) matrix kept (same recipe as info_nce._NTXent)."""
+    """Symmetric InfoNCE on unit vectors, one (N, N) matrix kept (same recipe as losses._fused._NTXent)."""
     @staticmethod
     def forward(ctx, i, t, tau):
         s = (i / tau) @ t.T                                   # (N, N)

@@ -7,8 +7,9 @@ argument, says what was expected and what came in, e.g.
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 
 
@@ -106,8 +107,126 @@ def check_pair(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> No
     check_same_device_dtype(name_a, a, name_b, b)
 
 
-def check_k(name: str, k, n: int, what: str = "the number of items") -> int:
-    check_positive(name, k, integer=True)
-    if k > n:
+def check_k(name: str, k, n: Optional[int] = None, what: str = "the number of items") -> int:
+    """Check a cut-off such as the k of top-k: an int (or NumPy integer, not a bool), 1 <= k <= n.
+
+    Args:
+        name: the argument's name, for the message.
+        k: the value to check.
+        n: the largest allowed k; ``None`` for no upper bound.
+        what: what ``n`` counts, for the message (``"the number of indexed vectors"``).
+
+    Returns:
+        ``k`` as a Python int.
+
+    Raises:
+        TypeError: when ``k`` is not an integer (``2.0`` and ``True`` included).
+        ValueError: when ``k < 1`` or ``k > n``.
+
+    Example:
+        >>> check_k("k", np.int64(3), 10)
+        3
+        >>> check_k("k", 11, 10, "the number of training features")
+        Traceback (most recent call last):
+        ...
+        ValueError: k must be <= the number of training features (10), got 11
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {_describe(k)}")
+    if k < 1:
+        raise ValueError(f"{name} must be >= 1, got {k}")
+    if n is not None and k > n:
         raise ValueError(f"{name} must be <= {what} ({n}), got {k}")
-    return k
+    return int(k)
+
+
+def check_ks(name: str, ks, n: Optional[int] = None, what: str = "the number of items") -> Tuple[int, ...]:
+    """Check a non-empty tuple or list of cut-offs, each as :func:`check_k` (named ``name[i]``).
+
+    Args:
+        name: the argument's name, for the message.
+        ks: the values to check.
+        n: the largest allowed k; ``None`` for no upper bound.
+        what: what ``n`` counts, for the message.
+
+    Returns:
+        ``ks`` as a tuple of Python ints.
+
+    Raises:
+        TypeError: when ``ks`` is not a tuple or list, or one of its items is not an integer.
+        ValueError: when ``ks`` is empty, or one of its items is < 1 or > n.
+
+    Example:
+        >>> check_ks("ks", [1, 5], 10)
+        (1, 5)
+        >>> check_ks("ks", (1, 0), 10)
+        Traceback (most recent call last):
+        ...
+        ValueError: ks[1] must be >= 1, got 0
+    """
+    if not isinstance(ks, (list, tuple)):
+        raise TypeError(f"{name} must be a non-empty tuple of ints, got {_describe(ks)}")
+    if len(ks) == 0:
+        raise ValueError(f"{name} must be a non-empty tuple of ints, got {ks!r}")
+    return tuple(check_k(f"{name}[{i}]", k, n, what) for i, k in enumerate(ks))
+
+
+def check_view_list(name: str, views, min_len: int = 1,
+                    like: Optional[Tuple[str, torch.Tensor]] = None) -> list:
+    """Check a list of (N, K) tensors, one per view, that all have the same shape.
+
+    Args:
+        name: the argument's name, for the message (items are named ``name[i]``).
+        views: the list (or tuple) to check.
+        min_len: the fewest views allowed (0 allows an empty list).
+        like: ``(its_name, tensor)`` whose shape every view must have; ``None``: the shape of
+            ``views[0]``.
+
+    Returns:
+        ``views`` as a list.
+
+    Raises:
+        TypeError: when ``views`` is not a list or tuple (a tensor included), or a view is not a
+            floating tensor.
+        ValueError: on too few views, or a view that is not 2-d, is empty, holds a NaN/inf or
+            has another shape.
+
+    Example:
+        >>> len(check_view_list("views", [torch.zeros(4, 3), torch.ones(4, 3)]))
+        2
+        >>> check_view_list("views", [torch.zeros(4, 3), torch.ones(4, 2)])
+        Traceback (most recent call last):
+        ...
+        ValueError: views[1] must have shape (4, 3) like views[0], got (4, 2)
+    """
+    if isinstance(views, torch.Tensor) or not isinstance(views, (list, tuple)):
+        raise TypeError(f"{name} must be a list of (N, K) tensors, one per view, got "
+                        f"{type(views).__name__}")
+    if len(views) < min_len:
+        want = "one view" if min_len == 1 else f"{min_len} views"
+        raise ValueError(f"{name} must hold at least {want}, got "
+                         f"{len(views) if views else 'an empty list'}")
+    for i, v in enumerate(views):
+        check_embeddings(f"{name}[{i}]", v)
+    like_name, ref = like if like is not None else (f"{name}[0]", views[0] if views else None)
+    for i, v in enumerate(views):
+        if v.shape != ref.shape:
+            raise ValueError(f"{name}[{i}] must have shape {tuple(ref.shape)} like {like_name}, got "
+                             f"{tuple(v.shape)}")
+    return list(views)
+
+
+def check_token_ids(ids, vocab_size: int, name: str = "ids") -> torch.Tensor:
+    """(N, L) integer ids in [0, vocab_size); ValueError/TypeError naming what came in."""
+    if not isinstance(ids, torch.Tensor):
+        raise TypeError(f"{name} must be a LongTensor of token ids (N, L), got {type(ids).__name__}")
+    if ids.dim() != 2 or ids.shape[0] == 0 or ids.shape[1] == 0:
+        raise ValueError(f"{name} must be a non-empty (N, L) tensor of token ids, "
+                         f"got shape {tuple(ids.shape)}")
+    if ids.is_floating_point() or ids.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integer token ids (torch.long), got dtype {ids.dtype}")
+    lo, hi = int(ids.min()), int(ids.max())
+    if lo < 0 or hi >= vocab_size:
+        raise ValueError(f"{name} must hold ids in [0, {vocab_size}) (the vocabulary size), "
+                         f"got values in [{lo}, {hi}]")
+    return ids

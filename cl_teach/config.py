@@ -80,7 +80,7 @@ def setup(seed: Optional[int] = None, threads: Optional[int] = None, verbose: bo
         threads: torch CPU threads. Default: ``CL_TEACH_THREADS`` or 1. The course's numbers are
             recorded with one thread, so a rerun reproduces them bit for bit (sums split over
             threads round differently); on 2 cores, one thread is rarely slower for these small
-            models (see STACK_NOTES).
+            models, and when the other core is busy two threads ran 2-3x slower than one here.
 
     Returns:
         The torch device chosen by :func:`get_device`.

@@ -46,13 +46,17 @@ class Evaluation:
 
     def compare(self, other: "Evaluation", on: str = "knn", **kwargs) -> Interval:
         """self - other on the same test items (``on`` = "knn" or "probe"), paired bootstrap."""
-        if on not in ("knn", "probe"):
-            raise ValueError(f"on must be 'knn' or 'probe', got {on!r}")
+        _check_on(on)
         mine, theirs = getattr(self, f"{on}_correct"), getattr(other, f"{on}_correct")
         return paired_difference(mine, theirs, **kwargs)
 
     def __repr__(self) -> str:
         return f"Evaluation(kNN {self.knn:.4f}, linear probe {self.probe:.4f}, n={self.knn_correct.numel()})"
+
+
+def _check_on(on) -> None:
+    if on not in ("knn", "probe"):
+        raise ValueError(f"on must be 'knn' or 'probe', got {on!r}")
 
 
 def _check_split(name: str, split) -> None:
@@ -109,8 +113,7 @@ def baselines(make_encoder: Union[Callable[[], nn.Module], nn.Module], train_set
 
 def best_baseline(results: Dict[str, Evaluation], on: str = "knn") -> tuple:
     """``(name, Evaluation)`` of the stronger baseline by ``on`` ("knn" or "probe")."""
-    if on not in ("knn", "probe"):
-        raise ValueError(f"on must be 'knn' or 'probe', got {on!r}")
+    _check_on(on)
     if not results:
         raise ValueError("results must hold at least one Evaluation, got an empty dict")
     return max(results.items(), key=lambda kv: getattr(kv[1], on))

@@ -98,9 +98,12 @@ def knn_predict(train_features: torch.Tensor, train_labels: torch.Tensor,
     Each of the k nearest training features votes for its label with weight ``exp(s / T)``.
 
     Args:
-        train_features: (N, D) the memory bank. train_labels: (N,) ints in [0, C).
+        train_features: (N, D) the memory bank.
+        train_labels: (N,) ints in [0, C).
         test_features: (M, D) queries.
-        k: neighbours (<= N). temperature: T of the vote weights (InstDisc: 0.07).
+        k: neighbours (<= N).
+        temperature: T of the vote weights (InstDisc: 0.07).
+        batch_size: queries per similarity matrix.
 
     Returns:
         (M,) predicted labels (int64): per item, so two models can be compared on the same items
@@ -146,10 +149,8 @@ def knn_accuracy(train_features: torch.Tensor, train_labels: torch.Tensor,
         >>> knn_accuracy(f, y, f, y, k=1)
         1.0
     """
-    check_embeddings("train_features", train_features)
-    check_embeddings("test_features", test_features)
+    pred = knn_predict(train_features, train_labels, test_features, k, temperature, batch_size)  # checks
     _check_labels("test_labels", test_labels, test_features.shape[0])
-    pred = knn_predict(train_features, train_labels, test_features, k, temperature, batch_size)
     return (pred == test_labels.long()).sum().item() / test_features.shape[0]
 
 

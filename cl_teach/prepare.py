@@ -15,7 +15,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-warm", action="store_true", help="skip warming numba's cache for UMAP")
     args = ap.parse_args(argv)
     from .data import load_fashion_mnist, load_weibo
-    from .data.image_text import describe_sources
+    from .data.clipart import describe_clipart
+    from .data.emoji import describe_emoji
 
     ds = load_fashion_mnist("train", download=args.download)
     print(f"[data] {ds}")
@@ -25,7 +26,9 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"[data] Weibo corpus: {e}\n       notebooks 14-16 will use a generated corpus, "
               f"labelled as such.")
-    print(describe_sources())
+    print(describe_emoji())
+    print(describe_clipart())
+    print("[data] shapes-and-captions: generated on the fly (make_shapes), nothing to install")
     if not args.no_warm:
         t = time.perf_counter()
         import umap  # noqa: F401  - numba compiles and caches here, not in a notebook's budget

@@ -9,7 +9,7 @@ frozen pretrained towers wrapped the same way): :func:`encode_pairs` embeds alig
 """
 from __future__ import annotations
 
-from typing import Collection, Dict, Optional, Sequence, Tuple
+from typing import Collection, Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 import torch
@@ -21,8 +21,13 @@ from .models import embed
 from .retrieval import brute_force_search
 
 __all__ = ["recall_at_k", "precision_at_k", "hit_rate_at_k", "mean_reciprocal_rank",
-           "mean_average_precision", "ranking_report", "encode_pairs", "cross_modal_recall",
+           "mean_average_precision", "ranking_report", "shared_label_relevance", "encode_pairs", "cross_modal_recall",
            "zero_shot_classifier", "zero_shot_predict"]
+
+
+#: Every metric below takes ``retrieved`` (Q, k) ids, best first, and ``relevant``, one collection
+#: of right ids per query; ``k`` cuts the lists (default: all their columns); ``per_query=True``
+#: returns the (Q,) per-query values instead of their mean.
 
 
 def _hits(retrieved, relevant: Sequence[Collection], k: Optional[int]) -> Tuple[np.ndarray, np.ndarray]:
@@ -49,25 +54,37 @@ def _hits(retrieved, relevant: Sequence[Collection], k: Optional[int]) -> Tuple[
     return hits, sizes
 
 
-def recall_at_k(retrieved, relevant: Sequence[Collection], k: Optional[int] = None) -> float:
+def _mean(per_query_values: np.ndarray, per_query: bool):
+    """The metric: the mean over queries, or with ``per_query`` the (Q,) float64 values themselves
+    (for a paired interval over the same queries, :func:`cl_teach.intervals.paired_difference`)."""
+    values = np.asarray(per_query_values, dtype=np.float64)
+    return values if per_query else float(np.mean(values))
+
+
+def recall_at_k(retrieved, relevant: Sequence[Collection], k: Optional[int] = None,
+                per_query: bool = False):
     """Mean over queries of (relevant items in the top k) / (number of relevant items).
 
     Example:
         >>> recall_at_k([[3, 1, 2]], [{1, 5}], k=2)
         0.5
+        >>> recall_at_k([[3, 1, 2], [5, 1, 2]], [{1, 5}, {5}], k=2, per_query=True).tolist()
+        [0.5, 1.0]
     """
     hits, sizes = _hits(retrieved, relevant, k)
-    return float(np.mean(hits.sum(1) / sizes))
+    return _mean(hits.sum(1) / sizes, per_query)
 
 
-def hit_rate_at_k(retrieved, relevant: Sequence[Collection], k: Optional[int] = None) -> float:
+def hit_rate_at_k(retrieved, relevant: Sequence[Collection], k: Optional[int] = None,
+                  per_query: bool = False):
     """Share of queries with at least one relevant item in the top k (equals recall@k when each
     query has exactly one relevant item)."""
     hits, _ = _hits(retrieved, relevant, k)
-    return float(np.mean(hits.any(1)))
+    return _mean(hits.any(1), per_query)
 
 
-def precision_at_k(retrieved, relevant: Sequence[Collection], k: Optional[int] = None) -> float:
+def precision_at_k(retrieved, relevant: Sequence[Collection], k: Optional[int] = None,
+                   per_query: bool = False):
     """Mean over queries of (relevant items in the top k) / k.
 
     Example:
@@ -75,10 +92,11 @@ def precision_at_k(retrieved, relevant: Sequence[Collection], k: Optional[int] =
         0.5
     """
     hits, _ = _hits(retrieved, relevant, k)
-    return float(np.mean(hits.sum(1) / hits.shape[1]))
+    return _mean(hits.sum(1) / hits.shape[1], per_query)
 
 
-def mean_reciprocal_rank(retrieved, relevant: Sequence[Collection], k: Optional[int] = None) -> float:
+def mean_reciprocal_rank(retrieved, relevant: Sequence[Collection], k: Optional[int] = None,
+                         per_query: bool = False):
     """Mean of 1 / (rank of the first relevant item), 0 when none is retrieved.
 
     Example:
@@ -87,10 +105,11 @@ def mean_reciprocal_rank(retrieved, relevant: Sequence[Collection], k: Optional[
     """
     hits, _ = _hits(retrieved, relevant, k)
     first = hits.argmax(1)
-    return float(np.mean(np.where(hits.any(1), 1.0 / (first + 1), 0.0)))
+    return _mean(np.where(hits.any(1), 1.0 / (first + 1), 0.0), per_query)
 
 
-def mean_average_precision(retrieved, relevant: Sequence[Collection], k: Optional[int] = None) -> float:
+def mean_average_precision(retrieved, relevant: Sequence[Collection], k: Optional[int] = None,
+                           per_query: bool = False):
     """mAP: mean over queries of sum over relevant ranks r of precision@r, / number relevant.
 
     Relevant items missing from the retrieved list add 0 (AP@k when the list is truncated).
@@ -101,7 +120,7 @@ def mean_average_precision(retrieved, relevant: Sequence[Collection], k: Optiona
     """
     hits, sizes = _hits(retrieved, relevant, k)
     prec = np.cumsum(hits, 1) / np.arange(1, hits.shape[1] + 1)     # (Q, k) precision@r
-    return float(np.mean((prec * hits).sum(1) / sizes))
+    return _mean((prec * hits).sum(1) / sizes, per_query)
 
 
 def ranking_report(retrieved, relevant: Sequence[Collection], ks: Sequence[int] = (1, 3, 10)) -> dict:
@@ -132,8 +151,32 @@ def encode_pairs(model, images: torch.Tensor, ids: torch.Tensor, batch_size: int
             embed(model, ids, batch_size, encode=model.encode_text))
 
 
-def cross_modal_recall(image_emb: torch.Tensor, text_emb: torch.Tensor,
-                       ks: Sequence[int] = (1, 5, 10), groups: Optional[Sequence] = None) -> Dict[str, float]:
+def shared_label_relevance(labels: Sequence, include_self: bool = False) -> List[Set[int]]:
+    """For each of N items, the items sharing at least one label with it: the relevant sets of
+    "retrieve items like this one" (posts sharing a hashtag, images with the same caption).
+
+    Args:
+        labels: N labels; each a collection (list, tuple, set) of labels, e.g. a post's hashtags,
+            or one hashable label, e.g. a caption.
+        include_self: count the item itself as relevant (queries that are not in the database).
+
+    Example:
+        >>> shared_label_relevance([["a"], ["b"], ["a", "c"]])
+        [{2}, set(), {0}]
+        >>> shared_label_relevance(["x", "y", "x"], include_self=True)
+        [{0, 2}, {1}, {0, 2}]
+    """
+    sets = [set(ls) if isinstance(ls, (list, tuple, set, frozenset)) else {ls} for ls in labels]
+    members: Dict = {}
+    for i, ls in enumerate(sets):
+        for label in ls:
+            members.setdefault(label, set()).add(i)
+    return [set().union(*(members[label] for label in ls)) - (set() if include_self else {i})
+            for i, ls in enumerate(sets)]
+
+
+def cross_modal_recall(image_emb: torch.Tensor, text_emb: torch.Tensor, ks: Sequence[int] = (1, 5, 10),
+                       groups: Optional[Sequence] = None, per_query: bool = False) -> Dict[str, float]:
     """Recall@k both ways for N aligned pairs: image i's caption is text i and vice versa.
 
     A hit is the partner itself, or -- with ``groups`` -- any item of the partner's group (two
@@ -142,12 +185,15 @@ def cross_modal_recall(image_emb: torch.Tensor, text_emb: torch.Tensor,
     query has one right answer.
 
     Args:
-        image_emb, text_emb: (N, E) aligned embeddings. ks: cut-offs (<= N).
+        image_emb: (N, E) image embeddings.
+        text_emb: (N, E) text embeddings, aligned with ``image_emb``.
+        ks: cut-offs (<= N).
         groups: optional N hashable labels, e.g. the captions themselves.
+        per_query: return each query's hit (0 or 1) instead of the rate, for a paired interval.
 
     Returns:
         ``{"i2t@1": ..., "t2i@1": ..., ...}`` rounded to 4 places; chance is about k / N
-        (k * group size / N with groups).
+        (k * group size / N with groups). With ``per_query``, (N,) float64 arrays.
 
     Example:
         >>> cross_modal_recall(torch.eye(3), torch.eye(3), ks=(1,))
@@ -157,20 +203,15 @@ def cross_modal_recall(image_emb: torch.Tensor, text_emb: torch.Tensor,
     n = image_emb.shape[0]
     ks = check_ks("ks", ks, n, "the number of pairs")
     kmax = max(ks)
-    if groups is None:
-        relevant = [{i} for i in range(n)]
-    else:
-        if len(groups) != n:
-            raise ValueError(f"groups must hold one label per pair ({n}), got {len(groups)}")
-        members: Dict = {}
-        for i, g in enumerate(groups):
-            members.setdefault(g, set()).add(i)
-        relevant = [members[g] for g in groups]
+    if groups is not None and len(groups) != n:
+        raise ValueError(f"groups must hold one label per pair ({n}), got {len(groups)}")
+    relevant = shared_label_relevance(range(n) if groups is None else groups, include_self=True)
     out = {}
     for name, q, db in (("i2t", image_emb, text_emb), ("t2i", text_emb, image_emb)):
         _, ids = brute_force_search(db, q, k=kmax, normalize=True)
         for k in ks:
-            out[f"{name}@{k}"] = round(hit_rate_at_k(ids, relevant, k), 4)
+            hits = hit_rate_at_k(ids, relevant, k, per_query=per_query)
+            out[f"{name}@{k}"] = hits if per_query else round(hits, 4)
     return {k: out[k] for k in sorted(out, key=lambda s: (int(s.split("@")[1]), s))}
 
 

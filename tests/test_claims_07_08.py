@@ -63,7 +63,7 @@ def _collapse_to_copies(simsiam):
 
 def test_simsiam_old_std_check_passes_a_collapsed_run_the_rank_check_fails_it():
     x = _images(512)
-    collapsed = _collapse_to_copies(SimSiam(SmallCNN(), dim=D))
+    collapsed = _collapse_to_copies(SimSiam(SmallCNN(), projection_dim=D))
     recalibrate_batchnorm(collapsed, x)
     # The old check (train-mode std > 0.05) cannot fail: the BN pins it at ~1/sqrt(D).
     assert _train_mode_std(collapsed, x) > 0.05
@@ -71,7 +71,7 @@ def test_simsiam_old_std_check_passes_a_collapsed_run_the_rank_check_fails_it():
     # The notebook's check reads the eval-mode rank of z: a collapsed run fails it.
     assert effective_rank(_z_eval(collapsed, x)).item() < RANK_MIN
     # ... and a healthy (here: untrained) one passes it, so it does not always fail.
-    healthy = recalibrate_batchnorm(SimSiam(SmallCNN(), dim=D), x)
+    healthy = recalibrate_batchnorm(SimSiam(SmallCNN(), projection_dim=D), x)
     assert effective_rank(_z_eval(healthy, x)).item() > RANK_MIN
 
 
@@ -79,7 +79,7 @@ def test_trained_collapse_without_tricks_fails_the_checks():
     """No predictor, no stop-gradient, no output BN: 07's collapsed control really collapses."""
     x = _images(1024)
     torch.manual_seed(0)
-    m = SimSiam(SmallCNN(), dim=D, predictor=False, stop_gradient=False, output_bn=False)
+    m = SimSiam(SmallCNN(), projection_dim=D, predictor=False, stop_gradient=False, output_bn=False)
     h = fit(m, ViewLoader(x, [Augment()] * 2, batch_size=128, seed=0), steps=40, lr=5e-3, progress=False)
     assert h["loss"][-1] < -0.99
     assert feature_std(_z_eval(m, x)).item() < 0.1 / math.sqrt(D)

@@ -62,7 +62,7 @@ def test_teacher_entropies_tell_the_modes_apart():
 
 def test_teacher_entropies_match_the_training_monitor(images):
     cl_teach.seed_everything(0)
-    dino = DINO(SmallCNN(), out_dim=K)
+    dino = DINO(SmallCNN(), n_outputs=K)
     dino.center.normal_()
     out = dino.training_step((images[:64], images[64:128]))
     with torch.no_grad():
@@ -81,7 +81,7 @@ def test_teacher_entropies_errors():
 # ---------------------------------------------------------------- DINO.collapse_mode
 def _dino(images):
     cl_teach.seed_everything(0)
-    dino = DINO(SmallCNN(), out_dim=K)
+    dino = DINO(SmallCNN(), n_outputs=K)
     recalibrate_batchnorm(torch.nn.Sequential(dino.teacher_encoder, dino.teacher_head), images)
     return dino
 
@@ -122,7 +122,7 @@ def test_a_collapsed_run_fails_the_feature_claim_even_with_a_winning_probe(image
 
 
 # ---------------------------------------------------------------- notebook 10's head check
-@pytest.mark.parametrize("make", [SimCLR, SimSiam, lambda f: DINO(f, out_dim=K)])
+@pytest.mark.parametrize("make", [SimCLR, SimSiam, lambda f: DINO(f, n_outputs=K)])
 def test_head_spread_fresh_passes_and_a_constant_head_fails(make, images):
     cl_teach.seed_everything(0)
     method = make(SmallCNN())

@@ -35,7 +35,7 @@ METHODS = {
     "BYOL": lambda: BYOL(models.SmallCNN()),
     "BarlowTwins": lambda: BarlowTwins(models.SmallCNN()),
     "SwAV": lambda: SwAV(models.SmallCNN(), n_prototypes=10),
-    "DINO": lambda: DINO(models.SmallCNN(), out_dim=32),
+    "DINO": lambda: DINO(models.SmallCNN(), n_outputs=32),
 }
 
 

@@ -3,7 +3,6 @@ references: lightly's implementations and the original authors' formulas (float6
 properties (permutation invariance, known values, balanced Sinkhorn marginals), gradient checks,
 numerical stability and input errors."""
 import math
-import os
 
 import pytest
 import torch
@@ -12,15 +11,6 @@ from torch import nn
 
 from cl_teach.losses import (barlow_twins_loss, cross_correlation, dino_loss, negative_cosine,
                              sinkhorn, swav_loss)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small ops on 2 threads of a busy 2-core machine are 10-100x slower: use one (CL_TEACH_THREADS)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(int(os.environ.get("CL_TEACH_THREADS", "1")))
-    yield
-    torch.set_num_threads(old)
 
 
 # ---------- the original authors' code, transcribed (float64) ----------
@@ -102,6 +92,18 @@ def test_barlow_known_values_and_properties():
     assert a == pytest.approx(barlow_twins_loss(z1[:64], z2[:64]).item(), rel=1e-4)
     c = cross_correlation(z1, z1)
     assert torch.allclose(c.diagonal(), torch.ones(8), atol=1e-4)
+
+
+def test_barlow_terms():
+    """``terms=True``: the loss and its two terms (what BarlowTwins logs) and C, same values."""
+    z1, z2 = torch.randn(32, 6, dtype=torch.float64), torch.randn(32, 6, dtype=torch.float64)
+    loss, on_diag, off_diag, c = barlow_twins_loss(z1, z2, 0.01, terms=True)
+    assert torch.equal(loss, barlow_twins_loss(z1, z2, 0.01))
+    assert torch.equal(c, cross_correlation(z1, z2))
+    eye = torch.eye(6, dtype=torch.bool)
+    assert on_diag.item() == pytest.approx((1 - c[eye]).pow(2).sum().item(), rel=1e-12)
+    assert off_diag.item() == pytest.approx(c[~eye].pow(2).sum().item(), rel=1e-12)
+    assert loss.item() == pytest.approx(ref_barlow(z1, z2, 0.01).item(), rel=1e-9)
 
 
 def test_barlow_gradients():

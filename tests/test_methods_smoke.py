@@ -1,7 +1,6 @@
 """One CPU training step per method on a tiny batch: the loss is finite, the online weights
 moved, target networks got no gradient but moved by EMA, MoCo's queue advanced by the batch
 size, DINO's center moved, SwAV's prototypes stay normalised."""
-import os
 
 import pytest
 import torch
@@ -12,15 +11,6 @@ from cl_teach.methods import BYOL, DINO, BarlowTwins, MoCo, SimCLR, SimSiam, SwA
 from cl_teach.models import SmallCNN
 
 N = 8
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small ops on 2 threads of a busy 2-core machine are 10-100x slower: use one (CL_TEACH_THREADS)."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(int(os.environ.get("CL_TEACH_THREADS", "1")))
-    yield
-    torch.set_num_threads(old)
 
 
 def _views(n_views=2, n=N, size=28):
@@ -56,7 +46,7 @@ METHODS = {
     "SwAV": (lambda: SwAV(SmallCNN(), n_prototypes=10), []),
     "BYOL": (lambda: BYOL(SmallCNN()), ["target_encoder", "target_projector"]),
     "BarlowTwins": (lambda: BarlowTwins(SmallCNN()), []),
-    "DINO": (lambda: DINO(SmallCNN(), out_dim=32), ["teacher_encoder", "teacher_head"]),
+    "DINO": (lambda: DINO(SmallCNN(), n_outputs=32), ["teacher_encoder", "teacher_head"]),
 }
 
 
@@ -108,12 +98,12 @@ def test_moco_v3_has_no_queue_and_key_encoder_matches_ema():
 
 
 def test_dino_center_moves_and_switches():
-    method = DINO(SmallCNN(), out_dim=32)
+    method = DINO(SmallCNN(), n_outputs=32)
     out = _step(method, _views(4))                      # 2 global + 2 local views
     assert torch.count_nonzero(method.center) == 0
     method.after_step(0, 10)
     assert torch.count_nonzero(method.center) > 0
-    off = DINO(SmallCNN(), out_dim=32, centering=False, sharpening=False)
+    off = DINO(SmallCNN(), n_outputs=32, centering=False, sharpening=False)
     _step(off, _views())
     off.after_step(0, 10)
     assert torch.count_nonzero(off.center) == 0 and off.teacher_temperature == off.student_temperature
@@ -134,6 +124,9 @@ def test_barlow_method_loss_equals_package_loss():
     out = method.training_step(_views())
     assert torch.allclose(out["loss"], barlow_twins_loss(out["z1"], out["z2"], method.lambd), atol=1e-4)
     assert out["c"].shape == (128, 128)
+    _, on_diag, off_diag, c = barlow_twins_loss(out["z1"], out["z2"], method.lambd, terms=True)
+    for key, term in (("on_diag", on_diag), ("off_diag", off_diag), ("c", c)):
+        assert torch.allclose(out[key], term, rtol=1e-5, atol=1e-6), key
 
 
 @pytest.mark.parametrize("make", [lambda: MoCo(SmallCNN()), lambda: BYOL(SmallCNN()), lambda: DINO(SmallCNN())])

@@ -13,7 +13,6 @@ import pytest
 import torch
 
 from cl_teach import losses
-from cl_teach.weibo_models import masked_info_nce
 
 N, D = 16, 8
 TAU = 0.01
@@ -57,8 +56,10 @@ LOSSES: Dict[str, Callable] = {
     "sinkhorn": lambda a, b: losses.sinkhorn(a, epsilon=TAU).sum() + 0 * a.sum(),
     "dino_loss": lambda a, b: losses.dino_loss([a, b], [b, a], torch.zeros(D, dtype=a.dtype),
                                                student_temperature=TAU, teacher_temperature=TAU),
-    "masked_info_nce": lambda a, b: masked_info_nce(a, b, torch.eye(a.shape[0], dtype=torch.bool) | (
+    "masked_info_nce": lambda a, b: losses.masked_info_nce(a, b, torch.eye(a.shape[0], dtype=torch.bool) | (
         torch.arange(a.shape[0])[:, None] == torch.arange(a.shape[0]).flip(0)[None]), temperature=TAU),
+    "queue_nce": lambda a, b: losses.queue_nce(a, b, torch.cat([b, a]).flip(0).detach(), temperature=TAU),
+    "queue_nce (empty queue)": lambda a, b: losses.queue_nce(a, b, b[:0].detach(), temperature=TAU),
 }
 KINDS = ["random", "identical", "collapsed", "large"]
 DTYPES = [torch.float32, torch.bfloat16]

@@ -6,13 +6,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cl_teach.data.text import Vocab, shared_tag_relevance, tokenize
-from cl_teach.data.text_image import ImageTextSet, load_clipart, load_emoji, make_shapes
+from cl_teach.data.clipart import load_clipart
+from cl_teach.data.emoji import load_emoji
+from cl_teach.data.image_text import ImageTextSet
+from cl_teach.data.shapes import make_shapes
+from cl_teach.data.text import Vocab, tokenize
 from cl_teach.losses import clip_logits, clip_loss, simcse_loss
 from cl_teach.methods import CLIP, SimCSE, WenLan
-from cl_teach.models import SmallCNN
-from cl_teach.multimodal import cross_modal_recall, encode_pairs, zero_shot_classifier, zero_shot_predict
-from cl_teach.text_models import TextCNN, TinyTransformer
+from cl_teach.models import SmallCNN, TextCNN, TinyTransformer
+from cl_teach.ranking import (cross_modal_recall, encode_pairs, shared_label_relevance, zero_shot_classifier,
+                              zero_shot_predict)
 
 
 # ----------------------------------------------------------------------------- clip_loss
@@ -28,12 +31,14 @@ def test_clip_loss_matches_open_clip(n, d, tau):
 
 def test_clip_loss_float64_formula_and_properties():
     g = torch.Generator().manual_seed(0)
-    img, txt = torch.randn(6, 4, generator=g, dtype=torch.float64), torch.randn(6, 4, generator=g, dtype=torch.float64)
+    img = torch.randn(6, 4, generator=g, dtype=torch.float64)
+    txt = torch.randn(6, 4, generator=g, dtype=torch.float64)
     s = F.normalize(img, dim=1) @ F.normalize(txt, dim=1).T / 0.1
     i2t = -(s.diag() - torch.logsumexp(s, 1)).mean()
     t2i = -(s.diag() - torch.logsumexp(s, 0)).mean()
     assert clip_loss(img, txt, 0.1).item() == pytest.approx(((i2t + t2i) / 2).item(), abs=1e-10)
-    assert clip_loss(img, txt, 0.1).item() == pytest.approx(clip_loss(txt, img, 0.1).item(), abs=1e-12)   # symmetric
+    symmetric = clip_loss(txt, img, 0.1).item()
+    assert clip_loss(img, txt, 0.1).item() == pytest.approx(symmetric, abs=1e-12)
     assert clip_loss(torch.ones(5, 3), torch.ones(5, 3), 0.07).item() == pytest.approx(math.log(5), abs=1e-6)
     assert torch.isfinite(clip_loss(img.float() * 1e3, txt.float(), 1e-4))          # log-sum-exp: stable
     li, lt = clip_logits(img, txt, 0.1)
@@ -92,8 +97,10 @@ def test_tokenizers_and_vocab():
         v.encode(["a"], max_len=0)
 
 
-def test_shared_tag_relevance():
-    assert shared_tag_relevance([["a"], ["b"], ["a", "b"], []]) == [{2}, {2}, {0, 1}, set()]
+def test_shared_label_relevance():
+    assert shared_label_relevance([["a"], ["b"], ["a", "b"], []]) == [{2}, {2}, {0, 1}, set()]
+    assert shared_label_relevance(["x", "y", "x"], include_self=True) == [{0, 2}, {1}, {0, 2}]
+    assert shared_label_relevance([3, 4, 3]) == [{2}, set(), {0}]          # one hashable label each
 
 
 @pytest.mark.parametrize("tower", [TextCNN, TinyTransformer])
@@ -153,11 +160,11 @@ def test_wenlan_queue_and_momentum_invariants():
     m = WenLan(SmallCNN(3), TextCNN(len(v), dim=16, out_dim=16), embed_dim=8, queue_size=24, momentum=0.9)
     online0 = [p.detach().clone() for p in m.online.parameters()]
     target0 = [p.detach().clone() for p in m.momentum_towers.parameters()]
-    assert all(torch.equal(a, b) for a, b in zip(online0, target0))               # starts as a copy
+    assert all(torch.equal(a, b) for a, b in zip(online0, target0, strict=True))  # starts as a copy
     assert all(not p.requires_grad for p in m.momentum_towers.parameters())
     q_img0, q_txt0 = m.image_queue.clone(), m.text_queue.clone()
     out = m.training_step((s.images[:8], ids[:8]))
-    assert torch.equal(m.image_queue, q_img0) and int(m.queue_len) == 0           # no state change in the step
+    assert torch.equal(m.image_queue, q_img0) and int(m.queue_len) == 0   # no state change in the step
     out["loss"].backward()
     torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=0.1).step()
     keys = m._keys
@@ -165,7 +172,7 @@ def test_wenlan_queue_and_momentum_invariants():
     assert int(m.queue_ptr) == 8 and int(m.queue_len) == 8
     assert torch.allclose(m.image_queue[:8], keys[0]) and torch.allclose(m.text_queue[:8], keys[1])
     assert torch.equal(m.text_queue[8:], q_txt0[8:])
-    for p_t, p0, p_o in zip(m.momentum_towers.parameters(), target0, m.online.parameters()):
+    for p_t, p0, p_o in zip(m.momentum_towers.parameters(), target0, m.online.parameters(), strict=True):
         assert torch.allclose(p_t, 0.9 * p0 + 0.1 * p_o.detach(), atol=1e-6)   # EMA
     for i in range(2):                                                            # wraps around
         _step(m, (s.images[8 * (i % 2):8 * (i % 2) + 8], ids[8 * (i % 2):8 * (i % 2) + 8]))
@@ -216,7 +223,7 @@ def test_cross_modal_recall_and_zero_shot():
 def test_make_shapes_is_deterministic_and_captioned():
     a, b = make_shapes(20, seed=5), make_shapes(20, seed=5)
     assert torch.equal(a.images, b.images) and a.texts("zh") == b.texts("zh")
-    assert a.images.shape == (20, 3, 32, 32) and 0 <= a.images.min() and a.images.max() <= 1
+    assert a.images.shape == (20, 3, 32, 32) and a.images.min() >= 0 and a.images.max() <= 1
     i = 0
     names = {k: a.attribute_names[k]["en"][int(a.attributes[k][i])] for k in ("colour", "shape", "size")}
     assert all(w in a.texts("en")[i] for w in names.values())
@@ -226,6 +233,18 @@ def test_make_shapes_is_deterministic_and_captioned():
         a.texts("fr")
     with pytest.raises(ValueError, match="n must be"):
         make_shapes(0)
+
+
+def test_image_text_set_select_indexes():
+    """``select`` takes the pairs at given positions (``ImageDataset.subset`` is the random sample)."""
+    a = make_shapes(6, seed=1)
+    b = a.select([4, 0, -1])
+    assert isinstance(b, ImageTextSet) and len(b) == 3 and b.items == ["4", "0", "5"]
+    assert torch.equal(b.images, a.images[[4, 0, 5]]) and b.texts("zh")[1] == a.texts("zh")[0]
+    assert torch.equal(b.attributes["shape"], a.attributes["shape"][[4, 0, 5]])
+    assert a.select(slice(1, 3)).items == ["1", "2"] and len(a.select([])) == 0
+    with pytest.raises(ValueError, match="idx must index 6 pairs"):
+        a.select([6])
 
 
 def test_load_emoji_real_pairs():
@@ -253,9 +272,9 @@ def test_load_clipart_real_pairs(tmp_path):
 
 # ----------------------------------------------------------------------------- pretrained towers
 def test_pretrained_towers_load_offline_and_stay_frozen():
-    from cl_teach import pretrained
-    t = pretrained.FeatureTower(8, hidden_dim=16, out_dim=4)
-    assert t(torch.rand(3, 8)).shape == (3, 4) and pretrained.FeatureTower(8, None).out_dim == 8
+    from cl_teach.models import FeatureTower, pretrained
+    t = FeatureTower(8, hidden_dim=16, out_dim=4)
+    assert t(torch.rand(3, 8)).shape == (3, 4) and FeatureTower(8, None).out_dim == 8
     with pytest.raises(ValueError, match="h must have shape"):
         t(torch.rand(3, 7))
     if not all(pretrained.available().values()):
@@ -273,7 +292,8 @@ def test_pretrained_towers_load_offline_and_stay_frozen():
 
 def test_pretrained_missing_wheel_says_how_to_install(monkeypatch):
     import builtins
-    from cl_teach import pretrained
+
+    from cl_teach.models import pretrained
     real_import = builtins.__import__
 
     def fake_import(name, *args, **kw):

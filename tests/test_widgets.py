@@ -11,7 +11,8 @@ from cl_teach.widgets import dino_teacher_stats, plot_dino_teacher_stats, plot_s
 
 def cosine_scores(n=256, k=20, seed=0):
     g = torch.Generator().manual_seed(seed)
-    z, c = F.normalize(torch.randn(n, 16, generator=g), dim=1), F.normalize(torch.randn(k, 16, generator=g), dim=1)
+    z = F.normalize(torch.randn(n, 16, generator=g), dim=1)
+    c = F.normalize(torch.randn(k, 16, generator=g), dim=1)
     return z @ c.T
 
 
@@ -29,7 +30,8 @@ def test_sinkhorn_stats_equals_the_loss_function_and_balances():
     plot_sinkhorn_stats(sinkhorn_stats(s))                            # draws without error
 
 
-@pytest.mark.parametrize("kwargs, match", [(dict(epsilon=0.0), "epsilon"), (dict(epsilon=float("nan")), "epsilon"),
+@pytest.mark.parametrize("kwargs, match", [(dict(epsilon=0.0), "epsilon"),
+                                           (dict(epsilon=float("nan")), "epsilon"),
                                            (dict(n_iters=-1), "n_iters")])
 def test_sinkhorn_stats_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..config import data_dir
+from ._paths import search_path
 
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -75,14 +76,9 @@ def read_idx(path: Path) -> np.ndarray:
 
 def fashion_mnist_dirs(root: Optional[str | os.PathLike] = None) -> List[Path]:
     """The folders searched for the IDX files, in order."""
-    dirs = []
-    if root is not None:
-        dirs.append(Path(root))
-    if os.environ.get("CL_TEACH_FASHION_MNIST"):
-        dirs.append(Path(os.environ["CL_TEACH_FASHION_MNIST"]))
-    dirs += [DEBIAN_FASHION_DIR, data_dir() / "fashion_mnist",
-             data_dir() / "FashionMNIST" / "raw"]      # torchvision's download layout
-    return dirs
+    return search_path(root, "CL_TEACH_FASHION_MNIST",
+                       [DEBIAN_FASHION_DIR, data_dir() / "fashion_mnist",
+                        data_dir() / "FashionMNIST" / "raw"])           # the last: torchvision's download layout
 
 
 def _find(dirs: Sequence[Path], split: str) -> Optional[Path]:
@@ -182,3 +178,25 @@ def load_photos(size: int = 96, names: Sequence[str] = PHOTO_NAMES) -> tuple[tor
         out.append(F.interpolate(t[None], size=(size, size), mode="bilinear", antialias=True,
                                  align_corners=False)[0])
     return torch.stack(out).clamp_(0, 1), list(names)
+
+
+def fashion_mnist_subsets(n_train: int, n_test: int, seed: int = 0) -> tuple:
+    """``(train, test)``: random subsets of Fashion-MNIST's two splits, the course's usual data.
+
+    The training subset is drawn with ``seed``, the test subset with ``seed + 1``; with the
+    scikit-learn digits fallback (see :func:`load_fashion_mnist`) each is capped at its split's
+    size.
+
+    Args:
+        n_train: training images (the kNN memory bank and the probe's training set).
+        n_test: held-out test images (the queries).
+        seed: the notebook's seed.
+
+    Example:
+        >>> train, test = fashion_mnist_subsets(100, 50, seed=0)        # doctest: +SKIP
+        >>> len(train), len(test)                                       # doctest: +SKIP
+        (100, 50)
+    """
+    train, test = load_fashion_mnist("train"), load_fashion_mnist("test")
+    return (train.subset(min(n_train, len(train)), seed=seed),
+            test.subset(min(n_test, len(test)), seed=seed + 1))

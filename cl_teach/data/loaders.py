@@ -1,9 +1,10 @@
 """In-memory loaders: aligned tensors, augmented views, and (post, hashtag) pairs, batched.
 
-DataLoader workers make things slower on 2 cores (STACK_NOTES.md of the course, measured), so
-the data stays in memory as tensors and each batch is one index into them; views are made per
-batch with the batched ops of ``cl_teach.augment``. Every epoch is shuffled by a generator seeded
-from ``seed`` and the epoch number, so a seeded run reproduces its batches.
+DataLoader workers made training slower on 2 cores (measured for the course: the worker
+processes compete with the training thread for the same two cores), so the data stays in memory
+as tensors and each batch is one index into them; views are made per batch with the batched ops
+of ``cl_teach.augment``. Every epoch is shuffled by a generator seeded from ``seed`` and the
+epoch number, so a seeded run reproduces its batches.
 """
 from __future__ import annotations
 

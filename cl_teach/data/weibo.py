@@ -8,7 +8,7 @@ them in ``../shared/data/weibo_hashtags``, with a README).
 * :func:`load_weibo` -- one split, checked by sha256; ``fallback=True`` returns a GENERATED
   bilingual stand-in (:func:`generated_weibo`) when the corpus is absent, and says so loudly;
 * :func:`weibo_posts` -- posts and hashtags of a split, short posts dropped (SimCSE, notebook 11);
-* :func:`shared_tag_relevance` -- for each post, the posts sharing a hashtag with it.
+  :func:`cl_teach.ranking.shared_label_relevance` gives each post the posts sharing a hashtag.
 """
 from __future__ import annotations
 
@@ -17,13 +17,14 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Set
+from typing import List, Optional
 
 import numpy as np
 
 from ..config import REPO_ROOT, data_dir
+from ._paths import search_path
 
-__all__ = ["WeiboSplit", "load_weibo", "find_weibo", "weibo_dirs", "weibo_posts", "shared_tag_relevance",
+__all__ = ["WeiboSplit", "load_weibo", "find_weibo", "weibo_dirs", "weibo_posts",
            "generated_weibo", "HOW_TO_GET"]
 
 SHA256 = {
@@ -61,13 +62,8 @@ class WeiboSplit:
 
 def weibo_dirs(root: Optional[str | os.PathLike] = None) -> List[Path]:
     """The folders searched, in order."""
-    dirs = []
-    if root is not None:
-        dirs.append(Path(root))
-    if os.environ.get("CL_TEACH_WEIBO"):
-        dirs.append(Path(os.environ["CL_TEACH_WEIBO"]))
-    dirs += [REPO_ROOT.parent / "shared" / "data" / "weibo_hashtags", data_dir() / "weibo_hashtags"]
-    return dirs
+    return search_path(root, "CL_TEACH_WEIBO", [REPO_ROOT.parent / "shared" / "data" / "weibo_hashtags",
+                                                data_dir() / "weibo_hashtags"])
 
 
 def sha256_file(path: Path) -> str:
@@ -154,20 +150,6 @@ def weibo_posts(split: str = "valid", min_tokens: int = 3, root=None):
     ws = load_weibo(split, root=root)
     keep = [i for i, p in enumerate(ws.posts) if len(p.split()) >= min_tokens]
     return [ws.posts[i] for i in keep], [ws.tags[i] for i in keep]
-
-
-def shared_tag_relevance(tags: Sequence[Sequence[str]]) -> List[Set[int]]:
-    """For each post, the other posts sharing at least one hashtag (empty set when none).
-
-    Example:
-        >>> shared_tag_relevance([["a"], ["b"], ["a", "c"]])
-        [{2}, set(), {0}]
-    """
-    by_tag: Dict[str, Set[int]] = {}
-    for i, ts in enumerate(tags):
-        for t in ts:
-            by_tag.setdefault(t, set()).add(i)
-    return [set().union(*(by_tag[t] for t in ts)) - {i} if ts else set() for i, ts in enumerate(tags)]
 
 
 # --- the GENERATED stand-in, used only when the real corpus is absent --------------------------

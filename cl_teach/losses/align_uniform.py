@@ -16,7 +16,8 @@ def alignment(z1: torch.Tensor, z2: torch.Tensor, alpha: float = 2.0) -> torch.T
     """Expected distance between positive pairs: ``E ||f(x) - f(y)||_2^alpha``.
 
     Args:
-        z1: (N, D) embeddings of one view. z2: (N, D) of the other view (``z2[i]`` pairs ``z1[i]``).
+        z1: (N, D) embeddings of one view.
+        z2: (N, D) embeddings of the other view; ``z2[i]`` pairs ``z1[i]``.
         alpha: exponent > 0 (the paper uses 2).
 
     Returns:

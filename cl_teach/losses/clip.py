@@ -1,5 +1,6 @@
-"""CLIP's symmetric InfoNCE over an image-text batch (Radford et al., 2021, "Learning Transferable
-Visual Models From Natural Language Supervision").
+"""CLIP's symmetric InfoNCE over an image-text batch (Radford et al., 2021).
+
+"Learning Transferable Visual Models From Natural Language Supervision".
 
 For N pairs, the N x N cosine-similarity matrix divided by the temperature is read twice: each
 row is an N-way classification "which caption belongs to this image?", each column "which image

@@ -6,18 +6,15 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from .._validate import check_embeddings, check_temperature, check_tensor
+from .._validate import check_embeddings, check_temperature, check_tensor, check_view_list
 
 
-def _views(name: str, views) -> list:
-    if isinstance(views, torch.Tensor) or not isinstance(views, (list, tuple)):
-        raise TypeError(f"{name} must be a list of (N, K) tensors, one per view, got "
-                        f"{type(views).__name__}")
-    if len(views) == 0:
-        raise ValueError(f"{name} must hold at least one view, got an empty list")
-    for i, v in enumerate(views):
-        check_embeddings(f"{name}[{i}]", v)
-    return list(views)
+def _check_center(center, k: int) -> torch.Tensor:
+    """The center of K teacher outputs, (K,) or (1, K), as a detached (1, K) row."""
+    check_tensor("center", center, ndim=(1, 2))
+    if center.shape[-1] != k or center.numel() != k:
+        raise ValueError(f"center must have shape ({k},) or (1, {k}), got {tuple(center.shape)}")
+    return center.reshape(1, -1).detach()
 
 
 def dino_loss(student_out: Sequence[torch.Tensor], teacher_out: Sequence[torch.Tensor],
@@ -36,7 +33,8 @@ def dino_loss(student_out: Sequence[torch.Tensor], teacher_out: Sequence[torch.T
         student_out: list of (N, K) student outputs, one per view (global views first).
         teacher_out: list of (N, K) teacher outputs for the first global views.
         center: (K,) or (1, K) center of the teacher outputs.
-        student_temperature: tau_s (paper: 0.1). teacher_temperature: tau_t (paper: 0.04-0.07).
+        student_temperature: tau_s (paper: 0.1).
+        teacher_temperature: tau_t (paper: 0.04-0.07).
 
     Returns:
         A 0-d tensor; ``log K`` when both outputs are uniform.
@@ -46,20 +44,11 @@ def dino_loss(student_out: Sequence[torch.Tensor], teacher_out: Sequence[torch.T
         >>> round(dino_loss([z, z], [z, z], torch.zeros(8)).item(), 4)   # = log 8
         2.0794
     """
-    student_out, teacher_out = _views("student_out", student_out), _views("teacher_out", teacher_out)
+    teacher_out = check_view_list("teacher_out", teacher_out)
+    student_out = check_view_list("student_out", student_out, like=("teacher_out[0]", teacher_out[0]))
+    center = _check_center(center, teacher_out[0].shape[1])         # (1, K)
     check_temperature(student_temperature, "student_temperature")
     check_temperature(teacher_temperature, "teacher_temperature")
-    shape = teacher_out[0].shape
-    for name, outs in (("student_out", student_out), ("teacher_out", teacher_out)):
-        for i, v in enumerate(outs):
-            if v.shape != shape:
-                raise ValueError(f"{name}[{i}] must have shape {tuple(shape)} like teacher_out[0], "
-                                 f"got {tuple(v.shape)}")
-    check_tensor("center", center, ndim=(1, 2))
-    if center.shape[-1] != shape[1] or center.numel() != shape[1]:
-        raise ValueError(f"center must have shape ({shape[1]},) or (1, {shape[1]}), got "
-                         f"{tuple(center.shape)}")
-    center = center.reshape(1, -1).detach()
     targets = [F.softmax((t.detach() - center) / teacher_temperature, dim=1) for t in teacher_out]  # (N, K)
     log_p = [F.log_softmax(s / student_temperature, dim=1) for s in student_out]                    # (N, K)
     total, terms = 0.0, 0
@@ -92,7 +81,9 @@ def teacher_entropies(teacher_out: torch.Tensor, center: torch.Tensor,
     (batch_entropy near log K).
 
     Args:
-        teacher_out: (N, K) teacher head outputs. center: (K,) or (1, K). teacher_temperature: tau_t.
+        teacher_out: (N, K) teacher head outputs.
+        center: (K,) or (1, K) center of the teacher outputs.
+        teacher_temperature: tau_t.
 
     Returns:
         ``(entropy, batch_entropy)``, two 0-d tensors.
@@ -106,11 +97,8 @@ def teacher_entropies(teacher_out: torch.Tensor, center: torch.Tensor,
     """
     check_embeddings("teacher_out", teacher_out)
     check_temperature(teacher_temperature, "teacher_temperature")
-    check_tensor("center", center, ndim=(1, 2))
-    if center.numel() != teacher_out.shape[1]:
-        raise ValueError(f"center must have shape ({teacher_out.shape[1]},) or (1, "
-                         f"{teacher_out.shape[1]}), got {tuple(center.shape)}")
-    p_t = F.softmax((teacher_out.float() - center.reshape(1, -1).float()) / teacher_temperature, dim=1)
+    center = _check_center(center, teacher_out.shape[1])            # (1, K)
+    p_t = F.softmax((teacher_out.float() - center.float()) / teacher_temperature, dim=1)     # (N, K)
     entropy = -(p_t * p_t.clamp_min(1e-12).log()).sum(1).mean()
     p_mean = p_t.mean(0)                                              # (K,) the batch's usage
     return entropy, -(p_mean * p_mean.clamp_min(1e-12).log()).sum()

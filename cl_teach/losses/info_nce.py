@@ -4,8 +4,10 @@ InfoNCE (van den Oord et al., 2018, "Representation Learning with Contrastive Pr
 is an (N+1)-way classification: the logits are cosine similarities divided by a temperature and
 the label is the index of the positive. MoCo (He et al., 2020) adds an explicit bank of negatives;
 SimCLR's NT-Xent (Chen et al., 2020) uses the 2N augmented views of a batch, the other 2N-2 views
-serving as negatives. Everything goes through ``cross_entropy`` (a log-sum-exp), so the losses stay
-finite at temperature 0.01.
+serving as negatives. Two variants of the two-tower setting: :func:`masked_info_nce` leaves known
+false negatives out of the softmax, :func:`queue_nce` adds a queue of earlier keys (WenLan).
+Everything goes through ``cross_entropy`` (a log-sum-exp), so the losses stay finite at
+temperature 0.01.
 """
 from __future__ import annotations
 
@@ -13,9 +15,9 @@ from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
-from torch.autograd.function import once_differentiable
 
-from .._validate import check_embeddings, check_pair, check_same_device_dtype, check_temperature
+from .._validate import check_embeddings, check_pair, check_same_device_dtype, check_temperature, check_tensor
+from ._fused import fused_nt_xent
 
 
 def info_nce_logits(query: torch.Tensor, key: torch.Tensor, temperature: float = 0.1,
@@ -81,7 +83,8 @@ def info_nce(query: torch.Tensor, key: torch.Tensor, temperature: float = 0.1,
     return F.cross_entropy(logits, labels)
 
 
-def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
+def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5,
+            fused: bool = True) -> torch.Tensor:
     """SimCLR's normalised temperature-scaled cross-entropy (Chen et al., 2020).
 
     The 2N views ``cat([z1, z2])`` are L2-normalised; for each view the positive is the other
@@ -92,6 +95,9 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tor
         z1: (N, D) projections of the first views.
         z2: (N, D) projections of the second views.
         temperature: tau > 0. SimCLR uses 0.5 on CIFAR-10 and 0.1 at batch 4096 on ImageNet.
+        fused: ``True``: the same value and gradient from a hand-written backward that keeps one
+            (2N, 2N) matrix instead of several (``_fused.py``; 1.2-2.4x faster for N = 256-4096,
+            benchmarks/bench_losses.py). ``False``: the four lines below, through autograd.
 
     Returns:
         A 0-d tensor.
@@ -103,50 +109,91 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tor
         >>> z = torch.eye(4)[:2]                     # two orthogonal images, identical views
         >>> round(nt_xent(z, z, temperature=1.0).item(), 4)
         0.5514
+        >>> round(nt_xent(z, z, temperature=1.0, fused=False).item(), 4)
+        0.5514
     """
     check_pair("z1", z1, "z2", z2)
     check_temperature(temperature)
     z = F.normalize(torch.cat([z1, z2], dim=0), dim=1)              # (2N, D)
-    return _NTXent.apply(z, float(temperature))
+    if fused:
+        return fused_nt_xent(z, float(temperature))                 # the same, with less memory
+    n = z1.shape[0]
+    sim = z @ z.T / temperature                                     # (2N, 2N)
+    sim.fill_diagonal_(float("-inf"))                               # a view is not its own negative
+    pos = torch.arange(2 * n, device=z.device).roll(n)              # (2N,) the twin of view i
+    return F.cross_entropy(sim, pos)                                # mean over the 2N views
 
 
-class _NTXent(torch.autograd.Function):
-    """NT-Xent of unit vectors z (2N, D) with a hand-written backward: same values, less work.
+def masked_info_nce(query: torch.Tensor, key: torch.Tensor, same: torch.Tensor,
+                    temperature: float = 0.05) -> torch.Tensor:
+    """Symmetric InfoNCE over a batch of pairs, with known false negatives left out.
 
-    Written plainly, the loss is ``cross_entropy((z @ z.T / tau).masked_fill(eye, -inf), labels)``
-    with labels ``pos``; autograd then keeps several (2N, 2N) matrices alive (similarities, the
-    masked copy, the log-softmax, their gradients) and was 2x its floor (benchmarks/README.md);
-    here one is kept. With S = z z^T / tau, the positive
-    of view i at pos(i) = (i + N) mod 2N and P = softmax(S) row-wise (the diagonal excluded):
+    Args:
+        query: (N, D) e.g. posts. L2-normalised inside.
+        key: (N, D) their hashtags; ``key[i]`` is the positive of ``query[i]``. L2-normalised
+            inside.
+        same: (N, N) bool; ``same[i, j]`` (i != j) marks pair j as another positive of query i
+            (same hashtag or same post): that logit is removed rather than pushed down.
+        temperature: tau > 0.
 
-        L = 1/(2N) sum_i [logsumexp_j S_ij - S_i,pos(i)]
-        dL/dz = (P z + P^T z - 2 z[pos]) / (2N tau)          (Y^T z = z[pos]: pos is its own inverse)
+    Returns:
+        The mean of the query->key and key->query cross-entropies, a 0-d tensor.
 
-    and P = diag(1/r) E with E = exp(S - rowmax), r = rowsum(E), so both products are taken on E
-    with O(N D) rescaling: no normalised copy of the matrix is ever made. What remains are the
-    three products the loss cannot avoid (one forward, two backward) and one exp.
+    Example:
+        >>> z = torch.eye(3); same = torch.zeros(3, 3, dtype=torch.bool)
+        >>> round(masked_info_nce(z, z, same, temperature=0.01).item(), 4)
+        0.0
     """
+    check_tensor("query", query, ndim=2)
+    check_tensor("key", key, ndim=2)
+    check_same_device_dtype("query", query, "key", key)
+    if not isinstance(same, torch.Tensor) or same.dtype != torch.bool:
+        raise TypeError(f"same must be a boolean torch.Tensor of shape (N, N), got "
+                        f"{getattr(same, 'dtype', type(same).__name__)}")
+    if query.shape != key.shape or same.shape != (query.shape[0],) * 2:
+        raise ValueError(f"query and key must be (N, D) and same (N, N), got {tuple(query.shape)}, "
+                         f"{tuple(key.shape)} and {tuple(same.shape)}")
+    check_temperature(temperature)
+    q, k = F.normalize(query, dim=1), F.normalize(key, dim=1)
+    logits = q @ k.T / temperature                                  # (N, N), positives on the diagonal
+    off_diag = same & ~torch.eye(len(q), dtype=torch.bool, device=q.device)
+    labels = torch.arange(len(q), device=q.device)
+    return 0.5 * (F.cross_entropy(logits.masked_fill(off_diag, float("-inf")), labels)
+                  + F.cross_entropy(logits.T.masked_fill(off_diag.T, float("-inf")), labels))
 
-    @staticmethod
-    def forward(ctx, z, temperature):
-        two_n = z.shape[0]
-        pos = torch.arange(two_n, device=z.device).roll(two_n // 2)  # (2N,) index of each positive
-        s = (z / temperature) @ z.T                                 # (2N, 2N)
-        s.fill_diagonal_(float("-inf"))                             # a view is not its own negative
-        s_pos = s.gather(1, pos[:, None])                           # (2N, 1)
-        m = s.amax(dim=1, keepdim=True)                             # (2N, 1), for a stable exp
-        e = s.sub_(m).exp_()                                        # (2N, 2N) E, in place of S
-        r = e.sum(dim=1, keepdim=True)                              # (2N, 1)
-        loss = (m + r.log() - s_pos).mean()                         # log-sum-exp - positive
-        ctx.save_for_backward(z, e, r, pos)
-        ctx.temperature = temperature
-        return loss
 
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad):
-        z, e, r, pos = ctx.saved_tensors
-        dz = (e @ z).div_(r)                                        # (2N, D) P z
-        dz.addmm_(e.T, z / r)                                       # + P^T z
-        dz.sub_(z[pos], alpha=2.0)                                  # - 2 z[pos]
-        return dz.mul_(grad / (z.shape[0] * ctx.temperature)), None
+def queue_nce(query: torch.Tensor, key: torch.Tensor, queue: torch.Tensor, temperature) -> torch.Tensor:
+    """InfoNCE of each query against the batch's keys and a queue: N + K candidates per row.
+
+    WenLan (Huo et al., 2021) trains two towers the MoCo way: the negatives of a query are the
+    other keys of the batch (as in ALBEF, Li et al., 2021) and K keys of earlier batches.
+
+    Args:
+        query: (N, E) queries. L2-normalised inside.
+        key: (N, E) keys; ``key[i]`` is the positive of ``query[i]``, the other keys are
+            negatives. L2-normalised inside.
+        queue: (K, E) keys of earlier batches, K >= 0 (empty before the first step). Cast to
+            ``key``'s dtype, L2-normalised inside.
+        temperature: tau > 0 (a float or a 0-d tensor).
+
+    Returns:
+        A 0-d tensor. With an empty queue it is one direction of :func:`clip_loss`.
+
+    Raises:
+        ValueError: on a temperature <= 0, mismatched shapes or devices, empty batches or NaN/inf
+            inputs.
+
+    Example:
+        >>> q = torch.eye(3)
+        >>> round(queue_nce(q, q, torch.zeros(0, 3), temperature=0.01).item(), 4)   # no queue yet
+        0.0
+    """
+    check_pair("query", query, "key", key)
+    check_tensor("queue", queue, ndim=2, nonempty=False)
+    if queue.shape[1] != key.shape[1] or queue.device != key.device:
+        raise ValueError(f"queue must be a (K, {key.shape[1]}) tensor on {key.device} like key, got "
+                         f"shape {tuple(queue.shape)} on {queue.device}")
+    check_temperature(temperature)
+    keys = F.normalize(torch.cat([key, queue.to(key.dtype)], dim=0), dim=1)   # (N + K, E)
+    logits = F.normalize(query, dim=1) @ keys.T / temperature           # (N, N + K)
+    return F.cross_entropy(logits, torch.arange(query.shape[0], device=query.device))

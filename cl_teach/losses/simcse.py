@@ -1,5 +1,6 @@
-"""SimCSE's contrastive objective (Gao, Yao & Chen, EMNLP 2021, "SimCSE: Simple Contrastive
-Learning of Sentence Embeddings").
+"""SimCSE's contrastive objective (Gao, Yao & Chen, EMNLP 2021).
+
+"SimCSE: Simple Contrastive Learning of Sentence Embeddings".
 
 Unsupervised: the same sentence encoded twice with different dropout masks gives ``z1``, ``z2``;
 the other sentences of the batch are the negatives (InfoNCE with in-batch negatives).
@@ -22,7 +23,8 @@ def simcse_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.05,
     """Cross-entropy of ``cos(z1_i, [z2; hard_negatives]_j) / tau`` with the target ``j = i``.
 
     Args:
-        z1: (N, D) anchors. z2: (N, D) their positives (the dropout twin, or a labelled pair).
+        z1: (N, D) anchors.
+        z2: (N, D) their positives (the dropout twin, or a labelled pair).
         temperature: tau > 0 (SimCSE: 0.05).
         hard_negatives: optional (N, D); row i is a hard negative for anchor i, and every anchor
             also sees the other rows as negatives.

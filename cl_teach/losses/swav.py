@@ -7,7 +7,7 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 
-from .._validate import check_embeddings, check_positive, check_temperature
+from .._validate import check_embeddings, check_positive, check_temperature, check_view_list
 
 
 @torch.no_grad()
@@ -48,16 +48,6 @@ def sinkhorn(scores: torch.Tensor, n_iters: int = 3, epsilon: float = 0.05) -> t
     return (log_q + math.log(n)).exp().to(scores.dtype)            # rows sum to 1
 
 
-def _check_scores(name: str, views: Sequence[torch.Tensor], min_len: int) -> list:
-    if isinstance(views, torch.Tensor) or not isinstance(views, (list, tuple)):
-        raise TypeError(f"{name} must be a list of (N, K) score tensors, got {type(views).__name__}")
-    if len(views) < min_len:
-        raise ValueError(f"{name} must hold at least {min_len} views, got {len(views)}")
-    for i, s in enumerate(views):
-        check_embeddings(f"{name}[{i}]", s)
-    return list(views)
-
-
 def swav_loss(global_scores: Sequence[torch.Tensor], local_scores: Sequence[torch.Tensor] = (),
               temperature: float = 0.1, n_iters: int = 3, epsilon: float = 0.05,
               queue_scores: Optional[Sequence[torch.Tensor]] = None) -> torch.Tensor:
@@ -73,7 +63,8 @@ def swav_loss(global_scores: Sequence[torch.Tensor], local_scores: Sequence[torc
             with at least one local view). Scores of normalised z against normalised prototypes.
         local_scores: list of (N, K) scores of the small multi-crop views.
         temperature: of the predictions (paper: 0.1).
-        n_iters, epsilon: of :func:`sinkhorn`.
+        n_iters: rescaling rounds of :func:`sinkhorn`.
+        epsilon: entropy weight of :func:`sinkhorn`.
         queue_scores: optional list (one per global view) of (M, K) scores of earlier batches,
             joined to the batch only to compute balanced codes when N is small.
 
@@ -85,18 +76,13 @@ def swav_loss(global_scores: Sequence[torch.Tensor], local_scores: Sequence[torc
         >>> round(swav_loss([s, s], temperature=1.0).item(), 4)
         0.7437
     """
-    global_scores = _check_scores("global_scores", global_scores, 1)
-    local_scores = _check_scores("local_scores", local_scores, 0)
+    global_scores = check_view_list("global_scores", global_scores)
+    local_scores = check_view_list("local_scores", local_scores, min_len=0,
+                                   like=("global_scores[0]", global_scores[0]))
     check_temperature(temperature)
     views = global_scores + local_scores
     if len(views) < 2:
         raise ValueError(f"swav_loss needs at least 2 views in total, got {len(views)}")
-    shape = views[0].shape
-    for i, s in enumerate(views):
-        if s.shape[0] != shape[0] or s.shape[1] != shape[1]:
-            name = f"global_scores[{i}]" if i < len(global_scores) else f"local_scores[{i - len(global_scores)}]"
-            raise ValueError(f"{name} must have shape {tuple(shape)} like global_scores[0], got "
-                             f"{tuple(s.shape)}")
     if queue_scores is not None and len(queue_scores) != len(global_scores):
         raise ValueError(f"queue_scores must hold one tensor per global view "
                          f"({len(global_scores)}), got {len(queue_scores)}")

@@ -1,11 +1,10 @@
 """Barlow Twins (Zbontar et al., ICML 2021): make the cross-correlation matrix the identity."""
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from .._validate import check_positive
-from ..losses import cross_correlation
+from ..losses import barlow_twins_loss
 from ..models import mlp
 from .base import Method, check_views
 
@@ -15,8 +14,9 @@ class BarlowTwins(Method):
 
     Args:
         encoder: f, with an ``out_dim`` attribute.
-        projection_dim, hidden_dim: of the 3-layer projector g (paper: 8192 everywhere; 128 and
-            256 here for a CPU; the loss wants a wide z, so keep it larger than in SimCLR).
+        projection_dim: output width of the 3-layer projector g (paper: 8192; 128 here for a
+            CPU; the loss wants a wide z, so keep it larger than in SimCLR).
+        hidden_dim: hidden width of g (paper: 8192; 256 here).
         lambd: weight of the redundancy term (paper: 5e-3, tuned by grid search at D = 8192, so
             not 1 / D = 1.2e-4; the rule of thumb lambda = 1 / D is from Tsai et al., "A Note on
             Connecting Barlow Twins with Negative-Sample-Free Contrastive Learning", 2021).
@@ -31,9 +31,6 @@ class BarlowTwins(Method):
     def training_step(self, batch) -> dict:
         x1, x2 = check_views(batch)
         z1, z2 = self.projector(self.encoder(x1)), self.projector(self.encoder(x2))  # (N, D)
-        c = cross_correlation(z1, z2)                                                # (D, D)
-        on_diag = (torch.diagonal(c) - 1).pow(2).sum()                               # invariance
-        off_diag = c.pow(2).sum() - torch.diagonal(c).pow(2).sum()                   # redundancy
-        loss = on_diag + self.lambd * off_diag          # = barlow_twins_loss(z1, z2, lambd)
+        loss, on_diag, off_diag, c = barlow_twins_loss(z1, z2, self.lambd, terms=True)  # c: (D, D)
         return {"loss": loss, "on_diag": on_diag.detach(), "off_diag": off_diag.detach(),
                 "c": c.detach(), "z1": z1.detach(), "z2": z2.detach()}

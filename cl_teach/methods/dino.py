@@ -24,7 +24,7 @@ class DINO(Method):
 
     Args:
         encoder: f, with an ``out_dim`` attribute.
-        out_dim: K, outputs of the head (paper 65536; 256 here).
+        n_outputs: K, outputs of the head (paper 65536; 256 here).
         student_temperature: tau_s (paper 0.1). teacher_temperature: tau_t (paper 0.04-0.07).
         momentum: base EMA rate of the teacher, raised to 1 by a cosine (paper 0.996; 0.99 here).
         center_momentum: m_c (paper 0.9).
@@ -33,16 +33,16 @@ class DINO(Method):
         n_global: how many leading views the teacher sees (paper 2).
     """
 
-    def __init__(self, encoder: nn.Module, out_dim: int = 256, hidden_dim: int = 256,
+    def __init__(self, encoder: nn.Module, n_outputs: int = 256, hidden_dim: int = 256,
                  bottleneck_dim: int = 64, student_temperature: float = 0.1,
                  teacher_temperature: float = 0.04, momentum: float = 0.99,
                  center_momentum: float = 0.9, centering: bool = True, sharpening: bool = True,
                  n_global: int = 2):
         super().__init__(encoder)
-        self.head = DINOHead(encoder.out_dim, out_dim, hidden_dim, bottleneck_dim)
+        self.head = DINOHead(encoder.out_dim, n_outputs, hidden_dim, bottleneck_dim)
         self.teacher_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
         self.teacher_head = copy.deepcopy(self.head).requires_grad_(False)
-        self.register_buffer("center", torch.zeros(out_dim))                 # (K,)
+        self.register_buffer("center", torch.zeros(n_outputs))               # (K,)
         self.student_temperature = student_temperature
         self.teacher_temperature = teacher_temperature if sharpening else student_temperature
         self.momentum, self.center_momentum = momentum, center_momentum

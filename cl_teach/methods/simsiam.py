@@ -16,15 +16,15 @@ class SimSiam(Method):
         predictor: set False to drop q (also collapses).
         output_bn: BatchNorm on z (the paper's). It keeps every dimension's batch variance at 1, which
             hides complete collapse from the std monitor; notebook 02 turns it off to show it.
-        dim: projector output (paper 2048; 64 here for CPU speed). pred_dim: predictor
-            bottleneck (paper 512 = dim / 4).
+        projection_dim: output of the projector g (paper 2048; 64 here for CPU speed).
+        predictor_dim: bottleneck of the predictor q (paper 512 = projection_dim / 4).
     """
 
-    def __init__(self, encoder: nn.Module, dim: int = 64, pred_dim: int = 32, hidden_dim: int = 256,
+    def __init__(self, encoder: nn.Module, projection_dim: int = 64, predictor_dim: int = 32, hidden_dim: int = 256,
                  stop_gradient: bool = True, predictor: bool = True, output_bn: bool = True):
         super().__init__(encoder)
-        self.projector = mlp(encoder.out_dim, hidden_dim, dim, n_layers=3, last_bn=output_bn)
-        self.predictor = mlp(dim, pred_dim, dim) if predictor else nn.Identity()
+        self.projector = mlp(encoder.out_dim, hidden_dim, projection_dim, n_layers=3, last_bn=output_bn)
+        self.predictor = mlp(projection_dim, predictor_dim, projection_dim) if predictor else nn.Identity()
         self.stop_gradient = stop_gradient
 
     def training_step(self, batch) -> dict:

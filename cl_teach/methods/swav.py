@@ -35,11 +35,19 @@ class SwAV(Method):
             self.prototypes.weight.copy_(F.normalize(self.prototypes.weight, dim=1))
         self.temperature, self.epsilon, self.n_iters, self.n_global = temperature, epsilon, n_iters, n_global
 
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        """z = normalize(g(f(x))), shape (N, projection_dim): the point scored against the prototypes."""
+        return F.normalize(self.projector(self.encoder(x)), dim=1)
+
+    def scores(self, x: torch.Tensor) -> torch.Tensor:
+        """z C^T, shape (N, K): each image's cosine similarity to each prototype."""
+        return self.prototypes(self.project(x))
+
     def training_step(self, batch) -> dict:
         check_views(batch, self.n_global)
         views = [v for v in batch if v.dim() == 4]                 # (drops labels a loader may add)
-        z = [F.normalize(self.projector(self.encoder(x)), dim=1) for x in views]   # V x (N, P)
-        scores = [self.prototypes(zi) for zi in z]                                  # V x (N, K)
+        z = [self.project(x) for x in views]                        # V x (N, P)
+        scores = [self.prototypes(zi) for zi in z]                  # V x (N, K)
         loss = swav_loss(scores[:self.n_global], scores[self.n_global:], self.temperature,
                          self.n_iters, self.epsilon)
         used = torch.cat([s.argmax(1) for s in scores[:self.n_global]]).unique().numel()

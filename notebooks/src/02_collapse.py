@@ -128,7 +128,7 @@ variants = {"SimSiam": dict(), "no stop-gradient": dict(stop_gradient=False),
 runs = {}
 for name, kw in variants.items():
     cl_teach.setup(SEED, verbose=False)
-    m = SimSiam(models.SmallCNN(), dim=64, output_bn=False, **kw)
+    m = SimSiam(models.SmallCNN(), projection_dim=64, output_bn=False, **kw)
     runs[name] = (m, run(m, title=name))
 cl_teach.setup(SEED, verbose=False)
 m = SimCLR(models.SmallCNN(), projection_dim=64, temperature=0.2)
@@ -149,7 +149,7 @@ def summary(method):
                 eval=knn_and_probe(method, train_set, test_set))
 
 cl_teach.setup(SEED + 2, verbose=False)                   # the untrained network's initialisation
-fresh = SimSiam(models.SmallCNN(), dim=64, output_bn=False)
+fresh = SimSiam(models.SmallCNN(), projection_dim=64, output_bn=False)
 metrics.recalibrate_batchnorm(torch.nn.Sequential(fresh.encoder, fresh.projector), train_set.x)
 results = {"untrained (start)": summary(fresh), "positives only": summary(pos_only)}
 results.update({name: summary(m) for name, (m, _) in runs.items()})

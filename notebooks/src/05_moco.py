@@ -21,7 +21,7 @@ from IPython.display import Markdown, display
 
 import cl_teach
 from cl_teach.augment import Augment
-from cl_teach.data import ViewLoader, load_fashion_mnist
+from cl_teach.data import ViewLoader, fashion_mnist_subsets
 from cl_teach.losses import info_nce
 from cl_teach.methods import MoCo, ema_update
 from cl_teach.evaluation import baselines, best_baseline, knn_and_probe
@@ -41,15 +41,8 @@ t_start = time.perf_counter()
 # on 5,000 held-out test images, with the training subsample as the kNN memory bank.
 
 # %%
-train = load_fashion_mnist("train")
-test = load_fashion_mnist("test")
+train, test = fashion_mnist_subsets(12_000, 5_000, seed=SEED)
 print(train, "\n", test)
-train, test = train.subset(12_000, seed=SEED), test.subset(5_000, seed=SEED + 1)
-
-
-def evaluate(encoder):
-    """kNN (k=20, cosine, weighted votes) and linear-probe accuracy of h = f(x) on the test split."""
-    return knn_and_probe(encoder, train, test, k=20)
 
 
 # %% [markdown]
@@ -233,7 +226,7 @@ assert stale.low > 0, "keys of the current encoder should sit closer to today's 
 # %%
 cl_teach.setup(SEED, verbose=False)
 base = baselines(SmallCNN, train, test)               # raw pixels; untrained f, BN re-estimated
-results = {**base, **{name: evaluate(method.encoder) for name, method in runs.items()}}
+results = {**base, **{name: knn_and_probe(method.encoder, train, test) for name, method in runs.items()}}
 for name, (knn, probe) in results.items():
     print(f"{name:30s} kNN {knn:.3f}   linear probe {probe:.3f}")
 with torch.no_grad():                                  # uniformity of the test embeddings (02, 03)
@@ -340,7 +333,7 @@ def knn_after(momentum, steps=300):
         progress=False)
     young_old = paired_difference(*similarity_by_age(m, Augment()(train.x[idx], g),
                                                      Augment()(train.x[idx], g))[1][:, [0, -1]].T)
-    return evaluate(m.encoder).knn, young_old
+    return knn_and_probe(m.encoder, train, test).knn, young_old
 
 
 if RUN_SOLUTIONS:

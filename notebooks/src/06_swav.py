@@ -25,12 +25,12 @@ from torch import nn
 
 import cl_teach
 from cl_teach.augment import Augment, multi_crop
-from cl_teach.data import ViewLoader, load_fashion_mnist
+from cl_teach.data import ViewLoader, fashion_mnist_subsets
 from cl_teach.losses import sinkhorn, swav_loss
 from cl_teach.methods import SwAV
 from cl_teach.evaluation import baselines, best_baseline, knn_and_probe
 from cl_teach.metrics import recalibrate_batchnorm, seed_interval
-from cl_teach.models import SmallCNN
+from cl_teach.models import SmallCNN, evaluating
 from cl_teach.plotting import LivePlot, show_images
 from cl_teach.train import CollapseMonitor, fit
 
@@ -44,15 +44,8 @@ t_start = time.perf_counter()
 # digits). We train on 12,000 training images and evaluate on 5,000 held-out test images.
 
 # %%
-train = load_fashion_mnist("train")
-test = load_fashion_mnist("test")
+train, test = fashion_mnist_subsets(12_000, 5_000, seed=SEED)
 print(train, "\n", test)
-train, test = train.subset(12_000, seed=SEED), test.subset(5_000, seed=SEED + 1)
-
-
-def evaluate(encoder):
-    """kNN (k=20, cosine, weighted votes) and linear-probe accuracy of h = f(x) on the test split."""
-    return knn_and_probe(encoder, train, test, k=20)
 
 
 # %% [markdown]
@@ -132,10 +125,8 @@ cl_teach.setup(SEED, verbose=False)
 K = 30
 swav = SwAV(SmallCNN(), n_prototypes=K)
 recalibrate_batchnorm(nn.Sequential(swav.encoder, swav.projector), train.x[:2048])   # f and g
-with torch.no_grad():
-    swav.eval()
-    z = F.normalize(swav.projector(swav.encoder(train.x[:512])), dim=1)
-    scores = swav.prototypes(z)                                        # (512, K)
+with torch.no_grad(), evaluating(swav):
+    scores = swav.scores(train.x[:512])                                # (512, K)
 argmax_mass = torch.bincount(scores.argmax(1), minlength=K).float()
 code_mass = sinkhorn(scores).sum(0)
 fig = Figure(figsize=(9, 2.8), layout="constrained")
@@ -208,7 +199,7 @@ history = fit(swav, loader, steps=300, lr=5e-3,
 # %%
 cl_teach.setup(SEED, verbose=False)
 base = baselines(SmallCNN, train, test)
-results = {**base, "SwAV": evaluate(swav.encoder)}
+results = {**base, "SwAV": knn_and_probe(swav.encoder, train, test)}
 for name, (knn, probe) in results.items():
     print(f"{name:30s} kNN {knn:.3f}   linear probe {probe:.3f}")
 d_base = {}
@@ -224,9 +215,8 @@ for on in ("knn", "probe"):
 # every prototype gets the same share, 1 when one takes all.
 
 # %%
-with torch.no_grad():
-    swav.eval()
-    z_test = F.normalize(swav.projector(swav.encoder(test.x)), dim=1)
+with torch.no_grad(), evaluating(swav):
+    z_test = swav.project(test.x)                                      # (5000, P)
     sims = swav.prototypes(z_test)                                     # (5000, K)
     assign = sims.argmax(1)                                            # (5000,) hard assignments
 usage = torch.bincount(assign, minlength=K).float() / len(test.x)      # share of each prototype
@@ -258,9 +248,8 @@ def purity(labels, clusters):
 cl_teach.setup(SEED, verbose=False)
 untrained = SwAV(SmallCNN(), n_prototypes=K)
 recalibrate_batchnorm(nn.Sequential(untrained.encoder, untrained.projector), train.x)
-with torch.no_grad():
-    untrained.eval()
-    z_untrained = F.normalize(untrained.projector(untrained.encoder(test.x)), dim=1)
+with torch.no_grad(), evaluating(untrained):
+    z_untrained = untrained.project(test.x)
 features = {"raw pixels": test.x.flatten(1), "untrained z (BN re-estimated)": z_untrained,
             "SwAV z": z_test}
 kmeans = {name: [purity(test.y, torch.from_numpy(KMeans(K, n_init=1, random_state=SEED + r)

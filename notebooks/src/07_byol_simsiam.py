@@ -24,7 +24,7 @@ from IPython.display import Markdown, display
 
 import cl_teach
 from cl_teach.augment import Augment
-from cl_teach.data import ViewLoader, load_fashion_mnist
+from cl_teach.data import ViewLoader, fashion_mnist_subsets
 from cl_teach.evaluation import RAW, UNTRAINED, baselines, best_baseline, knn_and_probe
 from cl_teach.losses import negative_cosine
 from cl_teach.methods import BYOL, SimSiam, ema_update
@@ -43,15 +43,8 @@ t_start = time.perf_counter()
 # digits). We train on 12,000 training images and evaluate on 5,000 held-out test images.
 
 # %%
-train = load_fashion_mnist("train")
-test = load_fashion_mnist("test")
+train, test = fashion_mnist_subsets(12_000, 5_000, seed=SEED)
 print(train, "\n", test)
-train, test = train.subset(12_000, seed=SEED), test.subset(5_000, seed=SEED + 1)
-
-
-def evaluate(encoder):
-    """kNN (k=20, cosine, weighted votes) and linear-probe accuracy of h = f(x) on the test split."""
-    return knn_and_probe(encoder, train, test, k=20)
 
 
 # %% [markdown]
@@ -141,16 +134,16 @@ reference = {"feature_std": 1 / math.sqrt(D)}
 
 
 def simsiam_linear_predictor():
-    m = SimSiam(SmallCNN(), dim=D)
+    m = SimSiam(SmallCNN(), projection_dim=D)
     m.predictor = torch.nn.Linear(D, D, bias=False)          # W_p, DirectPred's linear predictor
     return m
 
 
 runs, histories, RUNS = {}, {}, {
     "BYOL": (lambda: BYOL(SmallCNN(), projection_dim=D), STEPS),
-    "SimSiam": (lambda: SimSiam(SmallCNN(), dim=D), STEPS),
+    "SimSiam": (lambda: SimSiam(SmallCNN(), projection_dim=D), STEPS),
     "SimSiam, linear predictor": (simsiam_linear_predictor, STEPS),
-    "no predictor, no stop-grad": (lambda: SimSiam(SmallCNN(), dim=D, predictor=False, stop_gradient=False,
+    "no predictor, no stop-grad": (lambda: SimSiam(SmallCNN(), projection_dim=D, predictor=False, stop_gradient=False,
                                                    output_bn=False), 40)}
 
 
@@ -201,7 +194,7 @@ def z_of(method, x=test.x[:2000]):
 
 cl_teach.setup(SEED, verbose=False)
 base = baselines(SmallCNN, train, test)
-results = {**base, **{name: evaluate(m.encoder) for name, m in runs.items()}}
+results = {**base, **{name: knn_and_probe(m.encoder, train, test) for name, m in runs.items()}}
 z_eval = {name: z_of(m) for name, m in runs.items()}
 for name, (knn, probe) in results.items():
     extra = ""

@@ -22,7 +22,7 @@ from IPython.display import Markdown, display
 
 import cl_teach
 from cl_teach.augment import Augment
-from cl_teach.data import ViewLoader, load_fashion_mnist
+from cl_teach.data import ViewLoader, fashion_mnist_subsets
 from cl_teach.losses import barlow_twins_loss, cross_correlation
 from cl_teach.methods import BarlowTwins
 from cl_teach.evaluation import baselines, best_baseline, knn_and_probe
@@ -41,15 +41,8 @@ t_start = time.perf_counter()
 # digits). We train on 12,000 training images and evaluate on 5,000 held-out test images.
 
 # %%
-train = load_fashion_mnist("train")
-test = load_fashion_mnist("test")
+train, test = fashion_mnist_subsets(12_000, 5_000, seed=SEED)
 print(train, "\n", test)
-train, test = train.subset(12_000, seed=SEED), test.subset(5_000, seed=SEED + 1)
-
-
-def evaluate(encoder):
-    """kNN (k=20, cosine, weighted votes) and linear-probe accuracy of h = f(x) on the test split."""
-    return knn_and_probe(encoder, train, test, k=20)
 
 
 # %% [markdown]
@@ -198,7 +191,8 @@ assert ranks[0.0] < 0.5 * ranks[5e-3]
 # %%
 cl_teach.setup(SEED, verbose=False)
 base = baselines(SmallCNN, train, test)
-results = {**base, "Barlow Twins": evaluate(bt.encoder), "lambda = 0": evaluate(no_redundancy.encoder)}
+results = {**base, "Barlow Twins": knn_and_probe(bt.encoder, train, test),
+           "lambda = 0": knn_and_probe(no_redundancy.encoder, train, test)}
 for name, (knn, probe) in results.items():
     print(f"{name:30s} kNN {knn:.4f}   linear probe {probe:.4f}")
 best = {on: best_baseline(base, on=on) for on in ("knn", "probe")}
@@ -241,7 +235,7 @@ if RUN_SOLUTIONS:
         m = BarlowTwins(SmallCNN(), lambd=lambd)
         fit(m, ViewLoader(train.x, [Augment()] * 2, batch_size=256, seed=SEED + 2), steps=120, lr=5e-3,
             progress=False)
-        print(f"lambda {lambd:g}: effective rank {rank_of_z(m):.1f}, kNN {evaluate(m.encoder).knn:.3f}")
+        print(f"lambda {lambd:g}: effective rank {rank_of_z(m):.1f}, kNN {knn_and_probe(m.encoder, train, test).knn:.3f}")
 # END SOLUTION
 
 # %% [markdown]

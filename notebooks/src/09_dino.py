@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 
 import cl_teach
 from cl_teach.augment import Augment
-from cl_teach.data import ViewLoader, load_fashion_mnist
+from cl_teach.data import ViewLoader, fashion_mnist_subsets
 from cl_teach.losses import dino_loss
 from cl_teach.methods import DINO
 from cl_teach.evaluation import baselines, best_baseline, knn_and_probe
@@ -44,15 +44,8 @@ t_start = time.perf_counter()
 # digits). We train on 12,000 training images and evaluate on 5,000 held-out test images.
 
 # %%
-train = load_fashion_mnist("train")
-test = load_fashion_mnist("test")
+train, test = fashion_mnist_subsets(12_000, 5_000, seed=SEED)
 print(train, "\n", test)
-train, test = train.subset(12_000, seed=SEED), test.subset(5_000, seed=SEED + 1)
-
-
-def evaluate(encoder):
-    """kNN (k=20, cosine, weighted votes) and linear-probe accuracy of h = f(x) on the test split."""
-    return knn_and_probe(encoder, train, test, k=20)
 
 
 # %% [markdown]
@@ -129,7 +122,7 @@ runs, histories = {}, {}
 def train_dino(name):
     kwargs, steps = RUNS[name]
     cl_teach.setup(SEED, verbose=False)               # the same initial weights and batches for each run
-    method = DINO(SmallCNN(), out_dim=256, **kwargs)
+    method = DINO(SmallCNN(), n_outputs=256, **kwargs)
     loader = ViewLoader(train.x, [Augment()] * 2, batch_size=256, seed=SEED)
     histories[name] = fit(method, loader, steps=steps, lr=5e-3, desc=name,
                           callbacks=[CollapseMonitor(every=25),
@@ -214,7 +207,7 @@ assert tail(both, "teacher_entropy") < 0.9 * log_k and tail(both, "teacher_batch
 # %%
 cl_teach.setup(SEED, verbose=False)
 base = baselines(SmallCNN, train, test)
-results = {name: evaluate(m.encoder) for name, m in runs.items()}
+results = {name: knn_and_probe(m.encoder, train, test) for name, m in runs.items()}
 for name, r in {**base, **results}.items():
     print(f"{name:30s} kNN {r.knn:.4f}   linear probe {r.probe:.4f}")
 diffs = {}

@@ -28,10 +28,11 @@ from IPython.display import display
 
 import cl_teach
 from cl_teach import losses, plotting, retrieval
-from cl_teach.data import TensorLoader, Vocab, shared_tag_relevance, tokenize, weibo_posts
+from cl_teach.data import TensorLoader, Vocab, tokenize, weibo_posts
 from cl_teach.methods import SimCSE
 from cl_teach.metrics import paired_difference
 from cl_teach.models import TinyTransformer, embed
+from cl_teach.ranking import hit_rate_at_k, shared_label_relevance
 from cl_teach.train import CollapseMonitor, fit
 
 SEED = cl_teach.notebook_seed()                 # CL_TEACH_SEED, default 0
@@ -119,7 +120,7 @@ assert torch.equal(encoder(test_ids[:4]), encoder(test_ids[:4]))   # no dropout 
 # a hashtag with the query (hit rate = recall@k when one right answer is enough).
 
 # %%
-relevant = shared_tag_relevance(test_tags)
+relevant = shared_label_relevance(test_tags)
 queries = [i for i, r in enumerate(relevant) if r]
 
 
@@ -128,8 +129,7 @@ def hashtag_hits(f, ks=(1, 10)):
     z = embed(f, test_ids)                                     # (M, D), eval mode
     _, ranked = retrieval.brute_force_search(z, z[queries], k=max(ks) + 1, normalize=True)
     ranked = [[j for j in row if j != i][:max(ks)] for row, i in zip(ranked.tolist(), queries)]   # drop the query itself
-    return {f"R@{k}": np.array([bool(set(row[:k]) & relevant[i]) for row, i in zip(ranked, queries)], dtype=float)
-            for k in ks}
+    return {f"R@{k}": hit_rate_at_k(ranked, [relevant[i] for i in queries], k, per_query=True) for k in ks}
 
 
 def hit_rates(hits):
@@ -178,7 +178,7 @@ assert d_unsup["R@10"].low > 0, d_unsup["R@10"]
 # unsupervised encoder for 60 steps, then evaluate on the test split as before.
 
 # %%
-valid_rel = shared_tag_relevance(valid_tags)
+valid_rel = shared_label_relevance(valid_tags)
 rng = random.Random(SEED)
 anchors = [i for i, r in enumerate(valid_rel) if r]
 positives = [rng.choice(sorted(valid_rel[i])) for i in anchors]

@@ -102,18 +102,6 @@ print(f"tau = 1:    {my_clip_loss(u, v, 1.0):.4f}; unrelated embeddings give abo
       "only at a mild temperature (cosines of 8-d random vectors divided by 0.07 are large)")
 assert torch.allclose(my_clip_loss(u, v, 0.07), losses.clip_loss(u, v, 0.07), atol=1e-6)
 
-
-def recall_hits(z_img, z_txt, k, groups=None):
-    """Per query, 1 if a right partner is in the top k: {"i2t": (N,), "t2i": (N,)}.
-    The per-query form of `cross_modal_recall` (its means), for paired intervals."""
-    n = len(z_img)
-    labels = np.arange(n) if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1]
-    out = {}
-    for name, q, db in (("i2t", z_img, z_txt), ("t2i", z_txt, z_img)):
-        _, ids = retrieval.brute_force_search(db, q, k=k, normalize=True)
-        out[name] = (labels[ids] == labels[:, None]).any(1).astype(float)
-    return out
-
 # %% [markdown]
 # ## Experiment 1: CLIP on the shapes, from scratch
 # Image tower $f_I$: the course's `SmallCNN` (three stride-2 conv blocks) on 32×32 colour images.
@@ -132,7 +120,7 @@ torch.manual_seed(SEED)
 clip_shapes = CLIP(SmallCNN(in_channels=3), TextCNN(len(vocab), dim=64, out_dim=128), embed_dim=64)
 untrained_pairs = encode_pairs(clip_shapes, shapes_test.images, test_ids)
 untrained_shapes = cross_modal_recall(*untrained_pairs, ks=(1, 5), groups=shapes_test.texts(lang))
-untrained_hits_shapes = recall_hits(*untrained_pairs, k=1, groups=shapes_test.texts(lang))
+untrained_hits_shapes = cross_modal_recall(*untrained_pairs, ks=(1,), groups=shapes_test.texts(lang), per_query=True)
 
 
 def zero_shot_correct(model):
@@ -159,8 +147,8 @@ history = fit(clip_shapes, loader, steps=300, lr=3e-3,
 # %%
 trained_pairs = encode_pairs(clip_shapes, shapes_test.images, test_ids)
 trained_shapes = cross_modal_recall(*trained_pairs, ks=(1, 5), groups=shapes_test.texts(lang))
-trained_hits_shapes = recall_hits(*trained_pairs, k=1, groups=shapes_test.texts(lang))
-d_shapes = {way: paired_difference(trained_hits_shapes[way], untrained_hits_shapes[way], seed=SEED)
+trained_hits_shapes = cross_modal_recall(*trained_pairs, ks=(1,), groups=shapes_test.texts(lang), per_query=True)
+d_shapes = {way: paired_difference(trained_hits_shapes[f"{way}@1"], untrained_hits_shapes[f"{way}@1"], seed=SEED)
             for way in ("i2t", "t2i")}
 print("untrained:", untrained_shapes)
 print("trained:  ", trained_shapes)
@@ -210,7 +198,7 @@ torch.manual_seed(SEED)
 clip_emoji = CLIP(SmallCNN(in_channels=3), TextCNN(len(evocab), dim=64, out_dim=128), embed_dim=64)
 untrained_pairs_emoji = encode_pairs(clip_emoji, emoji_test.images, e_test_ids)
 untrained_emoji = cross_modal_recall(*untrained_pairs_emoji, ks=(1, 5, 10))
-untrained_hits_emoji = recall_hits(*untrained_pairs_emoji, k=10)
+untrained_hits_emoji = cross_modal_recall(*untrained_pairs_emoji, ks=(10,), per_query=True)
 history_emoji = fit(clip_emoji, TensorLoader(emoji_train.images, e_train_ids, batch_size=32, seed=SEED),
                     steps=400, lr=3e-3, callbacks=[plotting.LivePlot(["loss", "temperature"], every=50,
                                                                      title="CLIP on emoji")])
@@ -218,8 +206,8 @@ history_emoji = fit(clip_emoji, TensorLoader(emoji_train.images, e_train_ids, ba
 # %%
 trained_pairs_emoji = encode_pairs(clip_emoji, emoji_test.images, e_test_ids)
 trained_emoji = cross_modal_recall(*trained_pairs_emoji, ks=(1, 5, 10))
-trained_hits_emoji = recall_hits(*trained_pairs_emoji, k=10)
-d_emoji = {way: paired_difference(trained_hits_emoji[way], untrained_hits_emoji[way], seed=SEED)
+trained_hits_emoji = cross_modal_recall(*trained_pairs_emoji, ks=(10,), per_query=True)
+d_emoji = {way: paired_difference(trained_hits_emoji[f"{way}@10"], untrained_hits_emoji[f"{way}@10"], seed=SEED)
            for way in ("i2t", "t2i")}
 print("held-out emoji, untrained:", untrained_emoji)
 print("held-out emoji, trained:  ", trained_emoji)

@@ -155,13 +155,8 @@ hist_wenlan = fit(wenlan, loader, steps=steps, lr=1e-3,
 # %%
 def query_scores(model, ks=(1, 5, 10)):
     """(2M,) per query: mean over k of 1[the partner is in the top k]; image->text queries, then text->image."""
-    z_img, z_txt = encode_pairs(model, *held_out)
-    rows = []
-    for q, db in ((z_img, z_txt), (z_txt, z_img)):
-        _, ids = retrieval.brute_force_search(db, q, k=max(ks), normalize=True)
-        hit = ids == np.arange(len(q))[:, None]
-        rows.append(np.mean([hit[:, :k].any(1) for k in ks], axis=0))
-    return np.concatenate(rows)
+    hits = cross_modal_recall(*encode_pairs(model, *held_out), ks=ks, per_query=True)
+    return np.concatenate([np.mean([hits[f"{way}@{k}"] for k in ks], axis=0) for way in ("i2t", "t2i")])
 
 
 scores = {"untrained": query_scores(clip_untrained), "CLIP": query_scores(clip), "WenLan": query_scores(wenlan)}

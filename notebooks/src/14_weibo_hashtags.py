@@ -30,7 +30,7 @@ from cl_teach.data import CharNgrams, HashtagPairLoader, load_weibo
 from cl_teach.losses import masked_info_nce
 from cl_teach.methods import DualTower
 from cl_teach.models import embed_bags
-from cl_teach.ranking import ranking_report
+from cl_teach.ranking import mean_reciprocal_rank, ranking_report, recall_at_k
 from cl_teach.retrieval import EmbeddingIndex, brute_force_search
 from cl_teach.metrics import paired_difference
 from cl_teach.train import fit
@@ -225,11 +225,9 @@ print(f"recall@10 = {results['CD-TOM (full)']['recall@10']:.4f}")
 # %%
 def per_post(ids, metric):
     """(Q,) one number per test post: recall@k (share of its hashtags in the top k) or reciprocal rank."""
-    hit = np.array([[j in r for j in row] for row, r in zip(np.asarray(ids)[:, :10].tolist(), relevant)])
     if metric == "mrr":
-        return np.where(hit.any(1), 1.0 / (hit.argmax(1) + 1), 0.0)
-    k = int(metric.split("@")[1])
-    return hit[:, :k].sum(1) / np.array([len(r) for r in relevant])
+        return mean_reciprocal_rank(ids, relevant, k=10, per_query=True)
+    return recall_at_k(ids, relevant, k=int(metric.split("@")[1]), per_query=True)
 
 
 def compare(a, b, metric):

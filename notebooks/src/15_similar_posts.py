@@ -86,15 +86,11 @@ def quality(ids):
             "mAP@10": round(mean_average_precision(ids, relevant, 10), 4)}
 
 
-def precision_per_query(ids):
-    """(Q,) share of each query's 10 neighbours that share a hashtag with it (mean = P@10)."""
-    return np.array([len(set(row[:10]) & r) / 10 for row, r in zip(np.asarray(ids).tolist(), relevant)])
-
-
 exact_untrained = neighbours(EmbeddingIndex().fit(X0), X0)
 q_trained = quality(exact)
 q_untrained = quality(exact_untrained)
-d_tower = paired_difference(precision_per_query(exact), precision_per_query(exact_untrained), seed=SEED)
+d_tower = paired_difference(precision_at_k(exact, relevant, 10, per_query=True),
+                           precision_at_k(exact_untrained, relevant, 10, per_query=True), seed=SEED)
 print("trained tower:  ", q_trained)
 print("untrained tower:", q_untrained)
 print(f"P@10, trained - untrained: {d_tower}")

@@ -65,27 +65,19 @@ print(vocab, "|", " / ".join(f"{emoji_train.texts('en')[i]} = {emoji_train.texts
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-def recall_hits(z_img, z_txt, k=10):
-    """Per held-out query, 1 if its partner is in the top k: {"i2t": (N,), "t2i": (N,)}.
-    The per-query form of `cross_modal_recall` (its means), for paired intervals."""
-    out = {}
-    for name, q, db in (("i2t", z_img, z_txt), ("t2i", z_txt, z_img)):
-        _, ids = retrieval.brute_force_search(db, q, k=k, normalize=True)
-        out[name] = (ids == np.arange(len(q))[:, None]).any(1).astype(float)
-    return out
-
-
 def versus_untrained(pairs):
-    """Paired intervals of recall@10 both ways, this model minus the untrained towers."""
-    hits = recall_hits(*pairs)
-    return {way: paired_difference(hits[way], untrained_hits[way], seed=SEED) for way in hits}
+    """Paired intervals of recall@10 both ways, this model minus the untrained towers, over the
+    same held-out queries (`cross_modal_recall` per query: 1 if the partner is in the top 10)."""
+    hits = cross_modal_recall(*pairs, ks=(10,), per_query=True)
+    return {way: paired_difference(hits[f"{way}@10"], untrained_hits[f"{way}@10"], seed=SEED)
+            for way in ("i2t", "t2i")}
 
 
 torch.manual_seed(SEED)
 scratch = CLIP(SmallCNN(in_channels=3), TextCNN(len(vocab), dim=64, out_dim=128), embed_dim=64)
 untrained_pairs = encode_pairs(scratch, emoji_test.images, ids_test)
 untrained = cross_modal_recall(*untrained_pairs, ks=(1, 5, 10))
-untrained_hits = recall_hits(*untrained_pairs)
+untrained_hits = cross_modal_recall(*untrained_pairs, ks=(10,), per_query=True)
 fit(scratch, TensorLoader(emoji_train.images, ids_train, batch_size=32, seed=SEED), steps=400,
     lr=3e-3, callbacks=[plotting.LivePlot(["loss", "temperature"], every=50, title="W-CLIP from scratch")],
     progress=False)
@@ -109,7 +101,7 @@ for way, d in d_scratch.items():
 # ## Variant 2: frozen pretrained towers, trained projections
 # Two frozen towers of a different kind come next: one pretrained on Weibo text in this course
 # (notebook 14), and two pretrained at scale and shipped in PyPI wheels (multilingual Universal
-# Sentence Encoder, EfficientNet-Lite0; `cl_teach.pretrained`). In both cases only the projections
+# Sentence Encoder, EfficientNet-Lite0; `cl_teach.models.pretrained`). In both cases only the projections
 # (and, for the Weibo tower, the image tower) train.
 
 # %%

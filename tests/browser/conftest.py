@@ -67,9 +67,10 @@ def open_widget(voila, browser, request):
         # A Voila page sometimes stalls on "Executing 2 of 3" for good: the kernel idle, the server
         # idle, each waiting for the other. Reproduced without pytest or Chromium (plain HTTP GETs
         # of the same notebook on a fresh server: the 1st and 2nd stalled, the 3rd rendered in 4 s;
-        # a trivial notebook never stalled), with ipykernel 6 and 7; cause not found. Only the
-        # augmentation explorer's page has stalled so far, mostly the first page of a run;
-        # shrinking its figure (354 -> 210 KB PNG) did not stop it. A render takes 5-30 s here,
+        # a trivial notebook never stalled), with ipykernel 6 and 7; cause not found. Mostly the
+        # augmentation explorer's page stalls, mostly the first page of a run (the Sinkhorn
+        # explorer's once, on "Executing 3 of 4", after its prep became notebook 06's cells);
+        # shrinking the augmentation figure (354 -> 210 KB PNG) did not stop it. A render takes 5-30 s,
         # so each attempt gets `timeout` and a fresh kernel, up to `attempts`. On a fresh clone
         # (2026-12-01) all 3 attempts stalled once, so 5; the same cell also stalled nbclient twice
         # (kernel idle and answering, client waiting): issue 17 owns the cause.
@@ -84,7 +85,8 @@ def open_widget(voila, browser, request):
                 wp.screenshot(f"{name}-FAILED-{attempt}")
                 if attempt == attempts:
                     log = voila.log_path.read_text()[-3000:]
-                    raise AssertionError(f"widget did not render; page text:\n{page.inner_text('body')[-2000:]}"
+                    text = page.inner_text("body")[-2000:]
+                    raise AssertionError(f"widget did not render; page text:\n{text}"
                                          f"\nvoila log tail:\n{log}")
                 warnings.warn(f"{name}: Voila page stalled (attempt {attempt} of {attempts}), reloading")
         return wp

@@ -50,26 +50,67 @@ def course_source(prefix: str) -> Optional[Path]:
     return hits[0] if hits else None
 
 
+def _course_code(prefix: str) -> Optional[List[str]]:
+    """The code cells of course notebook ``prefix``, verbatim, or None while it is not written yet."""
+    src = course_source(prefix)
+    if src is None:
+        return None
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        from nbtool import parse_percent
+    finally:
+        sys.path.pop(0)
+    return [c["source"] for c in parse_percent(src.read_text(encoding="utf-8")) if c["cell_type"] == "code"]
+
+
 def course_cells(prefix: str, call: str, default_call: str, prep: Sequence[str] = ()) -> List[str]:
     """Cells of a small notebook that drives the widget exactly as course notebook ``prefix`` does.
 
     Takes the notebook's setup cell (the one calling ``cl_teach.setup``) and its widget cell (the
     first code cell containing ``call + "("``) verbatim; ``prep`` cells (the few inputs the widget
-    needs, made with the same loaders) go between them. While the course notebook does not exist
-    yet, or does not call ``call``, the setup fallback and ``default_call`` are used.
+    needs, made with the same loaders, or taken from the notebook with :func:`course_cell`) go
+    between them. While the course notebook does not exist yet, or does not call ``call``, the
+    setup fallback and ``default_call`` are used.
     """
     setup, widget = SETUP_FALLBACK, default_call
-    src = course_source(prefix)
-    if src is not None:
-        sys.path.insert(0, str(ROOT / "tools"))
-        try:
-            from nbtool import parse_percent
-        finally:
-            sys.path.pop(0)
-        code = [c["source"] for c in parse_percent(src.read_text(encoding="utf-8")) if c["cell_type"] == "code"]
+    code = _course_code(prefix)
+    if code is not None:
         setup = next((c for c in code if "cl_teach.setup(" in c), setup)
         widget = next((c for c in code if f"{call}(" in c), widget)
     return [setup, *prep, widget]
+
+
+def course_cell(prefix: str, contains: str, through: Optional[str] = None) -> str:
+    """The first code cell of course notebook ``prefix`` containing ``contains``, verbatim.
+
+    A test's prep cell taken from the notebook instead of retyped, so the two cannot drift apart.
+
+    Args:
+        prefix: the notebook's number, e.g. "06".
+        contains: text that picks the cell (its first code cell containing it).
+        through: cut the cell after its first line containing this: the lines that make an
+            input, without the figure or printout the notebook draws from it next (those would
+            be the page's first image). None: the whole cell.
+
+    Returns:
+        The cell's source.
+
+    Raises:
+        LookupError: when the notebook, the cell or the ``through`` line is missing.
+    """
+    code = _course_code(prefix)
+    if code is None:
+        raise LookupError(f"no course notebook notebooks/src/{prefix}_*.py")
+    cell = next((c for c in code if contains in c), None)
+    if cell is None:
+        raise LookupError(f"no code cell of notebook {prefix} contains {contains!r}")
+    if through is None:
+        return cell
+    lines = cell.splitlines()
+    end = next((i for i, line in enumerate(lines) if through in line), None)
+    if end is None:
+        raise LookupError(f"notebook {prefix}'s cell with {contains!r} has no line with {through!r}")
+    return "\n".join(lines[:end + 1]) + "\n"
 
 
 def run_here(cells: Sequence[str]) -> dict:
@@ -102,8 +143,9 @@ class VoilaServer:
 
     def __init__(self, root: Path, runtime: Path):
         self.root, self.port = root, _free_port()
-        env = dict(os.environ, JUPYTER_DATA_DIR=str(runtime / "data"), JUPYTER_RUNTIME_DIR=str(runtime / "rt"),
-                   JUPYTER_CONFIG_DIR=str(runtime / "cfg"), CL_TEACH_THREADS="1", PYTHONUNBUFFERED="1")
+        env = dict(os.environ, JUPYTER_DATA_DIR=str(runtime / "data"),
+                   JUPYTER_RUNTIME_DIR=str(runtime / "rt"), JUPYTER_CONFIG_DIR=str(runtime / "cfg"),
+                   CL_TEACH_THREADS="1", PYTHONUNBUFFERED="1")
         self.log = open(runtime / "voila.log", "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "voila", str(root), "--no-browser", f"--port={self.port}",
@@ -147,7 +189,8 @@ class WidgetPage:
     def stderr(self) -> List[str]:
         """Text of every stderr / error output on the page (warnings, tracebacks): should be none."""
         return self.page.eval_on_selector_all(
-            '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], .jp-OutputArea-output.jp-mod-error',
+            '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], '
+            '.jp-OutputArea-output.jp-mod-error',
             "els => els.map(e => e.textContent)")
 
     def labels(self) -> List[str]:

@@ -16,8 +16,8 @@ PREP = "photos, photo_names = load_photos(size=96)"
 def expected(strength, crop_min, seed, n_views=6):
     photos, _ = load_photos(size=96)
     grid = augmentation_views(photos[[0, 1, 2]], strength, crop_min, n_views, seed)
-    return png_src(show_images(grid, nrow=1 + n_views, scale=0.8,
-                               title=f"first column: original; strength {strength:g}, crop area {crop_min:g}-1"))
+    title = f"first column: original; strength {strength:g}, crop area {crop_min:g}-1"
+    return png_src(show_images(grid, nrow=1 + n_views, scale=0.8, title=title))
 
 
 def test_augmentation_explorer(open_widget):

@@ -1,19 +1,19 @@
 """Notebook 09's DINO teacher explorer, driven in Chromium through Voila.
 
-The notebook's setup cell and widget cell are used verbatim. The prep cell makes the widget's
-inputs with the notebook's calls but an *untrained* teacher (training takes a minute); its center
-is set to the batch mean of its outputs, what the EMA center converges to on a fixed batch. The
-same prep runs in this process, so each readout and picture is compared with the package's.
+The notebook's setup cell, data cell and widget cell are used verbatim. The prep cell makes the
+widget's inputs with the notebook's calls but an *untrained* teacher (training takes a minute);
+its center is set to the batch mean of its outputs, what the EMA center converges to on a fixed
+batch. The same cells run in this process, so each readout and picture is compared with the
+package's.
 """
 from cl_teach.widgets import dino_teacher_stats, plot_dino_teacher_stats
 
-from harness import course_cells, png_src, run_here, same_pixels
+from harness import course_cell, course_cells, png_src, run_here, same_pixels
 
 PREP = """\
 from cl_teach.widgets import dino_teacher_explorer
-test = load_fashion_mnist("test").subset(5_000, seed=0)
 cl_teach.setup(seed=0, verbose=False)
-teacher = DINO(SmallCNN(), out_dim=256)
+teacher = DINO(SmallCNN(), n_outputs=256)
 with torch.no_grad():
     teacher.eval()
     t_out = teacher.teacher_head(teacher.teacher_encoder(test.x[:512]))
@@ -30,7 +30,8 @@ def readout(st):
 
 
 def test_dino_teacher_explorer(open_widget):
-    cells = course_cells("09", "dino_teacher_explorer", DEFAULT, prep=[PREP])
+    cells = course_cells("09", "dino_teacher_explorer", DEFAULT,
+                         prep=[course_cell("09", "train, test = "), PREP])   # the data cell, then ours
     ns = run_here(cells)                                             # the same inputs, in this process
     t_out, center = ns["t_out"], ns["teacher"].center
 

@@ -26,7 +26,8 @@ READOUT = r"s = .*CLIP loss = "
 
 
 def parse(text):
-    m = re.search(r"s = ([\d.e+-]+) \(tau = [\d.e+-]+\) \| CLIP loss = ([\d.]+) \| mean P\(right caption\) = ([\d.]+)", text)
+    m = re.search(r"s = ([\d.e+-]+) \(tau = [\d.e+-]+\) \| CLIP loss = ([\d.]+) "
+                  r"\| mean P\(right caption\) = ([\d.]+)", text)
     assert m, text
     return tuple(map(float, m.groups()))
 

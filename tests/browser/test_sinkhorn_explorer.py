@@ -1,26 +1,15 @@
 """Notebook 06's Sinkhorn explorer, driven in Chromium through Voila.
 
-The notebook's setup cell and widget cell are used verbatim; the prep cell computes the same
-``scores`` as the notebook (the untrained SwAV model, seed 0, on 512 real training images). The
-same prep runs in this process, so each readout and picture is compared with what the package
+The notebook's setup cell, data cell and widget cell are used verbatim, and so are the lines of
+its "Sinkhorn codes are balanced" cell that make ``scores`` (the untrained SwAV model with BN
+re-estimated, on 512 real training images), without the figure it draws from them. The same
+cells run in this process, so each readout and picture is compared with what the package
 computes for the slider values.
 """
-import re
-
 from cl_teach.widgets import plot_sinkhorn_stats, sinkhorn_stats
 
-from harness import course_cells, png_src, run_here, same_pixels
+from harness import course_cell, course_cells, png_src, run_here, same_pixels
 
-PREP = """\
-train = load_fashion_mnist("train").subset(12_000, seed=0)
-cl_teach.setup(seed=0, verbose=False)
-K = 30
-swav = SwAV(SmallCNN(), n_prototypes=K)
-with torch.no_grad():
-    swav.eval()
-    z = F.normalize(swav.projector(swav.encoder(train.x[:512])), dim=1)
-    scores = swav.prototypes(z)
-"""
 DEFAULT = "from cl_teach.widgets import sinkhorn_explorer\nsinkhorn_explorer(scores)"
 READOUT = r"epsilon = .*rounds = "
 
@@ -31,7 +20,9 @@ def readout(st):
 
 
 def test_sinkhorn_explorer(open_widget):
-    cells = course_cells("06", "sinkhorn_explorer", DEFAULT, prep=[PREP])
+    prep = [course_cell("06", "train, test = "),                             # the data cell
+            course_cell("06", "scores = swav.", through="scores = swav.")]   # up to the scores
+    cells = course_cells("06", "sinkhorn_explorer", DEFAULT, prep=prep)
     ns = run_here(cells)                                             # the same inputs, in this process
     scores = ns["scores"]
     assert tuple(scores.shape) == (512, 30)
@@ -51,7 +42,8 @@ def test_sinkhorn_explorer(open_widget):
     st0 = sinkhorn_stats(scores, 0.05, 0)
     assert text0 == readout(st0)
     assert same_pixels(page.images()[0], png_src(plot_sinkhorn_stats(st0)))
-    assert st0["imbalance"] > 5 and st3["imbalance"] < 1.05, (st0["imbalance"], st3["imbalance"])
+    # 5.1 at seed 0 (8.6 and 15.8 at seeds 2 and 1): far from N / K without the rescaling rounds
+    assert st0["imbalance"] > 3 and st3["imbalance"] < 1.05, (st0["imbalance"], st3["imbalance"])
     page.screenshot("06_sinkhorn_explorer_0_rounds")
 
     text10 = move("rounds", 10, text0)                               # ten rounds: equipartition

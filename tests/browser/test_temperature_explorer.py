@@ -29,7 +29,8 @@ def test_temperature_explorer(open_widget):
     page.press_on_slider("tau", "ArrowLeft", times=5)
     page.page.wait_for_function(
         "(old) => [...document.querySelectorAll('.widget-label')].some(e => /tau = /.test(e.textContent)"
-        " && parseFloat(e.textContent.match(/tau = ([\\d.e+-]+)/)[1]) < old / 3)", arg=start["tau"], timeout=60_000)
+        " && parseFloat(e.textContent.match(/tau = ([\\d.e+-]+)/)[1]) < old / 3)",
+        arg=start["tau"], timeout=60_000)
     cold_text = page.wait_for_change(READOUT, start_text, start_imgs)
     cold, cold_imgs = parse(cold_text), page.images()
     assert cold["tau"] < start["tau"] / 3
@@ -52,7 +53,8 @@ def test_temperature_explorer(open_widget):
     # More negatives: the uniform share 1/K moves with the slider.
     page.press_on_slider("negatives", "ArrowRight", times=8)      # 32 + 8 * 4 = 64
     page.page.wait_for_function(
-        "() => [...document.querySelectorAll('.widget-label')].some(e => e.textContent.includes('uniform: 0.016'))",
+        "() => [...document.querySelectorAll('.widget-label')]"
+        ".some(e => e.textContent.includes('uniform: 0.016'))",
         timeout=60_000)
     more = parse(page.wait_for_change(READOUT, hot_text, hot_imgs))
     assert abs(more["uniform"] - 1 / 64) < 1e-3 and more["loss"] > hot["loss"]

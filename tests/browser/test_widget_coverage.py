@@ -8,14 +8,19 @@ HERE = Path(__file__).parent
 
 
 def widget_builders():
-    """Public functions of cl_teach.widgets that build ipywidgets (the rest are their pure numbers)."""
+    """Public functions of cl_teach.widgets (one module per explorer) that build ipywidgets.
+
+    The rest are their pure numbers and figures.
+    """
     return sorted(name for name, fn in inspect.getmembers(widgets, inspect.isfunction)
-                  if not name.startswith("_") and fn.__module__ == widgets.__name__
+                  if not name.startswith("_") and fn.__module__.startswith(widgets.__name__ + ".")
                   and "ipywidgets" in inspect.getsource(fn))
 
 
 def test_every_widget_is_driven_in_a_browser():
-    tests = "\n".join(p.read_text(encoding="utf-8") for p in HERE.glob("test_*.py") if p.name != Path(__file__).name)
-    missing = [name for name in widget_builders() if f'course_cells("' not in tests or f'"{name}"' not in tests]
+    tests = "\n".join(p.read_text(encoding="utf-8") for p in HERE.glob("test_*.py")
+                      if p.name != Path(__file__).name)
+    missing = [name for name in widget_builders()
+               if f'course_cells("' not in tests or f'"{name}"' not in tests]
     assert widget_builders(), "no widget found in cl_teach.widgets"
     assert not missing, f"add a browser test (tests/browser/test_<widget>.py) for: {missing}"

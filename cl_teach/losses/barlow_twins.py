@@ -15,7 +15,8 @@ def cross_correlation(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-5) -> 
     dimension i across the two views; 1 on the diagonal and 0 elsewhere is the ideal.
 
     Args:
-        z1: (N, D) projections of the first views, N >= 2. z2: (N, D) of the second views.
+        z1: (N, D) projections of the first views, N >= 2.
+        z2: (N, D) projections of the second views.
         eps: added to the variance, as in batch norm.
 
     Returns:
@@ -37,19 +38,23 @@ def cross_correlation(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-5) -> 
     return z1n.T @ z2n / n                                          # (D, D)
 
 
-def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3) -> torch.Tensor:
+def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3, terms: bool = False):
     """``sum_i (1 - C_ii)^2 + lambda * sum_{i != j} C_ij^2`` with C from :func:`cross_correlation`.
 
     The first term (invariance) makes each dimension agree across views; the second (redundancy
     reduction) decorrelates the dimensions, which is what prevents collapse without negatives.
 
     Args:
-        z1: (N, D) projections of the first views, N >= 2. z2: (N, D) of the second views.
+        z1: (N, D) projections of the first views, N >= 2.
+        z2: (N, D) projections of the second views.
         lambd: weight of the off-diagonal term (paper: 5e-3 with D = 8192, a tuned value, not
             1 / D; lambda = 1 / D is Tsai et al.'s 2021 rule of thumb).
+        terms: also return the two terms and C, to log them.
 
     Returns:
-        A 0-d tensor >= 0.
+        A 0-d tensor >= 0; with ``terms``, ``(loss, on_diag, off_diag, c)``: the loss, the
+        invariance term ``sum_i (1 - C_ii)^2``, the unweighted redundancy term
+        ``sum_{i != j} C_ij^2`` (0-d tensors) and the (D, D) matrix C.
 
     Raises:
         ValueError: on mismatched shapes, N < 2, NaN/inf inputs or lambd < 0.
@@ -58,9 +63,12 @@ def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3) -
         >>> z = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
         >>> round(barlow_twins_loss(z, z).item(), 4)   # uncorrelated dims, identical views
         0.0
+        >>> loss, on_diag, off_diag, c = barlow_twins_loss(z, z, terms=True); c.shape
+        torch.Size([2, 2])
     """
     check_positive("lambd", lambd, allow_zero=True)
     c = cross_correlation(z1, z2)                                   # (D, D)
-    on_diag = (torch.diagonal(c) - 1).pow(2).sum()
-    off_diag = c.pow(2).sum() - torch.diagonal(c).pow(2).sum()
-    return on_diag + lambd * off_diag
+    on_diag = (torch.diagonal(c) - 1).pow(2).sum()                  # invariance
+    off_diag = c.pow(2).sum() - torch.diagonal(c).pow(2).sum()      # redundancy
+    loss = on_diag + lambd * off_diag
+    return (loss, on_diag, off_diag, c) if terms else loss

@@ -14,7 +14,11 @@ def negative_cosine(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     BYOL's ``2 - 2 cos`` equals ``2 + 2 * negative_cosine``.
 
     Args:
-        p: (N, D) predictions. z: (N, D) targets.
+        p: (N, D) predictions.
+        z: (N, D) targets.
+
+    Returns:
+        A 0-d tensor in [-1, 1].
 
     Example:
         >>> round(negative_cosine(torch.ones(3, 2), 2 * torch.ones(3, 2)).item(), 6)

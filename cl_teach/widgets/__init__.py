@@ -1,0 +1,32 @@
+"""Thin ipywidgets bindings over ``cl_teach.plotting`` and ``cl_teach.losses``, one explorer per file.
+
+Each explorer is a pure ``*_stats`` function (tested without a browser), a ``plot_*`` function
+and a widget that redraws a figure and a one-line readout when a control moves (tested in a
+real browser); :mod:`._explorer` holds the redraw loop they share.
+
+- :func:`temperature_explorer` (notebook 01): InfoNCE's temperature and the negatives.
+- :func:`augmentation_explorer` (notebook 04): augmentation strength and the smallest crop.
+- :func:`sinkhorn_explorer` (notebook 06): SwAV's Sinkhorn-Knopp epsilon and rounds.
+- :func:`dino_teacher_explorer` (notebook 09): DINO's teacher temperature and centering.
+- :func:`logit_scale_explorer` (notebook 12): CLIP's logit scale.
+- :func:`hashtag_box` (notebook 14): a post's top-k hashtags.
+
+ipywidgets, IPython and matplotlib are imported only when a widget or figure is built.
+"""
+from .augmentation import augmentation_explorer, augmentation_views
+from .dino_teacher import dino_teacher_explorer, dino_teacher_stats, plot_dino_teacher_stats
+from .hashtags import hashtag_box
+from .logit_scale import logit_scale_explorer, logit_scale_stats, plot_logit_scale_stats
+from .sinkhorn import plot_sinkhorn_stats, sinkhorn_explorer, sinkhorn_stats
+from .temperature import (
+    negatives_with_similarities,
+    plot_temperature_stats,
+    temperature_explorer,
+    temperature_stats,
+)
+
+__all__ = ["augmentation_explorer", "augmentation_views", "dino_teacher_explorer", "dino_teacher_stats",
+           "hashtag_box", "logit_scale_explorer", "logit_scale_stats", "negatives_with_similarities",
+           "plot_dino_teacher_stats", "plot_logit_scale_stats", "plot_sinkhorn_stats",
+           "plot_temperature_stats", "sinkhorn_explorer", "sinkhorn_stats", "temperature_explorer",
+           "temperature_stats"]
