@@ -15,9 +15,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -67,7 +67,7 @@ def machine() -> dict:
             "loadavg_at_start": os.getloadavg()}
 
 
-def loadavg() -> List[float]:
+def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
@@ -77,8 +77,8 @@ def cpu_seconds() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def interleaved(fns: Dict[str, Callable[[], None]], reps: int, warmup: int = 1,
-                min_seconds: float = 0.0, max_seconds_each: float = 15.0) -> Dict[str, Dict[str, List[float]]]:
+def interleaved(fns: dict[str, Callable[[], None]], reps: int, warmup: int = 1,
+                min_seconds: float = 0.0, max_seconds_each: float = 15.0) -> dict[str, dict[str, list[float]]]:
     """Time each callable ``reps`` times, alternating between them in rotating order.
 
     Interleaving means a burst of load from another user hits every contender alike; the

@@ -47,6 +47,7 @@ def random_set(n: int, q: int, seed: int = 0):
 
 def fashion_pca(q: int):
     import torch
+
     from cl_teach.data import load_fashion_mnist
     tr, te = load_fashion_mnist("train", fallback=False), load_fashion_mnist("test", fallback=False)
     x = torch.cat([tr.x, te.x]).flatten(1).double()                 # (70000, 784)

@@ -137,6 +137,7 @@ class LightlySimCLR(nn.Module):
 def run_lightly(encoder, x_uint8, budget, ev: Evaluator, bs: int, seed: int):
     from lightly.loss import NTXentLoss
     from lightly.transforms import SimCLRTransform
+
     from cl_teach.train import warmup_cosine
 
     model = LightlySimCLR(encoder)

@@ -26,15 +26,16 @@ import os
 import resource
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Tuple
 
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
+
 from cl_teach._validate import check_embeddings  # noqa: E402
 
 D = 128
@@ -44,12 +45,12 @@ TEMPERATURE = 0.1
 @dataclass
 class Case:
     """One loss: how to make its inputs, ours, the peers, and its floor."""
-    make: Callable[[int, torch.Generator], Tuple[torch.Tensor, ...]]   # leaf tensors, requires_grad
+    make: Callable[[int, torch.Generator], tuple[torch.Tensor, ...]]   # leaf tensors, requires_grad
     ours: Callable[..., torch.Tensor]
-    peers: Dict[str, Callable[[], Callable[..., torch.Tensor]]]        # name -> factory of fn(*inputs)
+    peers: dict[str, Callable[[], Callable[..., torch.Tensor]]]        # name -> factory of fn(*inputs)
     floor: Callable[..., None]                                         # the unavoidable products
     floor_what: str
-    needs_memory_gb: Dict[str, Callable[[int], float]] = field(default_factory=dict)
+    needs_memory_gb: dict[str, Callable[[int], float]] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- NT-Xent -----------------------
@@ -240,7 +241,7 @@ def _clip_case():
                 floor_what="(N,D)@(D,N) and two (N,N)@(N,D)")
 
 
-CASES: Dict[str, Callable[[], Case]] = {"nt_xent": _nt_xent_case, "barlow_twins": _barlow_case,
+CASES: dict[str, Callable[[], Case]] = {"nt_xent": _nt_xent_case, "barlow_twins": _barlow_case,
                                         "swav": _swav_case, "dino": _dino_case,
                                         "negative_cosine": _negcos_case, "clip": _clip_case}
 

@@ -19,13 +19,12 @@ Writes benchmarks/results/mnist1d.json.
 from __future__ import annotations
 
 import argparse
-import functools
 import copy
+import functools
 import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Optional, Tuple
 
 import numpy as np
 import torch
@@ -67,11 +66,11 @@ class Augment1d:
     [-trend, trend]; noise: Gaussian noise of std ``noise``.
     """
 
-    def __init__(self, crop: Tuple[float, float] = (0.7, 1.0), shift: int = 4, scale: float = 0.3,
+    def __init__(self, crop: tuple[float, float] = (0.7, 1.0), shift: int = 4, scale: float = 0.3,
                  trend: float = 0.5, noise: float = 0.1):
         self.crop, self.shift, self.scale, self.trend, self.noise = crop, shift, scale, trend, noise
 
-    def __call__(self, x: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         n, _, length = x.shape
         g = generator
 
@@ -94,7 +93,7 @@ class Augment1d:
         return y + self.noise * torch.randn(y.shape, generator=g)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load(seed: int = 42):
     from mnist1d.data import get_dataset_args, make_dataset
     args = get_dataset_args()

@@ -11,11 +11,15 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import torch, torch.nn.functional as F
+import torch
+import torch.nn.functional as F
+
 torch.set_num_threads(1)
 import _common as C
-from cl_teach.losses import clip_loss
 from torch.autograd.function import once_differentiable
+
+from cl_teach.losses import clip_loss
+
 
 class _Clip(torch.autograd.Function):
     """Symmetric InfoNCE on unit vectors, one (N, N) matrix kept (same recipe as losses._fused._NTXent)."""

@@ -7,7 +7,7 @@ argument, says what was expected and what came in, e.g.
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -19,7 +19,7 @@ def _describe(x) -> str:
     return f"{type(x).__name__} {x!r}"[:200]
 
 
-def check_tensor(name: str, x, *, ndim: Optional[int | Sequence[int]] = None,
+def check_tensor(name: str, x, *, ndim: int | Sequence[int] | None = None,
                  floating: bool = True, finite: bool = True, nonempty: bool = True) -> torch.Tensor:
     """Check that ``x`` is a tensor of the given rank, floating dtype, non-empty and finite."""
     if not isinstance(x, torch.Tensor):
@@ -107,7 +107,7 @@ def check_pair(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> No
     check_same_device_dtype(name_a, a, name_b, b)
 
 
-def check_k(name: str, k, n: Optional[int] = None, what: str = "the number of items") -> int:
+def check_k(name: str, k, n: int | None = None, what: str = "the number of items") -> int:
     """Check a cut-off such as the k of top-k: an int (or NumPy integer, not a bool), 1 <= k <= n.
 
     Args:
@@ -140,7 +140,7 @@ def check_k(name: str, k, n: Optional[int] = None, what: str = "the number of it
     return int(k)
 
 
-def check_ks(name: str, ks, n: Optional[int] = None, what: str = "the number of items") -> Tuple[int, ...]:
+def check_ks(name: str, ks, n: int | None = None, what: str = "the number of items") -> tuple[int, ...]:
     """Check a non-empty tuple or list of cut-offs, each as :func:`check_k` (named ``name[i]``).
 
     Args:
@@ -172,7 +172,7 @@ def check_ks(name: str, ks, n: Optional[int] = None, what: str = "the number of 
 
 
 def check_view_list(name: str, views, min_len: int = 1,
-                    like: Optional[Tuple[str, torch.Tensor]] = None) -> list:
+                    like: tuple[str, torch.Tensor] | None = None) -> list:
     """Check a list of (N, K) tensors, one per view, that all have the same shape.
 
     Args:

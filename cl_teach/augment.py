@@ -8,7 +8,6 @@ torchvision's v2 transforms applied to a batch draw one set of parameters for th
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -34,13 +33,13 @@ def _check_probability(name: str, p) -> None:
         raise ValueError(f"{name} must be a probability in [0, 1], got {p!r}")
 
 
-def _uniform(n: int, lo: float, hi: float, g: Optional[torch.Generator], device) -> torch.Tensor:
+def _uniform(n: int, lo: float, hi: float, g: torch.Generator | None, device) -> torch.Tensor:
     return torch.rand(n, generator=g).to(device) * (hi - lo) + lo
 
 
-def random_resized_crop(x: torch.Tensor, scale: Tuple[float, float] = (0.25, 1.0),
-                        ratio: Tuple[float, float] = (3 / 4, 4 / 3), flip: bool = True,
-                        size: Optional[int] = None, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def random_resized_crop(x: torch.Tensor, scale: tuple[float, float] = (0.25, 1.0),
+                        ratio: tuple[float, float] = (3 / 4, 4 / 3), flip: bool = True,
+                        size: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     """Crop a random area share in ``scale`` with aspect ratio in ``ratio``, resize, maybe flip.
 
     Args:
@@ -75,9 +74,10 @@ def random_resized_crop(x: torch.Tensor, scale: Tuple[float, float] = (0.25, 1.0
 
 def color_jitter(x: torch.Tensor, brightness: float = 0.4, contrast: float = 0.4,
                  saturation: float = 0.4, p: float = 0.8,
-                 generator: Optional[torch.Generator] = None) -> torch.Tensor:
+                 generator: torch.Generator | None = None) -> torch.Tensor:
     """Per-image brightness, contrast (and saturation for RGB) factors in [1 - s, 1 + s],
-    applied to a random share ``p`` of the images. (N, C, H, W) -> (N, C, H, W) in [0, 1]."""
+    applied to a random share ``p`` of the images. (N, C, H, W) -> (N, C, H, W) in [0, 1].
+    """
     _check_images(x)
     for name, v in (("brightness", brightness), ("contrast", contrast), ("saturation", saturation)):
         check_positive(name, v, allow_zero=True)
@@ -97,7 +97,7 @@ def color_jitter(x: torch.Tensor, brightness: float = 0.4, contrast: float = 0.4
     return torch.where(apply, y, x).clamp(0, 1)
 
 
-def random_grayscale(x: torch.Tensor, p: float = 0.2, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def random_grayscale(x: torch.Tensor, p: float = 0.2, generator: torch.Generator | None = None) -> torch.Tensor:
     """Turn a random share ``p`` of RGB images grey (a no-op on 1-channel images)."""
     _check_images(x)
     _check_probability("p", p)
@@ -109,8 +109,8 @@ def random_grayscale(x: torch.Tensor, p: float = 0.2, generator: Optional[torch.
     return torch.where(apply, gray.expand_as(x), x)
 
 
-def gaussian_blur(x: torch.Tensor, sigma: Tuple[float, float] = (0.1, 1.0), p: float = 0.5,
-                  kernel_size: int = 5, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def gaussian_blur(x: torch.Tensor, sigma: tuple[float, float] = (0.1, 1.0), p: float = 0.5,
+                  kernel_size: int = 5, generator: torch.Generator | None = None) -> torch.Tensor:
     """Blur a random share ``p`` of images, each with its own sigma, as one grouped convolution."""
     _check_images(x)
     _check_range("sigma", sigma, 0, math.inf)
@@ -147,10 +147,10 @@ class Augment:
         torch.Size([8, 1, 28, 28])
     """
 
-    def __init__(self, crop_scale: Tuple[float, float] = (0.25, 1.0), flip: bool = True,
+    def __init__(self, crop_scale: tuple[float, float] = (0.25, 1.0), flip: bool = True,
                  strength: float = 1.0, brightness: float = 0.4, contrast: float = 0.4,
                  saturation: float = 0.4, jitter_p: float = 0.8, grayscale_p: float = 0.2,
-                 blur_p: float = 0.0, size: Optional[int] = None):
+                 blur_p: float = 0.0, size: int | None = None):
         check_positive("strength", strength, allow_zero=True)
         if not (0 < crop_scale[0] <= crop_scale[1] <= 1):
             raise ValueError(f"crop_scale must satisfy 0 < low <= high <= 1, got {crop_scale}")
@@ -162,7 +162,7 @@ class Augment:
         return (f"Augment(crop_scale={self.crop_scale}, flip={self.flip}, strength={self.strength}, "
                 f"blur_p={self.blur_p}, size={self.size})")
 
-    def __call__(self, x: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         check_tensor("x", x, ndim=4, finite=False)
         s = self.strength
         y = random_resized_crop(x, self.crop_scale, flip=self.flip, size=self.size, generator=generator)
@@ -175,18 +175,19 @@ class Augment:
         return y
 
 
-def two_views(x: torch.Tensor, augment: Optional[Augment] = None,
-              generator: Optional[torch.Generator] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+def two_views(x: torch.Tensor, augment: Augment | None = None,
+              generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Two independent random views of every image: ``(x1, x2)``, each (N, C, H, W)."""
     augment = augment or Augment()
     return augment(x, generator), augment(x, generator)
 
 
 def multi_crop(x: torch.Tensor, global_views: Augment, n_global: int = 2,
-               local_views: Optional[Augment] = None, n_local: int = 0,
-               generator: Optional[torch.Generator] = None) -> list:
+               local_views: Augment | None = None, n_local: int = 0,
+               generator: torch.Generator | None = None) -> list:
     """SwAV's multi-crop (Caron et al., 2020): ``n_global`` full-size views, then ``n_local``
-    small views. Returns a list of (N, C, h, w) tensors."""
+    small views. Returns a list of (N, C, h, w) tensors.
+    """
     views = [global_views(x, generator) for _ in range(n_global)]
     if n_local:
         if local_views is None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Optional
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def get_device(prefer: Optional[str] = None) -> torch.device:
+def get_device(prefer: str | None = None) -> torch.device:
     """The device to train on: ``prefer`` if given, else CUDA when present, else the CPU.
 
     A GPU is used when present and never required. ``CL_TEACH_DEVICE=cpu`` forces the CPU.
@@ -71,7 +71,7 @@ def notebook_seed() -> int:
     return int(raw)
 
 
-def setup(seed: Optional[int] = None, threads: Optional[int] = None, verbose: bool = True) -> torch.device:
+def setup(seed: int | None = None, threads: int | None = None, verbose: bool = True) -> torch.device:
     """The one setup call of every notebook: seed, thread count, device.
 
     Args:

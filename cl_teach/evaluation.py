@@ -8,8 +8,8 @@ re-estimated (an untrained net in eval mode with its initial statistics looks co
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Dict, Union
 
 import torch
 from torch import nn
@@ -44,8 +44,8 @@ class Evaluation:
     def __iter__(self):
         return iter((self.knn, self.probe))
 
-    def compare(self, other: "Evaluation", on: str = "knn", **kwargs) -> Interval:
-        """self - other on the same test items (``on`` = "knn" or "probe"), paired bootstrap."""
+    def compare(self, other: Evaluation, on: str = "knn", **kwargs) -> Interval:
+        """Self - other on the same test items (``on`` = "knn" or "probe"), paired bootstrap."""
         _check_on(on)
         mine, theirs = getattr(self, f"{on}_correct"), getattr(other, f"{on}_correct")
         return paired_difference(mine, theirs, **kwargs)
@@ -87,8 +87,8 @@ def knn_and_probe(model: nn.Module, train_set, test_set, k: int = 20) -> Evaluat
                              test_set.y, k=k)
 
 
-def baselines(make_encoder: Union[Callable[[], nn.Module], nn.Module], train_set, test_set,
-              k: int = 20) -> Dict[str, Evaluation]:
+def baselines(make_encoder: Callable[[], nn.Module] | nn.Module, train_set, test_set,
+              k: int = 20) -> dict[str, Evaluation]:
     """The fair baselines of an image notebook, under the same kNN and linear-probe protocol.
 
     Args:
@@ -111,7 +111,7 @@ def baselines(make_encoder: Union[Callable[[], nn.Module], nn.Module], train_set
     return {RAW: raw, UNTRAINED: untrained}
 
 
-def best_baseline(results: Dict[str, Evaluation], on: str = "knn") -> tuple:
+def best_baseline(results: dict[str, Evaluation], on: str = "knn") -> tuple:
     """``(name, Evaluation)`` of the stronger baseline by ``on`` ("knn" or "probe")."""
     _check_on(on)
     if not results:

@@ -11,8 +11,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -38,7 +38,8 @@ class Interval:
 
     def verdict(self, a: str = "A", b: str = "B") -> str:
         """``"a beats b"``, ``"b beats a"`` or ``"no reliable difference between a and b"``:
-        the words of the claim, decided by the interval alone (what a checked cell may print)."""
+        the words of the claim, decided by the interval alone (what a checked cell may print).
+        """
         if self.low > 0:
             return f"{a} beats {b}"
         if self.high < 0:

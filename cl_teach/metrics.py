@@ -6,15 +6,12 @@ evaluation of a frozen model against the fair baselines in :mod:`cl_teach.evalua
 """
 from __future__ import annotations
 
-import math
-from typing import Optional
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ._validate import check_embeddings, check_k, check_positive, check_same_dim, check_tensor
-from .intervals import Interval, paired_difference, seed_interval   # noqa: F401 (re-exported)
+from .intervals import Interval, paired_difference, seed_interval  # noqa: F401 (re-exported)
 from .losses.align_uniform import alignment, uniformity
 from .models import device_of
 
@@ -172,7 +169,7 @@ class LinearProbe:
     def __init__(self, weight_decay: float = 1e-4, max_iter: int = 100):
         self.weight_decay, self.max_iter = weight_decay, max_iter
 
-    def fit(self, features: torch.Tensor, labels: torch.Tensor) -> "LinearProbe":
+    def fit(self, features: torch.Tensor, labels: torch.Tensor) -> LinearProbe:
         check_embeddings("features", features)
         if not isinstance(labels, torch.Tensor) or labels.is_floating_point() or labels.is_complex():
             raise TypeError(f"labels must be an integer torch.Tensor of class indices, got "

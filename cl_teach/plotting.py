@@ -6,7 +6,7 @@ and nothing depends on a global "current figure".
 from __future__ import annotations
 
 import time
-from typing import Dict, Optional, Sequence
+from collections.abc import Sequence
 
 import matplotlib
 import matplotlib.ticker
@@ -26,9 +26,9 @@ LABELS = {"loss": "training loss", "lr": "learning rate", "feature_std": "std of
           "diag_mean": "mean diagonal of C", "offdiag_abs_mean": "mean |off-diagonal of C|"}
 
 
-def plot_history(history: History, keys: Sequence[str] = ("loss",), title: Optional[str] = None,
-                 reference: Optional[Dict[str, float]] = None, fig: Optional[Figure] = None,
-                 ylim: Optional[Dict[str, tuple]] = None) -> Figure:
+def plot_history(history: History, keys: Sequence[str] = ("loss",), title: str | None = None,
+                 reference: dict[str, float] | None = None, fig: Figure | None = None,
+                 ylim: dict[str, tuple] | None = None) -> Figure:
     """One panel per key: the logged value against the training step.
 
     Args:
@@ -63,8 +63,8 @@ class LivePlot(Callback):
     at the end and kept as ``self.fig`` (``fig.savefig(...)`` to look at it).
     """
 
-    def __init__(self, keys: Sequence[str] = ("loss",), every: int = 25, title: Optional[str] = None,
-                 reference: Optional[Dict[str, float]] = None, ylim: Optional[Dict[str, tuple]] = None):
+    def __init__(self, keys: Sequence[str] = ("loss",), every: int = 25, title: str | None = None,
+                 reference: dict[str, float] | None = None, ylim: dict[str, tuple] | None = None):
         self.keys, self.every, self.title, self.reference = list(keys), every, title, reference
         self.ylim = ylim
         self.fig, self._handle, self._last = None, None, 0.0
@@ -91,8 +91,8 @@ class LivePlot(Callback):
         self._draw(history)
 
 
-def show_images(x: torch.Tensor, nrow: int = 8, titles: Optional[Sequence[str]] = None,
-                title: Optional[str] = None, scale: float = 1.2) -> Figure:
+def show_images(x: torch.Tensor, nrow: int = 8, titles: Sequence[str] | None = None,
+                title: str | None = None, scale: float = 1.2) -> Figure:
     """A grid of (N, C, H, W) images in [0, 1], with optional per-image titles."""
     n = x.shape[0]
     ncol = min(nrow, n)
@@ -116,7 +116,7 @@ def show_images(x: torch.Tensor, nrow: int = 8, titles: Optional[Sequence[str]] 
     return fig
 
 
-def plot_spectrum(z_by_name: Dict[str, torch.Tensor], title: str = "singular values of the embeddings",
+def plot_spectrum(z_by_name: dict[str, torch.Tensor], title: str = "singular values of the embeddings",
                   relative: bool = False) -> Figure:
     """Log singular-value spectra of several (N, D) embedding matrices (dimensional collapse).
 
@@ -145,9 +145,9 @@ def plot_spectrum(z_by_name: Dict[str, torch.Tensor], title: str = "singular val
     return fig
 
 
-def plot_scores(scores: Dict[str, float], xlabel: str = "accuracy", title: Optional[str] = None,
-                highlight: Sequence[str] = (), xlim: Optional[Sequence[float]] = None,
-                errors: Optional[Dict[str, tuple]] = None) -> Figure:
+def plot_scores(scores: dict[str, float], xlabel: str = "accuracy", title: str | None = None,
+                highlight: Sequence[str] = (), xlim: Sequence[float] | None = None,
+                errors: dict[str, tuple] | None = None) -> Figure:
     """Horizontal bars, one per named score, each labelled with its value (baselines vs methods).
 
     Args:
@@ -178,10 +178,11 @@ def plot_scores(scores: Dict[str, float], xlabel: str = "accuracy", title: Optio
     return fig
 
 
-def plot_matrices(matrices: Dict[str, torch.Tensor], title: Optional[str] = None, vmin: float = -1.0,
+def plot_matrices(matrices: dict[str, torch.Tensor], title: str | None = None, vmin: float = -1.0,
                   vmax: float = 1.0, cmap: str = "RdBu_r", colorbar_label: str = "value") -> Figure:
     """Heatmaps of several square matrices side by side (e.g. Barlow Twins' cross-correlation
-    at a few steps), on one colour scale."""
+    at a few steps), on one colour scale.
+    """
     fig = Figure(figsize=(2.9 * len(matrices) + 0.8, 3.0), layout="constrained")
     axes = fig.subplots(1, len(matrices), squeeze=False)[0]
     im = None
@@ -197,14 +198,15 @@ def plot_matrices(matrices: Dict[str, torch.Tensor], title: Optional[str] = None
     return fig
 
 
-def plot_curves(curves: Dict[str, tuple], xlabel: str, ylabel: str, title: Optional[str] = None,
-                xscale: str = "linear", reference: Optional[Dict[str, float]] = None,
-                points: Optional[Dict[str, tuple]] = None,
-                errors: Optional[Dict[str, tuple]] = None) -> Figure:
+def plot_curves(curves: dict[str, tuple], xlabel: str, ylabel: str, title: str | None = None,
+                xscale: str = "linear", reference: dict[str, float] | None = None,
+                points: dict[str, tuple] | None = None,
+                errors: dict[str, tuple] | None = None) -> Figure:
     """One line per name: ``curves[name] = (x, y)`` or ``(x, y, point_labels)``; optional
     horizontal reference lines ``{label: y}`` (e.g. a baseline), single points
     ``{label: (x, y)}`` (e.g. the exact method on a speed/recall plot) and error bars
-    ``errors[name] = (low, high)`` (sequences like y: a 95% interval per point)."""
+    ``errors[name] = (low, high)`` (sequences like y: a 95% interval per point).
+    """
     fig = Figure(figsize=(5.2, 3.4), layout="constrained")
     ax = fig.subplots()
     for name, c in curves.items():
@@ -232,7 +234,7 @@ def plot_curves(curves: Dict[str, tuple], xlabel: str, ylabel: str, title: Optio
     return fig
 
 
-def plot_embedding_2d(xy: np.ndarray, labels: Sequence[str], title: Optional[str] = None,
+def plot_embedding_2d(xy: np.ndarray, labels: Sequence[str], title: str | None = None,
                       top: int = 10) -> Figure:
     """A 2-d map (UMAP, t-SNE) coloured by the ``top`` most frequent labels; the rest in grey."""
     labels = np.asarray(labels, dtype=object)

@@ -9,14 +9,21 @@ frozen pretrained towers wrapped the same way): :func:`encode_pairs` embeds alig
 """
 from __future__ import annotations
 
-from typing import Collection, Dict, List, Optional, Sequence, Set, Tuple
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._validate import (check_embeddings, check_k, check_ks, check_pair, check_positive, check_same_device_dtype,
-                        check_same_dim)
+from ._validate import (
+    check_embeddings,
+    check_k,
+    check_ks,
+    check_pair,
+    check_positive,
+    check_same_device_dtype,
+    check_same_dim,
+)
 from .models import embed
 from .retrieval import brute_force_search
 
@@ -30,7 +37,7 @@ __all__ = ["recall_at_k", "precision_at_k", "hit_rate_at_k", "mean_reciprocal_ra
 #: returns the (Q,) per-query values instead of their mean.
 
 
-def _hits(retrieved, relevant: Sequence[Collection], k: Optional[int]) -> Tuple[np.ndarray, np.ndarray]:
+def _hits(retrieved, relevant: Sequence[Collection], k: int | None) -> tuple[np.ndarray, np.ndarray]:
     """(Q, k) booleans "retrieved[i, j] is relevant to query i", and (Q,) sizes of the relevant sets."""
     retrieved = np.asarray(retrieved)
     if retrieved.ndim != 2:
@@ -56,12 +63,13 @@ def _hits(retrieved, relevant: Sequence[Collection], k: Optional[int]) -> Tuple[
 
 def _mean(per_query_values: np.ndarray, per_query: bool):
     """The metric: the mean over queries, or with ``per_query`` the (Q,) float64 values themselves
-    (for a paired interval over the same queries, :func:`cl_teach.intervals.paired_difference`)."""
+    (for a paired interval over the same queries, :func:`cl_teach.intervals.paired_difference`).
+    """
     values = np.asarray(per_query_values, dtype=np.float64)
     return values if per_query else float(np.mean(values))
 
 
-def recall_at_k(retrieved, relevant: Sequence[Collection], k: Optional[int] = None,
+def recall_at_k(retrieved, relevant: Sequence[Collection], k: int | None = None,
                 per_query: bool = False):
     """Mean over queries of (relevant items in the top k) / (number of relevant items).
 
@@ -75,15 +83,16 @@ def recall_at_k(retrieved, relevant: Sequence[Collection], k: Optional[int] = No
     return _mean(hits.sum(1) / sizes, per_query)
 
 
-def hit_rate_at_k(retrieved, relevant: Sequence[Collection], k: Optional[int] = None,
+def hit_rate_at_k(retrieved, relevant: Sequence[Collection], k: int | None = None,
                   per_query: bool = False):
     """Share of queries with at least one relevant item in the top k (equals recall@k when each
-    query has exactly one relevant item)."""
+    query has exactly one relevant item).
+    """
     hits, _ = _hits(retrieved, relevant, k)
     return _mean(hits.any(1), per_query)
 
 
-def precision_at_k(retrieved, relevant: Sequence[Collection], k: Optional[int] = None,
+def precision_at_k(retrieved, relevant: Sequence[Collection], k: int | None = None,
                    per_query: bool = False):
     """Mean over queries of (relevant items in the top k) / k.
 
@@ -95,7 +104,7 @@ def precision_at_k(retrieved, relevant: Sequence[Collection], k: Optional[int] =
     return _mean(hits.sum(1) / hits.shape[1], per_query)
 
 
-def mean_reciprocal_rank(retrieved, relevant: Sequence[Collection], k: Optional[int] = None,
+def mean_reciprocal_rank(retrieved, relevant: Sequence[Collection], k: int | None = None,
                          per_query: bool = False):
     """Mean of 1 / (rank of the first relevant item), 0 when none is retrieved.
 
@@ -108,7 +117,7 @@ def mean_reciprocal_rank(retrieved, relevant: Sequence[Collection], k: Optional[
     return _mean(np.where(hits.any(1), 1.0 / (first + 1), 0.0), per_query)
 
 
-def mean_average_precision(retrieved, relevant: Sequence[Collection], k: Optional[int] = None,
+def mean_average_precision(retrieved, relevant: Sequence[Collection], k: int | None = None,
                            per_query: bool = False):
     """mAP: mean over queries of sum over relevant ranks r of precision@r, / number relevant.
 
@@ -151,7 +160,7 @@ def encode_pairs(model, images: torch.Tensor, ids: torch.Tensor, batch_size: int
             embed(model, ids, batch_size, encode=model.encode_text))
 
 
-def shared_label_relevance(labels: Sequence, include_self: bool = False) -> List[Set[int]]:
+def shared_label_relevance(labels: Sequence, include_self: bool = False) -> list[set[int]]:
     """For each of N items, the items sharing at least one label with it: the relevant sets of
     "retrieve items like this one" (posts sharing a hashtag, images with the same caption).
 
@@ -167,7 +176,7 @@ def shared_label_relevance(labels: Sequence, include_self: bool = False) -> List
         [{0, 2}, {1}, {0, 2}]
     """
     sets = [set(ls) if isinstance(ls, (list, tuple, set, frozenset)) else {ls} for ls in labels]
-    members: Dict = {}
+    members: dict = {}
     for i, ls in enumerate(sets):
         for label in ls:
             members.setdefault(label, set()).add(i)
@@ -176,7 +185,7 @@ def shared_label_relevance(labels: Sequence, include_self: bool = False) -> List
 
 
 def cross_modal_recall(image_emb: torch.Tensor, text_emb: torch.Tensor, ks: Sequence[int] = (1, 5, 10),
-                       groups: Optional[Sequence] = None, per_query: bool = False) -> Dict[str, float]:
+                       groups: Sequence | None = None, per_query: bool = False) -> dict[str, float]:
     """Recall@k both ways for N aligned pairs: image i's caption is text i and vice versa.
 
     A hit is the partner itself, or -- with ``groups`` -- any item of the partner's group (two

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Collection, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -26,7 +26,7 @@ __all__ = ["EmbeddingIndex", "brute_force_search"]
 KINDS = ("flat", "ivf", "hnsw")
 
 
-def _as_matrix(name: str, x, dim: Optional[int] = None) -> np.ndarray:
+def _as_matrix(name: str, x, dim: int | None = None) -> np.ndarray:
     """A (N, D) float32 C-contiguous NumPy matrix from an array or a torch tensor."""
     if hasattr(x, "detach"):                                        # a torch tensor
         x = x.detach().cpu()
@@ -50,7 +50,7 @@ def _normalize(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def brute_force_search(vectors, queries, k: int, normalize: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+def brute_force_search(vectors, queries, k: int, normalize: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-k by inner product in NumPy: the reference every index is checked against.
 
     Args:
@@ -99,7 +99,7 @@ class EmbeddingIndex:
         (np.int64(12), np.float32(1.0))
     """
 
-    def __init__(self, kind: str = "flat", normalize: bool = False, nlist: Optional[int] = None,
+    def __init__(self, kind: str = "flat", normalize: bool = False, nlist: int | None = None,
                  nprobe: int = 8, m: int = 32, ef_search: int = 64, ef_construction: int = 64,
                  threads: int = 1):
         self.kind, self.normalize, self.nlist, self.nprobe = kind, normalize, nlist, nprobe
@@ -124,7 +124,7 @@ class EmbeddingIndex:
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {v!r}")
 
-    def fit(self, vectors, ids: Optional[Sequence] = None) -> "EmbeddingIndex":
+    def fit(self, vectors, ids: Sequence | None = None) -> EmbeddingIndex:
         """Index ``vectors`` (N, D); ``ids`` (N,) are returned by :meth:`search` (default 0..N-1)."""
         import faiss
         self._check_params()
@@ -163,7 +163,7 @@ class EmbeddingIndex:
         elif self.kind == "hnsw":
             self.index_.hnsw.efSearch = self.ef_search
 
-    def search(self, queries, k: int) -> Tuple[np.ndarray, np.ndarray]:
+    def search(self, queries, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` best-scoring indexed vectors for each query.
 
         Args:
@@ -203,7 +203,7 @@ class EmbeddingIndex:
                      params=np.array(json.dumps(self._params())))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "EmbeddingIndex":
+    def load(cls, path: str | os.PathLike) -> EmbeddingIndex:
         """Read an index written by :meth:`save`."""
         import faiss
         with np.load(path, allow_pickle=False) as f:

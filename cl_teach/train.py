@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -25,8 +25,8 @@ class History:
     """Logged values: ``history["loss"]`` is a NumPy array, ``history.steps("loss")`` its steps."""
 
     def __init__(self):
-        self._values: Dict[str, List[float]] = defaultdict(list)
-        self._steps: Dict[str, List[int]] = defaultdict(list)
+        self._values: dict[str, list[float]] = defaultdict(list)
+        self._steps: dict[str, list[int]] = defaultdict(list)
         self.wall_time = 0.0
 
     def log(self, step: int, **values: float) -> None:
@@ -45,7 +45,7 @@ class History:
     def steps(self, key: str) -> np.ndarray:
         return np.asarray(self._steps[key])
 
-    def keys(self) -> List[str]:
+    def keys(self) -> list[str]:
         return list(self._values)
 
     def last(self, key: str) -> float:
@@ -82,11 +82,11 @@ def _to(batch, device):
     return batch
 
 
-def fit(method: nn.Module, loader: Iterable, epochs: int = 1, steps: Optional[int] = None,
+def fit(method: nn.Module, loader: Iterable, epochs: int = 1, steps: int | None = None,
         lr: float = 5e-3, weight_decay: float = 1e-4, warmup: float = 0.05,
-        optimizer: Optional[torch.optim.Optimizer] = None, callbacks: Sequence[Callback] = (),
-        device: Optional[torch.device] = None, progress: bool = True,
-        max_seconds: Optional[float] = None, desc: Optional[str] = None) -> History:
+        optimizer: torch.optim.Optimizer | None = None, callbacks: Sequence[Callback] = (),
+        device: torch.device | None = None, progress: bool = True,
+        max_seconds: float | None = None, desc: str | None = None) -> History:
     """Train ``method`` on ``loader`` and return its :class:`History`.
 
     Args:
@@ -182,7 +182,7 @@ class CollapseMonitor(Callback):
     with two views, ``alignment``.
     """
 
-    def __init__(self, every: int = 10, key: str = "z1", key2: Optional[str] = "z2"):
+    def __init__(self, every: int = 10, key: str = "z1", key2: str | None = "z2"):
         self.every, self.key, self.key2 = every, key, key2
 
     def on_step_end(self, step, logs, method, history):

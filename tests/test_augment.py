@@ -2,8 +2,15 @@
 import pytest
 import torch
 
-from cl_teach.augment import (Augment, color_jitter, gaussian_blur, multi_crop, random_grayscale,
-                              random_resized_crop, two_views)
+from cl_teach.augment import (
+    Augment,
+    color_jitter,
+    gaussian_blur,
+    multi_crop,
+    random_grayscale,
+    random_resized_crop,
+    two_views,
+)
 
 
 def gen(seed=0):

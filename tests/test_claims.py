@@ -14,8 +14,15 @@ import torch.nn.functional as F
 
 import cl_teach
 from cl_teach.data import load_fashion_mnist
-from cl_teach.evaluation import (RAW, UNTRAINED, Evaluation, baselines, best_baseline,
-                                 evaluate_features, knn_and_probe)
+from cl_teach.evaluation import (
+    RAW,
+    UNTRAINED,
+    Evaluation,
+    baselines,
+    best_baseline,
+    evaluate_features,
+    knn_and_probe,
+)
 from cl_teach.metrics import effective_rank, feature_std, recalibrate_batchnorm
 from cl_teach.models import SmallCNN
 

@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from cl_teach.losses import sinkhorn
-from cl_teach.metrics import paired_difference
 from cl_teach.methods import MoCo
+from cl_teach.metrics import paired_difference
 from cl_teach.models import SmallCNN
 
 

@@ -13,8 +13,8 @@ import torch
 from cl_teach.augment import Augment
 from cl_teach.data import ViewLoader
 from cl_teach.evaluation import baselines, best_baseline, knn_and_probe
-from cl_teach.metrics import effective_rank, feature_std, recalibrate_batchnorm
 from cl_teach.methods import BYOL, BarlowTwins, SimSiam
+from cl_teach.metrics import effective_rank, feature_std, recalibrate_batchnorm
 from cl_teach.models import SmallCNN, embed
 from cl_teach.train import fit
 

@@ -8,19 +8,17 @@ from cl_teach import metrics
 
 def test_threads_restores_the_previous_count_even_on_error():
     before = torch.get_num_threads()
-    with pytest.raises(RuntimeError, match="boom"):
-        with cl_teach.threads(2):
-            assert torch.get_num_threads() == 2
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), cl_teach.threads(2):
+        assert torch.get_num_threads() == 2
+        raise RuntimeError("boom")
     assert torch.get_num_threads() == before
 
 
 @pytest.mark.parametrize("n", [0, -2, 1.5, "2", True, None])
 def test_threads_rejects_bad_counts(n):
     before = torch.get_num_threads()
-    with pytest.raises(ValueError, match=r"n must be an int >= 1.*got"):
-        with cl_teach.threads(n):
-            pass
+    with pytest.raises(ValueError, match=r"n must be an int >= 1.*got"), cl_teach.threads(n):
+        pass
     assert torch.get_num_threads() == before
 
 

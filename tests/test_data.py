@@ -3,7 +3,6 @@ corpus with sha256 checks and clear errors, and the bundled photos."""
 import gzip
 import hashlib
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -53,7 +52,7 @@ def test_debian_files_are_the_published_ones():
 def test_fashion_mnist_real():
     tr, te = load_fashion_mnist("train"), load_fashion_mnist("test")
     assert tr.x.shape == (60000, 1, 28, 28) and te.x.shape == (10000, 1, 28, 28)
-    assert tr.x.dtype == torch.float32 and 0 <= tr.x.min() and tr.x.max() <= 1
+    assert tr.x.dtype == torch.float32 and tr.x.min() >= 0 and tr.x.max() <= 1
     assert torch.bincount(tr.y).tolist() == [6000] * 10 and not tr.is_fallback
     assert tr.classes[9] == "Ankle boot"
 

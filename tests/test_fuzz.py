@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 import pytest
@@ -46,22 +46,22 @@ class Case:
     name: str
     fn: Callable
     make: Callable[[int, int, torch.Generator], dict]
-    same_shape: Sequence[Tuple[str, ...]] = ()
-    same_dim: Sequence[Tuple[str, str]] = ()
+    same_shape: Sequence[tuple[str, ...]] = ()
+    same_dim: Sequence[tuple[str, str]] = ()
     temps: Sequence[str] = ()
-    ints: Dict[str, bool] = field(default_factory=dict)
-    floats: Dict[str, bool] = field(default_factory=dict)
+    ints: dict[str, bool] = field(default_factory=dict)
+    floats: dict[str, bool] = field(default_factory=dict)
     seqs: Sequence[str] = ()
-    labels: Dict[str, str] = field(default_factory=dict)             # integer labels -> their features
+    labels: dict[str, str] = field(default_factory=dict)             # integer labels -> their features
     probs: Sequence[str] = ()                                        # probabilities in [0, 1]
     ranges: Sequence[str] = ()                                       # (low, high) pairs
     finite: bool = True                                              # NaN/inf tensors refused
     masks: Sequence[str] = ()                                        # (N, N) boolean masks
-    ks: Dict[str, Callable[[dict], int]] = field(default_factory=dict)
+    ks: dict[str, Callable[[dict], int]] = field(default_factory=dict)
     numpy_ok: bool = False
     converts_dtype: bool = False                                     # mixed float dtypes are cast
     min_n: int = 2
-    rank: Dict[str, Tuple[int, ...]] = field(default_factory=dict)   # allowed ranks (default 2)
+    rank: dict[str, tuple[int, ...]] = field(default_factory=dict)   # allowed ranks (default 2)
     may_be_empty: Sequence[str] = ()                                 # (0, D) is valid (an empty queue)
 
     def __repr__(self):
@@ -82,7 +82,7 @@ def _knn(train_features, train_labels, test_features, test_labels, k=3, temperat
 
 
 PAIR = [("z1", "z2")]
-CASES: List[Case] = [
+CASES: list[Case] = [
     Case("info_nce", losses.info_nce,
          lambda n, d, g: dict(query=_r(g, n, d), key=_r(g, n, d), temperature=0.1, negatives=_r(g, n + 3, d)),
          same_shape=[("query", "key")], same_dim=[("query", "negatives")], temps=["temperature"]),
@@ -183,18 +183,18 @@ def _bad_numbers(allow_zero: bool, integer: bool) -> list:
     return bad
 
 
-def _tensor_args(case: Case, kw: dict) -> List[str]:
+def _tensor_args(case: Case, kw: dict) -> list[str]:
     return [k for k, v in kw.items() if isinstance(v, torch.Tensor) and k not in case.labels]
 
 
-def _partners(case: Case, name: str) -> List[str]:
+def _partners(case: Case, name: str) -> list[str]:
     out = [a for grp in case.same_shape if name in grp for a in grp if a != name]
     out += [b if a == name else a for a, b in case.same_dim if name in (a, b)]
     return out
 
 
 # --------------------------------------------------------------------------- mutations
-def _mutations(case: Case, kw: dict) -> List[Tuple[str, str]]:
+def _mutations(case: Case, kw: dict) -> list[tuple[str, str]]:
     """Every (argument, kind of damage) that must be refused for this case."""
     muts = []
     for name in _tensor_args(case, kw):
@@ -222,7 +222,7 @@ def _mutations(case: Case, kw: dict) -> List[Tuple[str, str]]:
     return muts
 
 
-def _damage(case: Case, kw: dict, name: str, kind: str, data) -> Tuple[dict, List[str]]:
+def _damage(case: Case, kw: dict, name: str, kind: str, data) -> tuple[dict, list[str]]:
     """Return broken kwargs and the argument names an acceptable message may mention."""
     kw = dict(kw)
     v = kw.get(name)
@@ -322,7 +322,7 @@ def _damage(case: Case, kw: dict, name: str, kind: str, data) -> Tuple[dict, Lis
     return kw, names
 
 
-def _assert_clear_error(case: Case, kw: dict, names: List[str], what: str):
+def _assert_clear_error(case: Case, kw: dict, names: list[str], what: str):
     try:
         out = case.fn(**kw)
     except (ValueError, TypeError) as e:

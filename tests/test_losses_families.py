@@ -9,9 +9,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cl_teach.losses import (barlow_twins_loss, cross_correlation, dino_loss, negative_cosine,
-                             sinkhorn, swav_loss)
-
+from cl_teach.losses import (
+    barlow_twins_loss,
+    cross_correlation,
+    dino_loss,
+    negative_cosine,
+    sinkhorn,
+    swav_loss,
+)
 
 # ---------- the original authors' code, transcribed (float64) ----------
 

@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from cl_teach.ranking import (hit_rate_at_k, mean_average_precision, mean_reciprocal_rank, precision_at_k,
-                              ranking_report, recall_at_k)
+from cl_teach.ranking import (
+    hit_rate_at_k,
+    mean_average_precision,
+    mean_reciprocal_rank,
+    precision_at_k,
+    ranking_report,
+    recall_at_k,
+)
 from cl_teach.retrieval import EmbeddingIndex, brute_force_search
 
 

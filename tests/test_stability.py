@@ -7,7 +7,7 @@ bfloat16 much earlier; log-sum-exp (``cross_entropy``, ``log_softmax``, ``logsum
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -18,7 +18,7 @@ N, D = 16, 8
 TAU = 0.01
 
 
-def _inputs(kind: str, dtype: torch.dtype, n: int = N, d: int = D) -> List[torch.Tensor]:
+def _inputs(kind: str, dtype: torch.dtype, n: int = N, d: int = D) -> list[torch.Tensor]:
     """Two (N, D) embedding batches of a given difficulty."""
     g = torch.Generator().manual_seed(0)
     a = torch.randn(n, d, generator=g)
@@ -37,7 +37,7 @@ def _inputs(kind: str, dtype: torch.dtype, n: int = N, d: int = D) -> List[torch
 
 
 # Each entry: inputs (two (N, D) tensors, requires_grad) -> the loss at the coldest temperature.
-LOSSES: Dict[str, Callable] = {
+LOSSES: dict[str, Callable] = {
     "info_nce": lambda a, b: losses.info_nce(a, b, temperature=TAU),
     "info_nce_logits": lambda a, b: torch.nn.functional.cross_entropy(
         *[t.float() if t.is_floating_point() else t for t in losses.info_nce_logits(a, b, temperature=TAU)]),

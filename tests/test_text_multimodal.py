@@ -14,8 +14,13 @@ from cl_teach.data.text import Vocab, tokenize
 from cl_teach.losses import clip_logits, clip_loss, simcse_loss
 from cl_teach.methods import CLIP, SimCSE, WenLan
 from cl_teach.models import SmallCNN, TextCNN, TinyTransformer
-from cl_teach.ranking import (cross_modal_recall, encode_pairs, shared_label_relevance, zero_shot_classifier,
-                              zero_shot_predict)
+from cl_teach.ranking import (
+    cross_modal_recall,
+    encode_pairs,
+    shared_label_relevance,
+    zero_shot_classifier,
+    zero_shot_predict,
+)
 
 
 # ----------------------------------------------------------------------------- clip_loss

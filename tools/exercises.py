@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import List, Tuple
 
 import nbformat
 
@@ -50,13 +49,13 @@ def _marker(line: str, word: str, markdown: bool) -> bool:
     return s == word
 
 
-def strip_solutions(source: str, markdown: bool = False, where: str = "cell") -> Tuple[str, int]:
+def strip_solutions(source: str, markdown: bool = False, where: str = "cell") -> tuple[str, int]:
     """Replace every solution block of one cell; return the new source and the number replaced.
 
     Raises:
         ValueError: on an END without a BEGIN, a nested BEGIN, or a BEGIN never closed.
     """
-    out: List[str] = []
+    out: list[str] = []
     inside, n = False, 0
     for i, line in enumerate(source.split("\n"), 1):
         if _marker(line, BEGIN, markdown):
@@ -101,7 +100,7 @@ def student_notebook(stem: str) -> str:
     return nbformat.writes(nb) + "\n"
 
 
-def stems() -> List[str]:
+def stems() -> list[str]:
     return sorted(p.stem for p in SRC_DIR.glob("[0-9][0-9]_*.py"))
 
 

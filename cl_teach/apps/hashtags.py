@@ -17,7 +17,7 @@ holds what only this application needs:
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -31,12 +31,12 @@ __all__ = ["tag_vocabulary", "relevant_sets", "tag_matrix", "tfidf_vectorizer", 
            "hashtag_votes", "standardize", "fuse", "top_k", "corrupt_tags", "fit_hashtag_towers"]
 
 
-def tag_vocabulary(tags: Sequence[Sequence[str]]) -> List[str]:
+def tag_vocabulary(tags: Sequence[Sequence[str]]) -> list[str]:
     """The sorted unique hashtags of a split (the candidates every post is ranked against)."""
     return sorted({t for ts in tags for t in ts})
 
 
-def relevant_sets(tags: Sequence[Sequence[str]], vocab: Sequence[str]) -> List[set]:
+def relevant_sets(tags: Sequence[Sequence[str]], vocab: Sequence[str]) -> list[set]:
     """For each post, the set of its hashtags' indices in ``vocab``."""
     index = {t: i for i, t in enumerate(vocab)}
     return [{index[t] for t in ts if t in index} for ts in tags]
@@ -54,7 +54,7 @@ def _no_space(s: str) -> str:
     return s.replace(" ", "")
 
 
-def tfidf_vectorizer(texts: Sequence[str], ngram_range: Tuple[int, int] = (1, 2)):
+def tfidf_vectorizer(texts: Sequence[str], ngram_range: tuple[int, int] = (1, 2)):
     """A character n-gram TF-IDF (sublinear tf, spaces dropped) fitted on ``texts``."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     return TfidfVectorizer(analyzer="char", ngram_range=ngram_range, sublinear_tf=True,
@@ -105,7 +105,7 @@ def standardize(scores: np.ndarray) -> np.ndarray:
     return (scores - scores.mean(1, keepdims=True)) / (scores.std(1, keepdims=True) + 1e-6)
 
 
-def fuse(scores: Dict[str, np.ndarray], weights: Dict[str, float]) -> np.ndarray:
+def fuse(scores: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
     """sum_name weights[name] * standardize(scores[name]) over the names in ``weights``."""
     missing = set(weights) - set(scores)
     if missing:
@@ -126,7 +126,7 @@ def top_k(scores: np.ndarray, k: int = 10) -> np.ndarray:
     return np.take_along_axis(idx, order, 1)
 
 
-def corrupt_tags(tags: Sequence[Sequence[str]], share: float, seed: int = 0) -> List[List[str]]:
+def corrupt_tags(tags: Sequence[Sequence[str]], share: float, seed: int = 0) -> list[list[str]]:
     """Replace the hashtags of a random ``share`` of posts by those of another random post."""
     if not 0 <= share <= 1:
         raise ValueError(f"share must be in [0, 1], got {share!r}")

@@ -1,13 +1,20 @@
 """Data loaders. Every loader works offline and says what it looked for and how to get it."""
-from .images import (FASHION_CLASSES, ImageDataset, fashion_mnist_subsets, load_digits_fallback,
-                     load_fashion_mnist, load_photos, read_idx)
-from .loaders import HashtagPairLoader, TensorLoader, ViewLoader
-from .ngrams import CharNgrams, pack
-from .text import Vocab, tokenize
 from .clipart import load_clipart
 from .emoji import load_emoji
 from .image_text import ImageTextSet
+from .images import (
+                     FASHION_CLASSES,
+                     ImageDataset,
+                     fashion_mnist_subsets,
+                     load_digits_fallback,
+                     load_fashion_mnist,
+                     load_photos,
+                     read_idx,
+)
+from .loaders import HashtagPairLoader, TensorLoader, ViewLoader
+from .ngrams import CharNgrams, pack
 from .shapes import make_shapes
+from .text import Vocab, tokenize
 from .weibo import WeiboSplit, generated_weibo, load_weibo, weibo_posts
 
 __all__ = ["FASHION_CLASSES", "CharNgrams", "HashtagPairLoader", "ImageDataset", "TensorLoader", "ViewLoader",

@@ -8,14 +8,14 @@ and how to get the data.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import List, Optional, Sequence
 
 __all__ = ["search_path", "find_first"]
 
 
-def search_path(given: Optional[str | os.PathLike], env_var: str,
-                defaults: Sequence[str | os.PathLike]) -> List[Path]:
+def search_path(given: str | os.PathLike | None, env_var: str,
+                defaults: Sequence[str | os.PathLike]) -> list[Path]:
     """The places to look, in order: ``given`` (when set), ``$env_var`` (when set), the defaults.
 
     Example:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import gzip
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -36,11 +36,11 @@ class ImageDataset:
     """
     x: torch.Tensor
     y: torch.Tensor
-    classes: List[str]
+    classes: list[str]
     name: str
     source: str
     is_fallback: bool = False
-    notes: List[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -50,7 +50,7 @@ class ImageDataset:
         return (f"ImageDataset({self.name}{tag}: x {tuple(self.x.shape)}, "
                 f"{len(self.classes)} classes, from {self.source})")
 
-    def subset(self, n: int, seed: int = 0) -> "ImageDataset":
+    def subset(self, n: int, seed: int = 0) -> ImageDataset:
         """A random subset of ``n`` items (fixed by ``seed``), stratification not needed here."""
         if not 0 < n <= len(self):
             raise ValueError(f"n must be in 1..{len(self)}, got {n}")
@@ -74,14 +74,14 @@ def read_idx(path: Path) -> np.ndarray:
     return arr.reshape(shape)
 
 
-def fashion_mnist_dirs(root: Optional[str | os.PathLike] = None) -> List[Path]:
+def fashion_mnist_dirs(root: str | os.PathLike | None = None) -> list[Path]:
     """The folders searched for the IDX files, in order."""
     return search_path(root, "CL_TEACH_FASHION_MNIST",
                        [DEBIAN_FASHION_DIR, data_dir() / "fashion_mnist",
                         data_dir() / "FashionMNIST" / "raw"])           # the last: torchvision's download layout
 
 
-def _find(dirs: Sequence[Path], split: str) -> Optional[Path]:
+def _find(dirs: Sequence[Path], split: str) -> Path | None:
     for d in dirs:
         if all((d / f).exists() or (d / f[:-3]).exists() for f in _FILES[split]):
             return d
@@ -109,7 +109,7 @@ def load_digits_fallback(split: str = "train") -> ImageDataset:
                         "sklearn.datasets.load_digits", is_fallback=True)
 
 
-def load_fashion_mnist(split: str = "train", root: Optional[str | os.PathLike] = None,
+def load_fashion_mnist(split: str = "train", root: str | os.PathLike | None = None,
                        download: bool = False, fallback: bool = True) -> ImageDataset:
     """Fashion-MNIST (Xiao et al., 2017), read offline from its IDX files.
 
@@ -150,7 +150,7 @@ def load_fashion_mnist(split: str = "train", root: Optional[str | os.PathLike] =
 PHOTO_NAMES = ("astronaut", "coffee", "chelsea", "rocket", "china", "flower")
 
 
-def load_photos(size: int = 96, names: Sequence[str] = PHOTO_NAMES) -> tuple[torch.Tensor, List[str]]:
+def load_photos(size: int = 96, names: Sequence[str] = PHOTO_NAMES) -> tuple[torch.Tensor, list[str]]:
     """Real RGB photos from scikit-image (``astronaut``, ``coffee``, ``chelsea``, ``rocket``) and
     scikit-learn (``china``, ``flower``), centre-cropped to squares and resized.
 

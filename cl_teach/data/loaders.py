@@ -8,7 +8,7 @@ epoch number, so a seeded run reproduces its batches.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch

@@ -8,7 +8,7 @@ and unseen hashtags still share characters with seen ones. :func:`pack` turns ba
 from __future__ import annotations
 
 import zlib
-from typing import List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -18,7 +18,7 @@ from .._validate import check_positive
 __all__ = ["CharNgrams", "pack"]
 
 
-def _grams(text: str, lo: int, hi: int, strip_spaces: bool) -> List[str]:
+def _grams(text: str, lo: int, hi: int, strip_spaces: bool) -> list[str]:
     s = text.replace(" ", "") if strip_spaces else text
     return [s[i:i + n] for n in range(lo, hi + 1) for i in range(len(s) - n + 1)]
 
@@ -42,7 +42,7 @@ class CharNgrams:
         [3, 1]
     """
 
-    def __init__(self, ngram_range: Tuple[int, int] = (1, 3), n_buckets: int = 2 ** 20,
+    def __init__(self, ngram_range: tuple[int, int] = (1, 3), n_buckets: int = 2 ** 20,
                  min_count: int = 2, strip_spaces: bool = True):
         self.ngram_range, self.n_buckets, self.min_count, self.strip_spaces = ngram_range, n_buckets, min_count, strip_spaces
 
@@ -51,7 +51,7 @@ class CharNgrams:
         return np.unique(np.array([zlib.crc32(g.encode("utf-8")) % self.n_buckets
                                    for g in _grams(text, lo, hi, self.strip_spaces)], dtype=np.int64))
 
-    def fit(self, texts: Sequence[str]) -> "CharNgrams":
+    def fit(self, texts: Sequence[str]) -> CharNgrams:
         if isinstance(texts, str) or len(texts) == 0:
             raise ValueError(f"texts must be a non-empty sequence of strings, got {type(texts).__name__}")
         check_positive("min_count", self.min_count, integer=True)
@@ -66,7 +66,7 @@ class CharNgrams:
         self.idf_ = np.concatenate([[1.0], np.log((1 + len(texts)) / (1 + counts[kept])) + 1]).astype(np.float32)
         return self
 
-    def transform(self, texts: Sequence[str]) -> List[np.ndarray]:
+    def transform(self, texts: Sequence[str]) -> list[np.ndarray]:
         """One int64 array of kept n-gram columns per text (``[0]`` when none is kept)."""
         if not hasattr(self, "lookup_"):
             raise RuntimeError("CharNgrams is not fitted: call fit(texts) first")
@@ -81,7 +81,7 @@ class CharNgrams:
 
 
 def pack(bags: Sequence[np.ndarray], idf: np.ndarray, drop: float = 0.0,
-         generator: Optional[torch.Generator] = None) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+         generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Bags -> (ids, offsets, weights) for ``nn.EmbeddingBag(mode="sum")``.
 
     The weights are each bag's idf values scaled to unit L2 norm, so the bag's output is the

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 
@@ -27,22 +27,22 @@ PAD, UNK = "<pad>", "<unk>"
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]")
 
 
-def char_tokens(text: str) -> List[str]:
+def char_tokens(text: str) -> list[str]:
     """Characters, spaces dropped: ``"狗 脸"`` -> ``["狗", "脸"]``."""
     return [c for c in text if not c.isspace()]
 
 
-def space_tokens(text: str) -> List[str]:
+def space_tokens(text: str) -> list[str]:
     """Whitespace split, for pre-segmented text (the Weibo posts)."""
     return text.split()
 
 
-def word_tokens(text: str) -> List[str]:
+def word_tokens(text: str) -> list[str]:
     """Lower-cased English words and punctuation marks: ``"Dog face!"`` -> ``["dog", "face", "!"]``."""
     return _WORD.findall(text.lower())
 
 
-def jieba_tokens(text: str) -> List[str]:
+def jieba_tokens(text: str) -> list[str]:
     """Chinese words by jieba (its dictionary loads once, ~1-2 s, quietly)."""
     try:
         import jieba
@@ -52,11 +52,11 @@ def jieba_tokens(text: str) -> List[str]:
     return [w for w in jieba.lcut(text) if not w.isspace()]
 
 
-TOKENIZERS: Dict[str, Callable[[str], List[str]]] = {
+TOKENIZERS: dict[str, Callable[[str], list[str]]] = {
     "char": char_tokens, "jieba": jieba_tokens, "space": space_tokens, "word": word_tokens}
 
 
-def tokenize(text: str, kind: str = "char") -> List[str]:
+def tokenize(text: str, kind: str = "char") -> list[str]:
     """Tokenise one text with the tokeniser named ``kind`` (see :data:`TOKENIZERS`).
 
     Example:
@@ -87,12 +87,12 @@ class Vocab:
         if tokenizer not in TOKENIZERS:
             raise ValueError(f"tokenizer must be one of {sorted(TOKENIZERS)}, got {tokenizer!r}")
         self.tokenizer = tokenizer
-        self.itos: List[str] = [PAD, UNK] + [t for t in tokens if t not in (PAD, UNK)]
-        self.stoi: Dict[str, int] = {t: i for i, t in enumerate(self.itos)}
+        self.itos: list[str] = [PAD, UNK] + [t for t in tokens if t not in (PAD, UNK)]
+        self.stoi: dict[str, int] = {t: i for i, t in enumerate(self.itos)}
 
     @classmethod
     def build(cls, texts: Iterable[str], tokenizer: str = "char", min_freq: int = 1,
-              max_size: Optional[int] = None) -> "Vocab":
+              max_size: int | None = None) -> Vocab:
         """The tokens of ``texts`` seen at least ``min_freq`` times, the ``max_size`` most frequent."""
         check_positive("min_freq", min_freq, integer=True)
         if max_size is not None:
@@ -120,7 +120,7 @@ class Vocab:
             out[i, :len(ids)] = torch.tensor(ids, dtype=torch.long)
         return out
 
-    def decode(self, ids: torch.Tensor) -> List[str]:
+    def decode(self, ids: torch.Tensor) -> list[str]:
         """Ids back to text (padding dropped; tokens joined by a space, or nothing for chars)."""
         sep = "" if self.tokenizer in ("char",) else " "
         return [sep.join(self.itos[i] for i in row.tolist() if i != 0) for row in ids]

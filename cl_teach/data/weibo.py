@@ -17,7 +17,6 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
 
 import numpy as np
 
@@ -46,9 +45,9 @@ HOW_TO_GET = ("The corpus is the folder data/Weibo/ of the public repository "
 class WeiboSplit:
     """One split. ``posts[i]`` (space-segmented text) has hashtags ``tags[i]`` (a list)."""
     split: str
-    posts: List[str]
-    tags: List[List[str]]
-    convs: List[str]
+    posts: list[str]
+    tags: list[list[str]]
+    convs: list[str]
     source: str
     is_fallback: bool = False
 
@@ -60,7 +59,7 @@ class WeiboSplit:
         return f"WeiboSplit({self.split}: {len(self)} posts, {n_tags} unique tags, from {self.source})"
 
 
-def weibo_dirs(root: Optional[str | os.PathLike] = None) -> List[Path]:
+def weibo_dirs(root: str | os.PathLike | None = None) -> list[Path]:
     """The folders searched, in order."""
     return search_path(root, "CL_TEACH_WEIBO", [REPO_ROOT.parent / "shared" / "data" / "weibo_hashtags",
                                                 data_dir() / "weibo_hashtags"])
@@ -74,7 +73,7 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _read_lines(path: Path, verify: bool) -> List[str]:
+def _read_lines(path: Path, verify: bool) -> list[str]:
     if verify:
         got = sha256_file(path)
         if got != SHA256[path.name]:
@@ -84,7 +83,7 @@ def _read_lines(path: Path, verify: bool) -> List[str]:
         return f.read().splitlines()
 
 
-def find_weibo(root: Optional[str | os.PathLike] = None, split: str = "valid") -> Path:
+def find_weibo(root: str | os.PathLike | None = None, split: str = "valid") -> Path:
     """The first searched folder holding ``split``'s files; FileNotFoundError naming them all."""
     dirs = weibo_dirs(root)
     for d in dirs:
@@ -95,7 +94,7 @@ def find_weibo(root: Optional[str | os.PathLike] = None, split: str = "valid") -
                             f"{split}_tag.txt, {split}_conv.txt in {looked}. {HOW_TO_GET}")
 
 
-def load_weibo(split: str = "valid", root: Optional[str | os.PathLike] = None,
+def load_weibo(split: str = "valid", root: str | os.PathLike | None = None,
                verify: bool = True, fallback: bool = False) -> WeiboSplit:
     """Load one split of the Weibo hashtag corpus, checking every file's sha256.
 
@@ -170,8 +169,7 @@ TOPICS = [
     ("justinbieber", "bieber concert fans music 比伯 演唱会"), ("football", "goal match league striker 球赛"),
     ("股市", "股票 涨停 大盘 基金 牛市 散户"), ("房价", "买房 房贷 楼市 首付 调控 租房"),
 ]
-FILLER = ("今天 真的 我们 大家 觉得 一个 什么 这个 还是 就是 可以 没有 知道 喜欢 希望 终于 "
-          "the a is so really today we love what this URL MENTION DIGIT").split()
+FILLER = ["今天", "真的", "我们", "大家", "觉得", "一个", "什么", "这个", "还是", "就是", "可以", "没有", "知道", "喜欢", "希望", "终于", "the", "a", "is", "so", "really", "today", "we", "love", "what", "this", "URL", "MENTION", "DIGIT"]
 
 
 def generated_weibo(split: str = "valid", n_posts: int = 1200, seed: int = 0) -> WeiboSplit:

@@ -11,8 +11,6 @@ cross-entropies). The learnable ``logit_scale = log(1 / temperature)`` belongs t
 """
 from __future__ import annotations
 
-from typing import Tuple
-
 import torch
 import torch.nn.functional as F
 
@@ -20,7 +18,7 @@ from .._validate import check_pair, check_temperature
 
 
 def clip_logits(image_emb: torch.Tensor, text_emb: torch.Tensor,
-                temperature) -> Tuple[torch.Tensor, torch.Tensor]:
+                temperature) -> tuple[torch.Tensor, torch.Tensor]:
     """The image->text and text->image logits of a batch of N pairs.
 
     Args:

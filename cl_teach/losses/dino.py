@@ -1,7 +1,7 @@
 """DINO's self-distillation loss (Caron et al., ICCV 2021)."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

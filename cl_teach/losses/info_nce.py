@@ -11,8 +11,6 @@ temperature 0.01.
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
-
 import torch
 import torch.nn.functional as F
 
@@ -21,7 +19,7 @@ from ._fused import fused_nt_xent
 
 
 def info_nce_logits(query: torch.Tensor, key: torch.Tensor, temperature: float = 0.1,
-                    negatives: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+                    negatives: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The classification view of InfoNCE: logits and the index of each positive.
 
     Args:
@@ -66,7 +64,7 @@ def info_nce_logits(query: torch.Tensor, key: torch.Tensor, temperature: float =
 
 
 def info_nce(query: torch.Tensor, key: torch.Tensor, temperature: float = 0.1,
-             negatives: Optional[torch.Tensor] = None) -> torch.Tensor:
+             negatives: torch.Tensor | None = None) -> torch.Tensor:
     """InfoNCE loss: cross-entropy of :func:`info_nce_logits` (van den Oord et al., 2018).
 
     Args and Raises as :func:`info_nce_logits`.

@@ -10,8 +10,6 @@ post with another hashtag), so each row is a 2N-way classification.
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 import torch.nn.functional as F
 
@@ -19,7 +17,7 @@ from .._validate import check_pair, check_temperature
 
 
 def simcse_loss(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.05,
-                hard_negatives: Optional[torch.Tensor] = None) -> torch.Tensor:
+                hard_negatives: torch.Tensor | None = None) -> torch.Tensor:
     """Cross-entropy of ``cos(z1_i, [z2; hard_negatives]_j) / tau`` with the target ``j = i``.
 
     Args:

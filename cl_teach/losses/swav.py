@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -50,7 +50,7 @@ def sinkhorn(scores: torch.Tensor, n_iters: int = 3, epsilon: float = 0.05) -> t
 
 def swav_loss(global_scores: Sequence[torch.Tensor], local_scores: Sequence[torch.Tensor] = (),
               temperature: float = 0.1, n_iters: int = 3, epsilon: float = 0.05,
-              queue_scores: Optional[Sequence[torch.Tensor]] = None) -> torch.Tensor:
+              queue_scores: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
     """Swapped prediction: predict the code of one global view from every other view.
 
     For each global view i, ``q_i = sinkhorn(s_i)`` (no gradient); every other view v (global or

@@ -3,8 +3,8 @@ from .barlow_twins import BarlowTwins
 from .base import Method, cosine_momentum, ema_update
 from .byol import BYOL
 from .clip import CLIP
-from .dual_tower import DualTower
 from .dino import DINO
+from .dual_tower import DualTower
 from .moco import MoCo
 from .simclr import SimCLR
 from .simcse import SimCSE

@@ -24,7 +24,7 @@ class Method(nn.Module):
         self.encoder = encoder
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """h = f(x), shape (N, encoder.out_dim)."""
+        """H = f(x), shape (N, encoder.out_dim)."""
         return self.encoder(x)
 
     def training_step(self, batch) -> dict:  # pragma: no cover - abstract
@@ -45,7 +45,7 @@ def check_views(batch, n: int = 2, name: str = "batch"):
 
 @torch.no_grad()
 def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
-    """target <- m * target + (1 - m) * online, parameter by parameter (BYOL/MoCo's EMA)."""
+    """Target <- m * target + (1 - m) * online, parameter by parameter (BYOL/MoCo's EMA)."""
     m = float(momentum)
     if not 0.0 <= m <= 1.0:                                        # also refuses NaN
         raise ValueError(f"momentum must be in [0, 1] (the EMA keeps m of the target), got {momentum!r}")

@@ -63,7 +63,7 @@ class CLIP(Method):
 
     @property
     def temperature(self) -> torch.Tensor:
-        """tau = 1 / exp(logit_scale), a 0-d tensor (gradients flow into logit_scale)."""
+        """Tau = 1 / exp(logit_scale), a 0-d tensor (gradients flow into logit_scale)."""
         return self.logit_scale.exp().reciprocal()
 
     def encode_image(self, x: torch.Tensor) -> torch.Tensor:

@@ -5,7 +5,6 @@ import copy
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..losses import dino_loss
@@ -92,5 +91,5 @@ class DINO(Method):
 
     @property
     def log_k(self) -> float:
-        """log K: the loss (and teacher entropy) of a uniform output."""
+        """Log K: the loss (and teacher entropy) of a uniform output."""
         return math.log(self.center.numel())

@@ -50,7 +50,7 @@ class DualTower(Method):
         return self.encoder
 
     def forward(self, posts) -> torch.Tensor:
-        """h = f_post(posts), shape (N, out_dim); ``posts`` is an ``(ids, offsets, weights)`` triple."""
+        """H = f_post(posts), shape (N, out_dim); ``posts`` is an ``(ids, offsets, weights)`` triple."""
         return self.encoder(*posts)
 
     def training_step(self, batch) -> dict:

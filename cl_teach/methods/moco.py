@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -38,7 +37,7 @@ class MoCo(Method):
 
     def __init__(self, encoder: nn.Module, queue_size: int = 4096, momentum: float = 0.99,
                  temperature: float = 0.2, projection_dim: int = 64, hidden_dim: int = 256,
-                 symmetric: Optional[bool] = None, predictor: Optional[bool] = None,
+                 symmetric: bool | None = None, predictor: bool | None = None,
                  bn_splits: int = 2):
         super().__init__(encoder)
         check_positive("queue_size", queue_size, integer=True, allow_zero=True)
@@ -57,7 +56,7 @@ class MoCo(Method):
         self._keys = None
 
     def _split(self, f, x, perm=None):
-        """f applied to ``bn_splits`` sub-batches of x (in the order ``perm``, then undone)."""
+        """F applied to ``bn_splits`` sub-batches of x (in the order ``perm``, then undone)."""
         if self.bn_splits == 1:
             return f(x)
         if x.shape[0] % self.bn_splits:
@@ -92,7 +91,7 @@ class MoCo(Method):
         return {"loss": loss, "z1": q1.detach(), "z2": k2}
 
     @torch.no_grad()
-    def fill_queue(self, x: torch.Tensor, batch_size: int = 256) -> "MoCo":
+    def fill_queue(self, x: torch.Tensor, batch_size: int = 256) -> MoCo:
         """Replace the queue's initial random vectors by keys of real images ``x`` (K or more).
 
         The authors start from random unit vectors; for a short run these are easy negatives

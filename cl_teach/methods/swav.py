@@ -36,11 +36,11 @@ class SwAV(Method):
         self.temperature, self.epsilon, self.n_iters, self.n_global = temperature, epsilon, n_iters, n_global
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
-        """z = normalize(g(f(x))), shape (N, projection_dim): the point scored against the prototypes."""
+        """Z = normalize(g(f(x))), shape (N, projection_dim): the point scored against the prototypes."""
         return F.normalize(self.projector(self.encoder(x)), dim=1)
 
     def scores(self, x: torch.Tensor) -> torch.Tensor:
-        """z C^T, shape (N, K): each image's cosine similarity to each prototype."""
+        """Z C^T, shape (N, K): each image's cosine similarity to each prototype."""
         return self.prototypes(self.project(x))
 
     def training_step(self, batch) -> dict:

@@ -1,5 +1,6 @@
 """WenLan / BriVL (Huo et al., 2021, "WenLan: Bridging Vision and Language by Large-Scale
-Multi-Modal Pre-Training"): CLIP's two towers trained the MoCo way."""
+Multi-Modal Pre-Training"): CLIP's two towers trained the MoCo way.
+"""
 from __future__ import annotations
 
 import copy

@@ -16,7 +16,7 @@ frozen pretrained towers.
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator, Optional, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -64,8 +64,8 @@ def device_of(model: nn.Module) -> torch.device:
 
 
 @torch.no_grad()
-def embed(model: nn.Module, inputs, batch_size: int = 1024, device: Optional[torch.device] = None, *,
-          encode: Optional[Callable] = None, normalize: bool = False) -> torch.Tensor:
+def embed(model: nn.Module, inputs, batch_size: int = 1024, device: torch.device | None = None, *,
+          encode: Callable | None = None, normalize: bool = False) -> torch.Tensor:
     """Features of ``inputs`` under ``model`` in eval mode, batched, returned on the CPU as float32.
 
     Args:

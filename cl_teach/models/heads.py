@@ -30,7 +30,8 @@ def projector(in_dim: int, hidden_dim: int = 256, out_dim: int = 64, **kw) -> nn
 
 class DINOHead(nn.Module):
     """MLP to a bottleneck, L2-normalise, then a weight-normalised linear layer to K outputs
-    (DINO's head, with the weight norm's scale fixed to 1 as in the authors' code)."""
+    (DINO's head, with the weight norm's scale fixed to 1 as in the authors' code).
+    """
 
     def __init__(self, in_dim: int, out_dim: int, hidden_dim: int = 256, bottleneck_dim: int = 64):
         super().__init__()

@@ -16,7 +16,7 @@ downloaded: a missing wheel raises an ImportError naming the ``pip install`` lin
 """
 from __future__ import annotations
 
-from typing import List, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

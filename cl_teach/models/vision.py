@@ -5,7 +5,7 @@ Notation: x input, h = f(x) the representation (backbone), z = g(h) the projecti
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

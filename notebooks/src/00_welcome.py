@@ -26,14 +26,12 @@
 # line says `cuda`; if it says `cpu`, your PyTorch build does not see it.
 
 # %%
-import math
-import time
 
 import torch
 from IPython.display import display
 
 import cl_teach
-from cl_teach import losses, metrics, models, plotting, train
+from cl_teach import models, plotting, train
 from cl_teach.augment import Augment, two_views
 from cl_teach.data import ViewLoader, load_fashion_mnist, load_photos, load_weibo
 from cl_teach.methods import SimCLR
@@ -184,6 +182,7 @@ print("another seed: the same losses?", bool((first == other).all()))
 # %%
 # NBVAL_IGNORE_OUTPUT
 from cl_teach.widgets import temperature_explorer
+
 temperature_explorer(temperature=0.1)
 
 # %% [markdown]

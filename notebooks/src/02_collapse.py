@@ -264,6 +264,8 @@ display(plotting.plot_spectrum({f"{name} (eff. rank {r['rank']:.1f})": r["z"] fo
 # %%
 # NBVAL_IGNORE_OUTPUT
 from cl_teach.losses import uniformity
+
+
 # BEGIN SOLUTION
 class AlignUniform(PositivesOnly):
     def __init__(self, encoder, lam=1.0, dim=64):

@@ -11,7 +11,6 @@
 # **Prerequisites:** notebooks 01–02. **Time budget:** about 1.5 minutes on a 2-core laptop CPU.
 
 # %%
-import math
 
 import numpy as np
 import torch
@@ -23,8 +22,8 @@ from cl_teach import metrics, models, plotting, train
 from cl_teach.augment import Augment, two_views
 from cl_teach.data import ViewLoader, load_fashion_mnist
 from cl_teach.evaluation import baselines, best_baseline, knn_and_probe
-from cl_teach.metrics import paired_difference, seed_interval
 from cl_teach.methods import SimCLR
+from cl_teach.metrics import paired_difference, seed_interval
 
 SEED = cl_teach.notebook_seed()
 device = cl_teach.setup(SEED)

@@ -23,7 +23,6 @@ import copy
 import math
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from IPython.display import display
@@ -33,8 +32,8 @@ from cl_teach import losses, metrics, models, plotting, train
 from cl_teach.augment import Augment, color_jitter, gaussian_blur, random_grayscale, random_resized_crop
 from cl_teach.data import ViewLoader, load_fashion_mnist, load_photos
 from cl_teach.evaluation import RAW, UNTRAINED, baselines, best_baseline, knn_and_probe
-from cl_teach.metrics import paired_difference
 from cl_teach.methods import SimCLR
+from cl_teach.metrics import paired_difference
 from cl_teach.widgets import augmentation_explorer, augmentation_views
 
 SEED = cl_teach.notebook_seed()

@@ -22,9 +22,9 @@ from IPython.display import Markdown, display
 import cl_teach
 from cl_teach.augment import Augment
 from cl_teach.data import ViewLoader, fashion_mnist_subsets
-from cl_teach.losses import info_nce
-from cl_teach.methods import MoCo, ema_update
 from cl_teach.evaluation import baselines, best_baseline, knn_and_probe
+from cl_teach.losses import info_nce
+from cl_teach.methods import MoCo
 from cl_teach.metrics import paired_difference, uniformity
 from cl_teach.models import SmallCNN
 from cl_teach.plotting import LivePlot, plot_history

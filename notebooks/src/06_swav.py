@@ -26,9 +26,9 @@ from torch import nn
 import cl_teach
 from cl_teach.augment import Augment, multi_crop
 from cl_teach.data import ViewLoader, fashion_mnist_subsets
+from cl_teach.evaluation import baselines, best_baseline, knn_and_probe
 from cl_teach.losses import sinkhorn, swav_loss
 from cl_teach.methods import SwAV
-from cl_teach.evaluation import baselines, best_baseline, knn_and_probe
 from cl_teach.metrics import recalibrate_batchnorm, seed_interval
 from cl_teach.models import SmallCNN, evaluating
 from cl_teach.plotting import LivePlot, show_images

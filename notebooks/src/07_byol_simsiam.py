@@ -25,7 +25,7 @@ from IPython.display import Markdown, display
 import cl_teach
 from cl_teach.augment import Augment
 from cl_teach.data import ViewLoader, fashion_mnist_subsets
-from cl_teach.evaluation import RAW, UNTRAINED, baselines, best_baseline, knn_and_probe
+from cl_teach.evaluation import baselines, best_baseline, knn_and_probe
 from cl_teach.losses import negative_cosine
 from cl_teach.methods import BYOL, SimSiam, ema_update
 from cl_teach.metrics import effective_rank, feature_std

@@ -17,15 +17,14 @@
 import time
 
 import torch
-import torch.nn.functional as F
-from IPython.display import Markdown, display
+from IPython.display import display
 
 import cl_teach
 from cl_teach.augment import Augment
 from cl_teach.data import ViewLoader, fashion_mnist_subsets
+from cl_teach.evaluation import baselines, best_baseline, knn_and_probe
 from cl_teach.losses import barlow_twins_loss, cross_correlation
 from cl_teach.methods import BarlowTwins
-from cl_teach.evaluation import baselines, best_baseline, knn_and_probe
 from cl_teach.metrics import effective_rank
 from cl_teach.models import SmallCNN
 from cl_teach.plotting import LivePlot, plot_matrices

@@ -15,23 +15,22 @@
 # **Time budget:** about 1.5 minutes on a 2-core laptop CPU (one thread), measured in the closing note.
 
 # %%
-import copy
 import math
 import time
 
 import torch
 import torch.nn.functional as F
-from IPython.display import Markdown, display
+from IPython.display import display
 from matplotlib.figure import Figure
 
 import cl_teach
 from cl_teach.augment import Augment
 from cl_teach.data import ViewLoader, fashion_mnist_subsets
+from cl_teach.evaluation import baselines, best_baseline, knn_and_probe
 from cl_teach.losses import dino_loss
 from cl_teach.methods import DINO
-from cl_teach.evaluation import baselines, best_baseline, knn_and_probe
 from cl_teach.models import SmallCNN
-from cl_teach.plotting import LivePlot, plot_history
+from cl_teach.plotting import LivePlot
 from cl_teach.train import CollapseMonitor, fit
 
 SEED = cl_teach.notebook_seed()

@@ -17,7 +17,6 @@
 # ## Setup
 
 # %%
-import time
 
 import numpy as np
 import torch

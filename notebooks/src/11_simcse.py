@@ -21,7 +21,6 @@ import random
 import time
 
 import numpy as np
-
 import torch
 import torch.nn.functional as F
 from IPython.display import display

@@ -19,14 +19,12 @@
 import math
 import time
 
-import numpy as np
-
 import torch
 import torch.nn.functional as F
 from IPython.display import display
 
 import cl_teach
-from cl_teach import losses, plotting, retrieval
+from cl_teach import losses, plotting
 from cl_teach.data import TensorLoader, Vocab, load_emoji, make_shapes
 from cl_teach.methods import CLIP
 from cl_teach.metrics import paired_difference

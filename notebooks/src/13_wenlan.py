@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from IPython.display import display
 
 import cl_teach
-from cl_teach import plotting, retrieval
+from cl_teach import plotting
 from cl_teach.data import TensorLoader, load_emoji
 from cl_teach.losses import queue_nce
 from cl_teach.methods import CLIP, WenLan

@@ -24,15 +24,15 @@ import torch
 from IPython.display import display
 
 import cl_teach
-from cl_teach.apps import hashtags as H
 from cl_teach import plotting
+from cl_teach.apps import hashtags as H
 from cl_teach.data import CharNgrams, HashtagPairLoader, load_weibo
 from cl_teach.losses import masked_info_nce
 from cl_teach.methods import DualTower
+from cl_teach.metrics import paired_difference
 from cl_teach.models import embed_bags
 from cl_teach.ranking import mean_reciprocal_rank, ranking_report, recall_at_k
 from cl_teach.retrieval import EmbeddingIndex, brute_force_search
-from cl_teach.metrics import paired_difference
 from cl_teach.train import fit
 
 SEED = cl_teach.notebook_seed()                 # CL_TEACH_SEED, default 0

@@ -21,10 +21,10 @@ from IPython.display import display
 
 import cl_teach
 from cl_teach import plotting
-from cl_teach.metrics import paired_difference
 from cl_teach.apps.hashtags import fit_hashtag_towers
 from cl_teach.data import load_weibo
 from cl_teach.methods import DualTower
+from cl_teach.metrics import paired_difference
 from cl_teach.models import embed_bags
 from cl_teach.ranking import mean_average_precision, precision_at_k, recall_at_k
 from cl_teach.retrieval import EmbeddingIndex, brute_force_search

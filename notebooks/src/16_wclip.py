@@ -16,18 +16,16 @@
 
 # %%
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from IPython.display import display
 from torch import nn
 
 import cl_teach
-from cl_teach import plotting, retrieval
+from cl_teach import plotting
+from cl_teach.apps.hashtags import fit_hashtag_towers
 from cl_teach.data import TensorLoader, Vocab, load_emoji, load_weibo
 from cl_teach.methods import CLIP
 from cl_teach.metrics import paired_difference
-from cl_teach.apps.hashtags import fit_hashtag_towers
 from cl_teach.models import SmallCNN, TextCNN, embed_bags
 from cl_teach.ranking import cross_modal_recall, encode_pairs
 from cl_teach.retrieval import EmbeddingIndex

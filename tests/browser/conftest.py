@@ -3,13 +3,20 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pytest
-
-from harness import (CHROMIUM, CHROMIUM_ARGS, KNOWN_OFFLINE_MISSES, LOOPBACK, VoilaServer, WidgetPage,
-                     _have_browser_stack, write_notebook)
+from harness import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    KNOWN_OFFLINE_MISSES,
+    LOOPBACK,
+    VoilaServer,
+    WidgetPage,
+    _have_browser_stack,
+    write_notebook,
+)
 
 
 def pytest_collection_modifyitems(config, items):

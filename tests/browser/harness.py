@@ -15,9 +15,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import List, Optional, Sequence
-
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -32,7 +31,7 @@ KNOWN_OFFLINE_MISSES = re.compile(r"^https://cdn\.jsdelivr\.net/npm/@fortawesome
 SETUP_FALLBACK = "import cl_teach\ndevice = cl_teach.setup(seed=0)"
 
 
-def _have_browser_stack() -> Optional[str]:
+def _have_browser_stack() -> str | None:
     if not os.path.exists(CHROMIUM):
         return "no chromium: `apt-get install -y chromium` (scripts/setup.sh does it as root)"
     for mod in ("voila", "playwright"):
@@ -44,13 +43,13 @@ def _have_browser_stack() -> Optional[str]:
 
 
 # --------------------------------------------------------------------------- notebooks
-def course_source(prefix: str) -> Optional[Path]:
+def course_source(prefix: str) -> Path | None:
     """``notebooks/src/<prefix>_*.py`` (e.g. prefix "01"), or None while it is not written yet."""
     hits = sorted((ROOT / "notebooks" / "src").glob(f"{prefix}_*.py"))
     return hits[0] if hits else None
 
 
-def _course_code(prefix: str) -> Optional[List[str]]:
+def _course_code(prefix: str) -> list[str] | None:
     """The code cells of course notebook ``prefix``, verbatim, or None while it is not written yet."""
     src = course_source(prefix)
     if src is None:
@@ -63,7 +62,7 @@ def _course_code(prefix: str) -> Optional[List[str]]:
     return [c["source"] for c in parse_percent(src.read_text(encoding="utf-8")) if c["cell_type"] == "code"]
 
 
-def course_cells(prefix: str, call: str, default_call: str, prep: Sequence[str] = ()) -> List[str]:
+def course_cells(prefix: str, call: str, default_call: str, prep: Sequence[str] = ()) -> list[str]:
     """Cells of a small notebook that drives the widget exactly as course notebook ``prefix`` does.
 
     Takes the notebook's setup cell (the one calling ``cl_teach.setup``) and its widget cell (the
@@ -80,7 +79,7 @@ def course_cells(prefix: str, call: str, default_call: str, prep: Sequence[str] 
     return [setup, *prep, widget]
 
 
-def course_cell(prefix: str, contains: str, through: Optional[str] = None) -> str:
+def course_cell(prefix: str, contains: str, through: str | None = None) -> str:
     """The first code cell of course notebook ``prefix`` containing ``contains``, verbatim.
 
     A test's prep cell taken from the notebook instead of retyped, so the two cannot drift apart.
@@ -182,18 +181,18 @@ class WidgetPage:
         self.page, self.blocked = page, blocked
 
     # ---- reading
-    def images(self) -> List[str]:
+    def images(self) -> list[str]:
         """The ``src`` of every image in the output areas (matplotlib figures are base64 PNGs)."""
         return self.page.eval_on_selector_all(".jp-OutputArea-output img", "els => els.map(e => e.src)")
 
-    def stderr(self) -> List[str]:
+    def stderr(self) -> list[str]:
         """Text of every stderr / error output on the page (warnings, tracebacks): should be none."""
         return self.page.eval_on_selector_all(
             '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"], '
             '.jp-OutputArea-output.jp-mod-error',
             "els => els.map(e => e.textContent)")
 
-    def labels(self) -> List[str]:
+    def labels(self) -> list[str]:
         return self.page.eval_on_selector_all(".widget-label, .widget-html-content",
                                               "els => els.map(e => e.textContent)")
 
@@ -210,7 +209,7 @@ class WidgetPage:
             ".some(e => new RegExp(p).test(e.textContent))", arg=pattern, timeout=timeout)
         return self.text_matching(pattern)
 
-    def wait_for_change(self, pattern: str, before_text: str, before_images: List[str],
+    def wait_for_change(self, pattern: str, before_text: str, before_images: list[str],
                         timeout: float = 60_000) -> str:
         """Wait until the readout matching ``pattern`` differs from ``before_text`` and every
         plot image has been redrawn (pass ``[]`` for a widget without images); return the new

@@ -4,11 +4,11 @@ The notebook's setup cell and widget cell are used verbatim; the one input the w
 (``photos``) is loaded with the same call as in the notebook. After each move of a slider, the
 image in the browser must be exactly the figure the package draws for the new slider values.
 """
+from harness import course_cells, png_src, same_pixels
+
 from cl_teach.data import load_photos
 from cl_teach.plotting import show_images
 from cl_teach.widgets import augmentation_views
-
-from harness import course_cells, png_src, same_pixels
 
 PREP = "photos, photo_names = load_photos(size=96)"
 

@@ -6,9 +6,9 @@ its center is set to the batch mean of its outputs, what the EMA center converge
 batch. The same cells run in this process, so each readout and picture is compared with the
 package's.
 """
-from cl_teach.widgets import dino_teacher_stats, plot_dino_teacher_stats
-
 from harness import course_cell, course_cells, png_src, run_here, same_pixels
+
+from cl_teach.widgets import dino_teacher_stats, plot_dino_teacher_stats
 
 PREP = """\
 from cl_teach.widgets import dino_teacher_explorer

@@ -8,7 +8,6 @@ The same prep runs in this process, so each list shown can be compared with the 
 import re
 
 import pytest
-
 from harness import course_cells, run_here
 
 PREP = """\

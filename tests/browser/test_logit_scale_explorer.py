@@ -7,9 +7,9 @@ readout and each picture can be compared with what the package computes for the 
 """
 import re
 
-from cl_teach.widgets import logit_scale_stats, plot_logit_scale_stats
-
 from harness import course_cells, png_src, run_here, same_pixels
+
+from cl_teach.widgets import logit_scale_stats, plot_logit_scale_stats
 
 PREP = """\
 emoji = load_emoji(size=32)

@@ -6,9 +6,9 @@ re-estimated, on 512 real training images), without the figure it draws from the
 cells run in this process, so each readout and picture is compared with what the package
 computes for the slider values.
 """
-from cl_teach.widgets import plot_sinkhorn_stats, sinkhorn_stats
-
 from harness import course_cell, course_cells, png_src, run_here, same_pixels
+
+from cl_teach.widgets import plot_sinkhorn_stats, sinkhorn_stats
 
 DEFAULT = "from cl_teach.widgets import sinkhorn_explorer\nsinkhorn_explorer(scores)"
 READOUT = r"epsilon = .*rounds = "

@@ -1,9 +1,9 @@
 """Notebook 01's temperature explorer, driven in Chromium through Voila."""
 import re
 
-from cl_teach.widgets import plot_temperature_stats, temperature_stats
-
 from harness import course_cells, png_src, same_pixels
+
+from cl_teach.widgets import plot_temperature_stats, temperature_stats
 
 READOUT = r"tau = .*loss = "
 

@@ -21,6 +21,6 @@ def test_every_widget_is_driven_in_a_browser():
     tests = "\n".join(p.read_text(encoding="utf-8") for p in HERE.glob("test_*.py")
                       if p.name != Path(__file__).name)
     missing = [name for name in widget_builders()
-               if f'course_cells("' not in tests or f'"{name}"' not in tests]
+               if 'course_cells("' not in tests or f'"{name}"' not in tests]
     assert widget_builders(), "no widget found in cl_teach.widgets"
     assert not missing, f"add a browser test (tests/browser/test_<widget>.py) for: {missing}"
