@@ -78,7 +78,8 @@ def cpu_seconds() -> float:
 
 
 def interleaved(fns: dict[str, Callable[[], None]], reps: int, warmup: int = 1,
-                min_seconds: float = 0.0, max_seconds_each: float = 15.0) -> dict[str, dict[str, list[float]]]:
+                min_seconds: float = 0.0,
+                max_seconds_each: float = 15.0) -> dict[str, dict[str, list[float]]]:
     """Time each callable ``reps`` times, alternating between them in rotating order.
 
     Interleaving means a burst of load from another user hits every contender alike; the

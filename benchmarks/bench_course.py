@@ -112,7 +112,8 @@ def main(argv=None):
     for r in rows:
         ok = "ERROR " + r["error"] if r["error"] else ("yes" if r["within_budget"] else "OVER")
         print(f"{r['notebook']:32s} {r['wall_s']:7.1f} {r['budget_s']:8.0f}  {ok}")
-    print(f"sum {total:.0f} s ({total / 60:.1f} min), run wall {wall_total / 60:.1f} min with --jobs {a.jobs}; "
+    print(f"sum {total:.0f} s ({total / 60:.1f} min), run wall {wall_total / 60:.1f} min "
+          f"with --jobs {a.jobs}; "
           f"target {COURSE_TARGET_S / 60:.0f} min")
     C.save_json(a.out, {"machine": info, "jobs": a.jobs, "threads": os.environ.get("CL_TEACH_THREADS"),
                         "rows": rows, "sum_s": total, "run_wall_s": wall_total,

@@ -9,9 +9,10 @@ Two databases of L2-normalised 128-d vectors, inner-product (cosine) search, k =
 For each index: build time, search time of the query batch (one thread, ms per query), and
 recall@10 against the exact top-10 of the flat index, over a sweep of nprobe (IVF) and
 efSearch (HNSW); then, for the best setting, the latency of one query at a time (200 queries,
-median), where exact search can no longer batch its matrix product. The verdict: the fastest setting with recall@10 >= 0.95 and its speed-up over
-exact search (target >= 10x). Each search is timed ``--reps`` times (minimum kept); the exact
-search is timed at the start and the end of each sweep (median kept), with the load average.
+median), where exact search can no longer batch its matrix product. The verdict: the fastest
+setting with recall@10 >= 0.95 and its speed-up over exact search (target >= 10x). Each search
+is timed ``--reps`` times (minimum kept); the exact search is timed at the start and the end of
+each sweep (median kept), with the load average.
 
     .venv/bin/python benchmarks/bench_faiss.py                 # random 200k + real 70k, ~4 min
     .venv/bin/python benchmarks/bench_faiss.py --full          # random 1M (HNSW build ~10+ min)
@@ -131,9 +132,11 @@ def bench_set(name, db, queries, reps, ivf_nlist, hnsw_m, hnsw_efc, ivf_probes, 
             index = indexes[kind]
             setattr(index, sweeps[kind][0], best[sweeps[kind][0]])
             best["single_query_ms"] = one_by_one(index, single)
-            best["single_query_speedup"] = res["indexes"]["flat"]["single_query_ms"] / best["single_query_ms"]
+            best["single_query_speedup"] = (res["indexes"]["flat"]["single_query_ms"]
+                                            / best["single_query_ms"])
             print(f"  {kind}: one query at a time {best['single_query_ms']:.3f} ms vs exact "
-                  f"{res['indexes']['flat']['single_query_ms']:.3f} ms -> {best['single_query_speedup']:.1f}x",
+                  f"{res['indexes']['flat']['single_query_ms']:.3f} ms "
+                  f"-> {best['single_query_speedup']:.1f}x",
                   flush=True)
         verdict = (f"{best['speedup_vs_exact']:.1f}x faster than exact at recall@10 "
                    f"{best['recall_at_10']:.3f}" if best else "never reaches recall@10 0.95 in the sweep")

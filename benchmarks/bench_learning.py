@@ -59,9 +59,11 @@ class Evaluator:
         from cl_teach.models import embed
         c = C.cpu_seconds()
         train_cpu = c - self.cpu0 - self.eval_cpu
-        acc = knn_accuracy(embed(encoder, self.x_bank), self.y_bank, embed(encoder, self.x_test), self.y_test, k=20)
+        acc = knn_accuracy(embed(encoder, self.x_bank), self.y_bank, embed(encoder, self.x_test), self.y_test,
+                           k=20)
         self.eval_cpu += C.cpu_seconds() - c
-        self.points.append({"step": step, "train_cpu_s": train_cpu, "knn_acc": acc, "loadavg": C.loadavg()[0]})
+        self.points.append({"step": step, "train_cpu_s": train_cpu, "knn_acc": acc,
+                            "loadavg": C.loadavg()[0]})
         print(f"    step {step:5d}  {train_cpu:6.1f} CPU-s  kNN {acc:.3f}", flush=True)
 
 
@@ -219,7 +221,8 @@ def main(argv=None):
         meta = runner(copy.deepcopy(encoder0), data, budget, ev, a.batch_size, a.seed)
         results[name] = {**meta, "curve": ev.points, "wall_s": time.perf_counter() - t,
                          "eval_cpu_s": ev.eval_cpu}
-    ahead = all(p["knn_acc"] > q["knn_acc"] for p, q in zip(results["cl_teach"]["curve"], results["lightly"]["curve"]))
+    ahead = all(p["knn_acc"] > q["knn_acc"]
+                for p, q in zip(results["cl_teach"]["curve"], results["lightly"]["curve"]))
     print("cl_teach ahead at every budget share:", ahead)
     C.save_json(a.out, {"machine": info, "budget_cpu_s": budget, "fractions": FRACTIONS,
                         "config": vars(a), "results": results, "ours_ahead_at_every_share": ahead})

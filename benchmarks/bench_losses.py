@@ -211,7 +211,8 @@ def _dino_case():
                 ours=lambda *v: dino_loss(list(v[:N_GLOBAL + N_LOCAL]), list(v[N_GLOBAL + N_LOCAL:]), center,
                                           student_temperature=0.1, teacher_temperature=0.04),
                 peers={"lightly": _lightly_dino}, floor=lambda *v: _softmax_floor(*v[:N_GLOBAL + N_LOCAL]),
-                floor_what=f"one log-softmax per student view ({N_GLOBAL}+{N_LOCAL} views of (N, K={D})), fwd+bwd")
+                floor_what=f"one log-softmax per student view ({N_GLOBAL}+{N_LOCAL} views "
+                           f"of (N, K={D})), fwd+bwd")
 
 
 # -------------------------------------------------------------------- CLIP ---------------------
@@ -343,7 +344,8 @@ def bench_case(name: str, sizes, reps_scale: float, limit_gb: float, memory_size
         reps = max(3, int(reps_scale * {256: 40, 1024: 12}.get(n, 4)))
         times = C.interleaved(fns, reps=reps, warmup=1)
         row = {"N": n, "D": D, "reps": reps, "loadavg": C.loadavg(), "memory": mem, "skipped": skipped,
-               "time": {k: {"wall": C.summary(v["wall"]), "cpu": C.summary(v["cpu"])} for k, v in times.items()},
+               "time": {k: {"wall": C.summary(v["wall"]), "cpu": C.summary(v["cpu"])}
+                        for k, v in times.items()},
                "ours_over_floor": C.paired_ratio(times["ours"]["wall"], times["floor"]["wall"]),
                "checks_share_of_ours": C.paired_ratio(times["input checks"]["wall"], times["ours"]["wall"]),
                "peers": {}}
@@ -351,15 +353,18 @@ def bench_case(name: str, sizes, reps_scale: float, limit_gb: float, memory_size
             if peer in skipped:
                 row["peers"][peer] = {"skipped": skipped[peer]}
                 continue
-            row["peers"][peer] = {"ratio_peer_over_ours": C.paired_ratio(times[peer]["wall"], times["ours"]["wall"]),
+            row["peers"][peer] = {"ratio_peer_over_ours": C.paired_ratio(times[peer]["wall"],
+                                                                         times["ours"]["wall"]),
                                   "ratio_cpu": C.paired_ratio(times[peer]["cpu"], times["ours"]["cpu"]),
                                   **parity(case, n, peer)}
         rows.append(row)
         msg = "  ".join(f"{p}: x{v.get('ratio_peer_over_ours', float('nan')):.2f} "
-                        f"dv={v.get('value_diff', float('nan')):.1e} dg={v.get('grad_diff', float('nan')):.1e}"
+                        f"dv={v.get('value_diff', float('nan')):.1e} "
+                        f"dg={v.get('grad_diff', float('nan')):.1e}"
                         for p, v in row["peers"].items())
         print(f"{name} N={n}: ours {row['time']['ours']['wall']['median'] * 1e3:.1f} ms, "
-              f"ours/floor {row['ours_over_floor']:.2f}, checks {row['checks_share_of_ours']:.0%}, {msg}  mem ours {mem.get('ours', {}).get('peak_mb')} MB, "
+              f"ours/floor {row['ours_over_floor']:.2f}, checks {row['checks_share_of_ours']:.0%}, {msg}  "
+              f"mem ours {mem.get('ours', {}).get('peak_mb')} MB, "
               f"load {row['loadavg'][0]}", flush=True)
     return {"floor": case.floor_what, "rows": rows}
 
@@ -377,7 +382,8 @@ def plot(results: dict):
     for ax, name in zip(axes.flat, names):
         rows = results[name]["rows"]
         ns = [r["N"] for r in rows]
-        impls = ["floor", "ours"] + sorted({k for r in rows for k in r["time"]} - {"floor", "ours", "input checks"})
+        impls = ["floor", "ours"] + sorted({k for r in rows for k in r["time"]}
+                                           - {"floor", "ours", "input checks"})
         for impl in impls:
             pts = [(r["N"], r["time"][impl]["wall"]["median"] * 1e3) for r in rows if impl in r["time"]]
             if pts:

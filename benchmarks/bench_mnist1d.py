@@ -142,7 +142,8 @@ def run(seed: int, budget_s: float, batch_size: int, temperature: float, lr: flo
     raw = LinearProbe(max_iter=200).fit(x.flatten(1), y).score(xt.flatten(1), yt)
     return {"seed": seed, "linear_probe_acc": acc, "raw_signal_probe_acc": raw, "steps": len(hist["loss"]),
             "epochs": len(hist["loss"]) * batch_size / x.shape[0], "wall_s": wall, "cpu_s": cpu,
-            "train_wall_s": hist.wall_time, "cpu_per_step": per_step, "final_loss": hist.last("loss"), "loadavg": C.loadavg()}
+            "train_wall_s": hist.wall_time, "cpu_per_step": per_step, "final_loss": hist.last("loss"),
+            "loadavg": C.loadavg()}
 
 
 def main(argv=None):
@@ -160,7 +161,8 @@ def main(argv=None):
     for s in a.seeds:
         r = run(s, a.budget, a.batch_size, a.temperature, a.lr)
         runs.append(r)
-        print(f"seed {s}: linear probe {r['linear_probe_acc']:.1%} (raw signal {r['raw_signal_probe_acc']:.1%}) "
+        print(f"seed {s}: linear probe {r['linear_probe_acc']:.1%} "
+              f"(raw signal {r['raw_signal_probe_acc']:.1%}) "
               f"after {r['steps']} steps ({r['epochs']:.0f} epochs), {r['wall_s']:.1f} s wall, "
               f"{r['cpu_s']:.1f} CPU-s, load {r['loadavg'][0]}", flush=True)
     accs = [r["linear_probe_acc"] for r in runs]

@@ -46,9 +46,10 @@ def parse_log(text: str) -> dict:
     {'counts': {'failed': 1, 'passed': 203}, 'failed': ['notebooks/x.ipynb::Cell 3']}
     """
     m = None
-    for m in _SUMMARY.finditer(text):
+    for m in _SUMMARY.finditer(text):  # noqa: B007 (the last match is what is kept)
         pass
-    counts = {k: int(v) for v, k in re.findall(r"(\d+) (passed|failed|skipped|errors?)", m.group(1))} if m else {}
+    counts = ({k: int(v) for v, k in re.findall(r"(\d+) (passed|failed|skipped|errors?)", m.group(1))}
+              if m else {})
     return {"counts": counts, "failed": re.findall(r"^(?:FAILED|ERROR) (.+?)(?: - .*)?$", text, re.MULTILINE)}
 
 

@@ -53,12 +53,16 @@ def clip_contig(a, b, tau=0.07):
 
 for n in (1024, 4096):
     g = torch.Generator().manual_seed(0)
-    a = torch.randn(n, 128, generator=g, requires_grad=True); b = (a.detach() + 0.5 * torch.randn(n, 128, generator=g)).requires_grad_()
+    a = torch.randn(n, 128, generator=g, requires_grad=True)
+    b = (a.detach() + 0.5 * torch.randn(n, 128, generator=g)).requires_grad_()
     res = {}
     for name, f in [('ours', clip_loss), ('fused', clip_fused), ('two matmuls', clip_contig)]:
-        a.grad = b.grad = None; l = f(a, b, 0.07); l.backward(); res[name] = (l.item(), a.grad.clone(), b.grad.clone())
+        a.grad = b.grad = None; loss = f(a, b, 0.07); loss.backward()
+        res[name] = (loss.item(), a.grad.clone(), b.grad.clone())
     for k in ('fused', 'two matmuls'):
-        print(n, k, 'dv', abs(res[k][0] - res['ours'][0]), 'dg', max((res[k][1]-res['ours'][1]).abs().max().item(), (res[k][2]-res['ours'][2]).abs().max().item()))
+        print(n, k, 'dv', abs(res[k][0] - res['ours'][0]),
+              'dg', max((res[k][1]-res['ours'][1]).abs().max().item(),
+                        (res[k][2]-res['ours'][2]).abs().max().item()))
     def st(f):
         def r():
             a.grad = b.grad = None; f(a, b, 0.07).backward()
@@ -66,5 +70,6 @@ for n in (1024, 4096):
     def floor():
         with torch.no_grad():
             s = a @ b.T; s @ b; s.T @ a
-    t = C.interleaved({'ours': st(clip_loss), 'fused': st(clip_fused), 'two matmuls': st(clip_contig), 'floor': floor}, reps=5 if n == 4096 else 10)
+    t = C.interleaved({'ours': st(clip_loss), 'fused': st(clip_fused), 'two matmuls': st(clip_contig),
+                       'floor': floor}, reps=5 if n == 4096 else 10)
     print(n, {k: round(statistics.median(v['wall']) * 1e3, 1) for k, v in t.items()}, C.loadavg(), flush=True)

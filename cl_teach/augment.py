@@ -24,7 +24,8 @@ def _check_range(name: str, pair, low: float, high: float) -> None:
     ok = (isinstance(pair, (tuple, list)) and len(pair) == 2
           and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair))
     if not ok or not (low < pair[0] <= pair[1] <= high):
-        raise ValueError(f"{name} must be a pair (low, high) with {low} < low <= high <= {high}, got {pair!r}")
+        raise ValueError(f"{name} must be a pair (low, high) with {low} < low <= high <= {high}, "
+                         f"got {pair!r}")
 
 
 def _check_probability(name: str, p) -> None:
@@ -44,7 +45,11 @@ def random_resized_crop(x: torch.Tensor, scale: tuple[float, float] = (0.25, 1.0
 
     Args:
         x: (N, C, H, W) images.
+        scale: (low, high) range of the crop's share of the image area, within (0, 1].
+        ratio: (low, high) range of the crop's aspect ratio (width / height).
+        flip: mirror each image left-right with probability 0.5.
         size: output side (default: H).
+        generator: source of the random parameters (None: torch's global one).
 
     Returns:
         (N, C, size, size).
@@ -75,8 +80,9 @@ def random_resized_crop(x: torch.Tensor, scale: tuple[float, float] = (0.25, 1.0
 def color_jitter(x: torch.Tensor, brightness: float = 0.4, contrast: float = 0.4,
                  saturation: float = 0.4, p: float = 0.8,
                  generator: torch.Generator | None = None) -> torch.Tensor:
-    """Per-image brightness, contrast (and saturation for RGB) factors in [1 - s, 1 + s],
-    applied to a random share ``p`` of the images. (N, C, H, W) -> (N, C, H, W) in [0, 1].
+    """Per-image brightness, contrast (and saturation for RGB) factors in [1 - s, 1 + s].
+
+    Applied to a random share ``p`` of the images. (N, C, H, W) -> (N, C, H, W) in [0, 1].
     """
     _check_images(x)
     for name, v in (("brightness", brightness), ("contrast", contrast), ("saturation", saturation)):
@@ -92,19 +98,22 @@ def color_jitter(x: torch.Tensor, brightness: float = 0.4, contrast: float = 0.4
     mean = y.mean(dim=(1, 2, 3), keepdim=True)
     y = (y - mean) * factor(contrast) + mean
     if x.shape[1] == 3 and saturation > 0:
-        gray = y.mul(torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        gray = y.mul(torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype)
+                     .view(1, 3, 1, 1)).sum(1, keepdim=True)
         y = (y - gray) * factor(saturation) + gray
     return torch.where(apply, y, x).clamp(0, 1)
 
 
-def random_grayscale(x: torch.Tensor, p: float = 0.2, generator: torch.Generator | None = None) -> torch.Tensor:
+def random_grayscale(x: torch.Tensor, p: float = 0.2,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
     """Turn a random share ``p`` of RGB images grey (a no-op on 1-channel images)."""
     _check_images(x)
     _check_probability("p", p)
     if x.shape[1] != 3:
         return x
     n = x.shape[0]
-    gray = (x * torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    gray = (x * torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype)
+            .view(1, 3, 1, 1)).sum(1, keepdim=True)
     apply = (torch.rand(n, generator=generator) < p).to(x.device).view(n, 1, 1, 1)
     return torch.where(apply, gray.expand_as(x), x)
 
@@ -115,7 +124,8 @@ def gaussian_blur(x: torch.Tensor, sigma: tuple[float, float] = (0.1, 1.0), p: f
     _check_images(x)
     _check_range("sigma", sigma, 0, math.inf)
     _check_probability("p", p)
-    if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+    if (isinstance(kernel_size, bool) or not isinstance(kernel_size, int)
+            or kernel_size < 1 or kernel_size % 2 == 0):
         raise ValueError(f"kernel_size must be an odd int >= 1, got {kernel_size!r}")
     n, c, h, w = x.shape
     s = _uniform(n, *sigma, generator, x.device)                    # (N,)
@@ -163,6 +173,7 @@ class Augment:
                 f"blur_p={self.blur_p}, size={self.size})")
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One random view of ``x``: (N, C, H, W) -> (N, C, size, size)."""
         check_tensor("x", x, ndim=4, finite=False)
         s = self.strength
         y = random_resized_crop(x, self.crop_scale, flip=self.flip, size=self.size, generator=generator)
@@ -185,8 +196,9 @@ def two_views(x: torch.Tensor, augment: Augment | None = None,
 def multi_crop(x: torch.Tensor, global_views: Augment, n_global: int = 2,
                local_views: Augment | None = None, n_local: int = 0,
                generator: torch.Generator | None = None) -> list:
-    """SwAV's multi-crop (Caron et al., 2020): ``n_global`` full-size views, then ``n_local``
-    small views. Returns a list of (N, C, h, w) tensors.
+    """SwAV's multi-crop (Caron et al., 2020): ``n_global`` full-size views, then ``n_local`` small views.
+
+    Returns a list of (N, C, h, w) tensors.
     """
     views = [global_views(x, generator) for _ in range(n_global)]
     if n_local:

@@ -81,6 +81,7 @@ def setup(seed: int | None = None, threads: int | None = None, verbose: bool = T
             recorded with one thread, so a rerun reproduces them bit for bit (sums split over
             threads round differently); on 2 cores, one thread is rarely slower for these small
             models, and when the other core is busy two threads ran 2-3x slower than one here.
+        verbose: print one line with the torch version, device, threads and seed.
 
     Returns:
         The torch device chosen by :func:`get_device`.

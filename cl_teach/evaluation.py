@@ -18,7 +18,8 @@ from .intervals import Interval, paired_difference
 from .metrics import LinearProbe, knn_predict, recalibrate_batchnorm
 from .models import embed
 
-__all__ = ["Evaluation", "evaluate_features", "knn_and_probe", "baselines", "best_baseline", "RAW", "UNTRAINED"]
+__all__ = ["Evaluation", "evaluate_features", "knn_and_probe", "baselines", "best_baseline", "RAW",
+           "UNTRAINED"]
 
 RAW, UNTRAINED = "raw pixels", "untrained f (BN re-estimated)"
 
@@ -35,10 +36,12 @@ class Evaluation:
 
     @property
     def knn(self) -> float:
+        """Accuracy of kNN on the test split: the mean of ``knn_correct``."""
         return self.knn_correct.mean().item()
 
     @property
     def probe(self) -> float:
+        """Accuracy of the linear probe on the test split: the mean of ``probe_correct``."""
         return self.probe_correct.mean().item()
 
     def __iter__(self):
@@ -95,7 +98,9 @@ def baselines(make_encoder: Callable[[], nn.Module] | nn.Module, train_set, test
         make_encoder: the encoder class or a factory (``SmallCNN``, ``lambda: SmallCNN(pool=4)``)
             or an untrained instance: it is evaluated with its BN statistics re-estimated on
             ``train_set.x`` (no training).
-        train_set, test_set: with ``.x`` and ``.y``.
+        train_set: with ``.x`` and ``.y`` (the kNN memory bank and the probe's training data).
+        test_set: with ``.x`` and ``.y`` (the queries).
+        k: neighbours of the kNN vote.
 
     Returns:
         ``{RAW: Evaluation, UNTRAINED: Evaluation}``; :func:`best_baseline` picks the stronger.

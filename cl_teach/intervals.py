@@ -34,11 +34,13 @@ class Interval:
 
     @property
     def excludes_zero(self) -> bool:
+        """Whether 0 lies outside ``[low, high]``: only then is the difference a claim."""
         return self.low > 0 or self.high < 0
 
     def verdict(self, a: str = "A", b: str = "B") -> str:
-        """``"a beats b"``, ``"b beats a"`` or ``"no reliable difference between a and b"``:
-        the words of the claim, decided by the interval alone (what a checked cell may print).
+        """``"a beats b"``, ``"b beats a"`` or ``"no reliable difference between a and b"``.
+
+        The words of the claim, decided by the interval alone (what a checked cell may print).
         """
         if self.low > 0:
             return f"{a} beats {b}"
@@ -81,9 +83,11 @@ def paired_difference(a, b, confidence: float = 0.95, n_resamples: int = 2000,
     """mean(a) - mean(b) over the same test items, with a paired bootstrap interval.
 
     Args:
-        a, b: (M,) per-item outcomes of two models on the *same* M test items, in the same order
-            (e.g. ``Evaluation.knn_correct``: 1 where the prediction is right).
-        confidence: of the two-sided interval. n_resamples: bootstrap resamples.
+        a: (M,) per-item outcomes of the first model on the *same* M test items as ``b``, in the
+            same order (e.g. ``Evaluation.knn_correct``: 1 where the prediction is right).
+        b: (M,) per-item outcomes of the second model, item for item with ``a``.
+        confidence: of the two-sided interval.
+        n_resamples: bootstrap resamples.
         seed: the resampling seed (the interval is deterministic for given inputs).
 
     Returns:

@@ -80,7 +80,7 @@ def recalibrate_batchnorm(model: nn.Module, x: torch.Tensor, batch_size: int = 5
     model.train()
     for i in range(0, x.shape[0], batch_size):
         model(x[i:i + batch_size].to(device))
-    for bn, m in zip(bns, momenta):
+    for bn, m in zip(bns, momenta, strict=True):
         bn.momentum = m
     model.train(was_training)
     return model
@@ -170,6 +170,7 @@ class LinearProbe:
         self.weight_decay, self.max_iter = weight_decay, max_iter
 
     def fit(self, features: torch.Tensor, labels: torch.Tensor) -> LinearProbe:
+        """Standardise (N, D) features, fit the classifier on (N,) labels by L-BFGS; returns self."""
         check_embeddings("features", features)
         if not isinstance(labels, torch.Tensor) or labels.is_floating_point() or labels.is_complex():
             raise TypeError(f"labels must be an integer torch.Tensor of class indices, got "
@@ -187,7 +188,8 @@ class LinearProbe:
 
             def closure():
                 opt.zero_grad()
-                loss = F.cross_entropy(self.linear_(x), labels) + self.weight_decay * self.linear_.weight.pow(2).sum()
+                loss = (F.cross_entropy(self.linear_(x), labels)
+                        + self.weight_decay * self.linear_.weight.pow(2).sum())
                 loss.backward()
                 return loss
 
@@ -196,6 +198,7 @@ class LinearProbe:
 
     @torch.no_grad()
     def predict(self, features: torch.Tensor) -> torch.Tensor:
+        """Predicted class indices (M,) of (M, D) features."""
         if not hasattr(self, "linear_"):
             raise RuntimeError("LinearProbe is not fitted: call fit(features, labels) first")
         check_embeddings("features", features)

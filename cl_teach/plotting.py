@@ -32,7 +32,11 @@ def plot_history(history: History, keys: Sequence[str] = ("loss",), title: str |
     """One panel per key: the logged value against the training step.
 
     Args:
+        history: the :class:`History` returned by :func:`fit` (or filled during it).
+        keys: logged names, one panel each.
+        title: the figure's title.
         reference: optional horizontal lines, e.g. ``{"feature_std": 1 / sqrt(D)}``.
+        fig: a figure to redraw in place (:class:`LivePlot`); a new one when None.
         ylim: fixed y-ranges per key, e.g. ``{"feature_std": (0, 1.05 / sqrt(D))}``, so that an
             auto-scaled axis does not turn noise into drama.
     """
@@ -40,9 +44,10 @@ def plot_history(history: History, keys: Sequence[str] = ("loss",), title: str |
     fig = fig or Figure(figsize=(3.6 * len(keys), 2.8), layout="constrained")
     fig.clear()
     axes = fig.subplots(1, len(keys), squeeze=False)[0]
-    for ax, key in zip(axes, keys):
+    for ax, key in zip(axes, keys, strict=True):
         if key in history:
-            ax.plot(history.steps(key), history[key], lw=1.5, marker="o" if len(history[key]) < 30 else None, ms=3)
+            ax.plot(history.steps(key), history[key], lw=1.5,
+                    marker="o" if len(history[key]) < 30 else None, ms=3)
         if reference and key in reference:
             ax.axhline(reference[key], color="gray", ls="--", lw=1, label=f"reference {reference[key]:.3g}")
             ax.legend(fontsize=8)
@@ -75,6 +80,7 @@ class LivePlot(Callback):
             self._handle.update(self.fig)
 
     def on_fit_start(self, method, history, total_steps):
+        """Start a fresh figure; in a notebook, draw it and keep its display handle."""
         self.fig = None
         if in_notebook():
             from IPython.display import display
@@ -82,12 +88,14 @@ class LivePlot(Callback):
             self._handle = display(self.fig, display_id=True)
 
     def on_step_end(self, step, logs, method, history):
+        """Redraw in place every ``every`` steps, at most once a second (in a notebook only)."""
         # Redraw every ``every`` steps but at most once a second (each redraw sends a PNG).
         if self._handle is not None and step % self.every == 0 and time.monotonic() - self._last >= 1.0:
             self._draw(history)
             self._last = time.monotonic()
 
     def on_fit_end(self, method, history):
+        """Draw the final figure (kept as ``self.fig``)."""
         self._draw(history)
 
 
@@ -133,7 +141,8 @@ def plot_spectrum(z_by_name: dict[str, torch.Tensor], title: str = "singular val
         s = singular_values(F.normalize(z.float(), dim=1), center=False).numpy()
         i = np.arange(1, len(s) + 1)
         if relative:
-            ax.semilogy(i / z.shape[1], np.maximum(s / s[0], 1e-12), marker=".", label=f"{name} (D={z.shape[1]})")
+            ax.semilogy(i / z.shape[1], np.maximum(s / s[0], 1e-12), marker=".",
+                        label=f"{name} (D={z.shape[1]})")
         else:
             ax.semilogy(i, np.maximum(s, 1e-12), marker=".", label=name)
     ax.set_xlabel("singular value index i / D" if relative else "singular value index")
@@ -152,7 +161,10 @@ def plot_scores(scores: dict[str, float], xlabel: str = "accuracy", title: str |
 
     Args:
         scores: ``{name: value}``, drawn top to bottom in order.
+        xlabel: label of the value axis.
+        title: the axes' title.
         highlight: names drawn in colour; the others grey (use it for the baselines).
+        xlim: fixed ``(low, high)`` range of the value axis.
         errors: optional ``{name: (low, high)}`` 95% intervals, drawn as error bars.
     """
     names = list(scores)
@@ -161,7 +173,7 @@ def plot_scores(scores: dict[str, float], xlabel: str = "accuracy", title: str |
     colors = ["tab:blue" if n in highlight else "tab:gray" for n in names]
     y = np.arange(len(names))[::-1]
     ax.barh(y, [scores[n] for n in names], color=colors)
-    for yi, n in zip(y, names):
+    for yi, n in zip(y, names, strict=True):
         if errors and n in errors:
             lo, hi = errors[n]
             ax.errorbar(scores[n], yi, xerr=[[scores[n] - lo], [hi - scores[n]]], color="black",
@@ -180,13 +192,14 @@ def plot_scores(scores: dict[str, float], xlabel: str = "accuracy", title: str |
 
 def plot_matrices(matrices: dict[str, torch.Tensor], title: str | None = None, vmin: float = -1.0,
                   vmax: float = 1.0, cmap: str = "RdBu_r", colorbar_label: str = "value") -> Figure:
-    """Heatmaps of several square matrices side by side (e.g. Barlow Twins' cross-correlation
-    at a few steps), on one colour scale.
+    """Heatmaps of several square matrices side by side, on one colour scale.
+
+    E.g. Barlow Twins' cross-correlation at a few steps.
     """
     fig = Figure(figsize=(2.9 * len(matrices) + 0.8, 3.0), layout="constrained")
     axes = fig.subplots(1, len(matrices), squeeze=False)[0]
     im = None
-    for ax, (name, m) in zip(axes, matrices.items()):
+    for ax, (name, m) in zip(axes, matrices.items(), strict=True):
         im = ax.imshow(m.detach().cpu().float().numpy(), cmap=cmap, vmin=vmin, vmax=vmax)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("dimension of z2")
@@ -202,8 +215,9 @@ def plot_curves(curves: dict[str, tuple], xlabel: str, ylabel: str, title: str |
                 xscale: str = "linear", reference: dict[str, float] | None = None,
                 points: dict[str, tuple] | None = None,
                 errors: dict[str, tuple] | None = None) -> Figure:
-    """One line per name: ``curves[name] = (x, y)`` or ``(x, y, point_labels)``; optional
-    horizontal reference lines ``{label: y}`` (e.g. a baseline), single points
+    """One line per name: ``curves[name] = (x, y)`` or ``(x, y, point_labels)``.
+
+    Optional horizontal reference lines ``{label: y}`` (e.g. a baseline), single points
     ``{label: (x, y)}`` (e.g. the exact method on a speed/recall plot) and error bars
     ``errors[name] = (low, high)`` (sequences like y: a 95% interval per point).
     """
@@ -216,7 +230,7 @@ def plot_curves(curves: dict[str, tuple], xlabel: str, ylabel: str, title: str |
             lo, hi = (np.asarray(v, dtype=float) for v in errors[name])
             yv = np.asarray(y, dtype=float)
             ax.errorbar(x, yv, yerr=[yv - lo, hi - yv], fmt="none", ecolor=line.get_color(), capsize=3)
-        for xi, yi, lab in zip(x, y, c[2] if len(c) > 2 else ()):
+        for xi, yi, lab in zip(x, y, c[2] if len(c) > 2 else (), strict=False):
             ax.annotate(str(lab), (xi, yi), textcoords="offset points", xytext=(3, 3), fontsize=7)
     for label, y in (reference or {}).items():
         ax.axhline(y, color="gray", ls="--", lw=1, label=label)

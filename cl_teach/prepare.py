@@ -10,6 +10,7 @@ import time
 
 
 def main(argv=None) -> int:
+    """Check (and with ``--download`` fetch) every data source, print the findings; returns 0."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--download", action="store_true", help="download Fashion-MNIST if absent")
     ap.add_argument("--no-warm", action="store_true", help="skip warming numba's cache for UMAP")

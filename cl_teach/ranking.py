@@ -28,8 +28,8 @@ from .models import embed
 from .retrieval import brute_force_search
 
 __all__ = ["recall_at_k", "precision_at_k", "hit_rate_at_k", "mean_reciprocal_rank",
-           "mean_average_precision", "ranking_report", "shared_label_relevance", "encode_pairs", "cross_modal_recall",
-           "zero_shot_classifier", "zero_shot_predict"]
+           "mean_average_precision", "ranking_report", "shared_label_relevance", "encode_pairs",
+           "cross_modal_recall", "zero_shot_classifier", "zero_shot_predict"]
 
 
 #: Every metric below takes ``retrieved`` (Q, k) ids, best first, and ``relevant``, one collection
@@ -52,7 +52,7 @@ def _hits(retrieved, relevant: Sequence[Collection], k: int | None) -> tuple[np.
         raise ValueError(f"every query needs at least one relevant item; query "
                          f"{int(np.argmin(sizes))} has none (drop such queries first)")
     hits = np.zeros(retrieved.shape, dtype=bool)
-    for i, (row, rel) in enumerate(zip(retrieved.tolist(), relevant)):
+    for i, (row, rel) in enumerate(zip(retrieved.tolist(), relevant, strict=True)):
         rel, seen = set(rel), set()
         for j, r in enumerate(row):
             if r in rel and r not in seen:                           # a duplicate counts once
@@ -62,8 +62,10 @@ def _hits(retrieved, relevant: Sequence[Collection], k: int | None) -> tuple[np.
 
 
 def _mean(per_query_values: np.ndarray, per_query: bool):
-    """The metric: the mean over queries, or with ``per_query`` the (Q,) float64 values themselves
-    (for a paired interval over the same queries, :func:`cl_teach.intervals.paired_difference`).
+    """The metric: the mean over queries, or with ``per_query`` the (Q,) float64 values themselves.
+
+    The per-query values are for a paired interval over the same queries
+    (:func:`cl_teach.intervals.paired_difference`).
     """
     values = np.asarray(per_query_values, dtype=np.float64)
     return values if per_query else float(np.mean(values))
@@ -85,8 +87,9 @@ def recall_at_k(retrieved, relevant: Sequence[Collection], k: int | None = None,
 
 def hit_rate_at_k(retrieved, relevant: Sequence[Collection], k: int | None = None,
                   per_query: bool = False):
-    """Share of queries with at least one relevant item in the top k (equals recall@k when each
-    query has exactly one relevant item).
+    """Share of queries with at least one relevant item in the top k.
+
+    Equals recall@k when each query has exactly one relevant item.
     """
     hits, _ = _hits(retrieved, relevant, k)
     return _mean(hits.any(1), per_query)
@@ -161,8 +164,10 @@ def encode_pairs(model, images: torch.Tensor, ids: torch.Tensor, batch_size: int
 
 
 def shared_label_relevance(labels: Sequence, include_self: bool = False) -> list[set[int]]:
-    """For each of N items, the items sharing at least one label with it: the relevant sets of
-    "retrieve items like this one" (posts sharing a hashtag, images with the same caption).
+    """For each of N items, the items sharing at least one label with it.
+
+    The relevant sets of "retrieve items like this one" (posts sharing a hashtag, images with the
+    same caption).
 
     Args:
         labels: N labels; each a collection (list, tuple, set) of labels, e.g. a post's hashtags,
@@ -230,9 +235,11 @@ def zero_shot_classifier(model, vocab, class_names: Sequence[str],
     """One text embedding per class: the mean of its prompts, re-normalised (CLIP's prompt ensemble).
 
     Args:
-        model: has ``encode_text``. vocab: a :class:`cl_teach.data.text.Vocab`.
+        model: has ``encode_text``.
+        vocab: a :class:`cl_teach.data.text.Vocab`.
         class_names: C names, e.g. ``["circle", "square"]``.
         templates: prompts with one ``{}``, e.g. ``("a {}", "a photo of a {}")``.
+        max_len: token positions per prompt (longer prompts are cut).
 
     Returns:
         (C, E) L2-normalised class embeddings.

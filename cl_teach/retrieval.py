@@ -54,7 +54,9 @@ def brute_force_search(vectors, queries, k: int, normalize: bool = False) -> tup
     """Exact top-k by inner product in NumPy: the reference every index is checked against.
 
     Args:
-        vectors: (N, D) the database. queries: (Q, D). k: 1 <= k <= N.
+        vectors: (N, D) the database.
+        queries: (Q, D).
+        k: 1 <= k <= N.
         normalize: L2-normalise both first (scores become cosine similarities).
 
     Returns:
@@ -119,7 +121,8 @@ class EmbeddingIndex:
     def _check_params(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
-        for name in ("nprobe", "m", "ef_search", "ef_construction", "threads") + (("nlist",) if self.nlist is not None else ()):
+        for name in (("nprobe", "m", "ef_search", "ef_construction", "threads")
+                     + (("nlist",) if self.nlist is not None else ())):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {v!r}")
@@ -167,7 +170,8 @@ class EmbeddingIndex:
         """The ``k`` best-scoring indexed vectors for each query.
 
         Args:
-            queries: (Q, D) with the index's D. k: 1 <= k <= N.
+            queries: (Q, D) with the index's D.
+            k: 1 <= k <= N.
 
         Returns:
             ``(scores, ids)``, each (Q, k), best first. An approximate index that finds fewer

@@ -30,6 +30,7 @@ class History:
         self.wall_time = 0.0
 
     def log(self, step: int, **values: float) -> None:
+        """Append each ``name=value`` of ``values`` at ``step``."""
         for k, v in values.items():
             self._values[k].append(float(v))
             self._steps[k].append(step)
@@ -43,12 +44,15 @@ class History:
         return key in self._values
 
     def steps(self, key: str) -> np.ndarray:
+        """The steps at which ``key`` was logged, aligned with ``history[key]``."""
         return np.asarray(self._steps[key])
 
     def keys(self) -> list[str]:
+        """The logged names, in the order first logged."""
         return list(self._values)
 
     def last(self, key: str) -> float:
+        """The last logged value of ``key``."""
         return float(self[key][-1])
 
     def __repr__(self) -> str:
@@ -59,9 +63,14 @@ class History:
 class Callback:
     """Hooks of :func:`fit`; override what you need. ``logs`` is the dict of training_step."""
 
-    def on_fit_start(self, method, history: History, total_steps: int) -> None: ...
-    def on_step_end(self, step: int, logs: dict, method, history: History) -> None: ...
-    def on_fit_end(self, method, history: History) -> None: ...
+    def on_fit_start(self, method, history: History, total_steps: int) -> None:
+        """Before the first step; ``total_steps`` is how many steps :func:`fit` plans to run."""
+
+    def on_step_end(self, step: int, logs: dict, method, history: History) -> None:
+        """After the optimiser step and ``after_step`` of step ``step``, once its scalars are logged."""
+
+    def on_fit_end(self, method, history: History) -> None:
+        """After the last step (also when ``max_seconds`` stopped the run early)."""
 
 
 def warmup_cosine(step: int, total_steps: int, warmup_steps: int) -> float:
@@ -94,13 +103,18 @@ def fit(method: nn.Module, loader: Iterable, epochs: int = 1, steps: int | None 
         loader: an iterable of batches (e.g. :class:`cl_teach.data.ViewLoader`), re-iterated
             each epoch.
         epochs: passes over ``loader``; or give ``steps`` to stop after that many steps.
-        lr, weight_decay: AdamW's (the kit's default optimiser for small CPU runs).
+        steps: optimiser steps in all (overrides ``epochs``; needed when ``loader`` has no len()).
+        lr: AdamW's learning rate (the kit's default optimiser for small CPU runs).
+        weight_decay: AdamW's weight decay.
         warmup: share of the steps spent in linear warm-up before cosine decay.
         optimizer: your own optimiser instead (then ``lr``/``weight_decay`` are ignored, the
             schedule still applies).
         callbacks: :class:`Callback` objects, e.g. :class:`CollapseMonitor`, ``LivePlot``.
+        device: where to train (default: :func:`cl_teach.config.get_device`).
+        progress: show a tqdm progress bar.
         max_seconds: stop early after this wall time (benchmarks only; makes runs
             non-deterministic, so notebooks use ``steps``).
+        desc: the progress bar's label (default: the method's class name).
 
     Returns:
         History with ``loss``, ``lr`` and every scalar in the step's dict, per step.
@@ -186,6 +200,7 @@ class CollapseMonitor(Callback):
         self.every, self.key, self.key2 = every, key, key2
 
     def on_step_end(self, step, logs, method, history):
+        """Every ``every`` steps, log the monitors of ``logs[key]`` (alignment with ``logs[key2]``)."""
         if step % self.every or self.key not in logs:
             return
         z = logs[self.key].detach().float()
@@ -204,10 +219,12 @@ class EvalCallback(Callback):
         self.fn, self.every, self.name = fn, every, name
 
     def on_step_end(self, step, logs, method, history):
+        """Log ``name = fn(method)`` every ``every`` steps (not at step 0)."""
         if step > 0 and step % self.every == 0:
             history.log(step, **{self.name: self.fn(method)})
 
     def on_fit_end(self, method, history):
+        """Log ``name = fn(method)`` at the last step, unless it was logged there already."""
         last = len(history["loss"]) - 1
         if self.name not in history or history.steps(self.name)[-1] != last:
             history.log(last, **{self.name: self.fn(method)})

@@ -28,7 +28,8 @@ def test_knn_is_bitwise_the_same_on_one_and_two_threads(n_bank, n_query, dim):
     rely on the similarity matrix (and so the votes) being identical on any thread count."""
     g = torch.Generator().manual_seed(dim)
     bank, queries = torch.rand(n_bank, dim, generator=g), torch.rand(n_query, dim, generator=g)
-    bank_y, query_y = torch.randint(0, 10, (n_bank,), generator=g), torch.randint(0, 10, (n_query,), generator=g)
+    bank_y, query_y = (torch.randint(0, 10, (n_bank,), generator=g),
+                       torch.randint(0, 10, (n_query,), generator=g))
     with cl_teach.threads(1):
         sim1 = queries @ bank.T
         acc1 = metrics.knn_accuracy(bank, bank_y, queries, query_y, k=20)

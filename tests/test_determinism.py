@@ -61,7 +61,7 @@ def test_fit_twice_is_bitwise_identical(name, images):
         h2, w2 = _run(name, images)
     finally:
         torch.set_num_threads(threads)
-    for key in h1.keys():
+    for key in h1.keys():  # noqa: SIM118 (History has keys() and __getitem__ but no __iter__)
         assert np.array_equal(h1[key], h2[key]), f"{name}: logged {key!r} differs: {h1[key]} vs {h2[key]}"
     assert w1.keys() == w2.keys()
     differ = [k for k in w1 if not torch.equal(w1[k], w2[k])]

@@ -33,7 +33,8 @@ def test_student_copy_has_no_solution_and_no_output(stem):
     nb = json.loads(path.read_text(encoding="utf-8"))
     text = "\n".join("".join(c["source"]) for c in nb["cells"])
     assert "BEGIN SOLUTION" not in text.replace("`# BEGIN SOLUTION`", "")
-    placeholders = len(re.findall(r"# YOUR CODE HERE\n\s*raise NotImplementedError", text)) + text.count("*Your answer here.*")
+    placeholders = (len(re.findall(r"# YOUR CODE HERE\n\s*raise NotImplementedError", text))
+                    + text.count("*Your answer here.*"))
     assert placeholders >= exercises.count_solutions(stem)
     for c in nb["cells"]:
         if c["cell_type"] == "code":
@@ -52,7 +53,8 @@ def test_strip_keeps_indentation_and_code_around():
 
 
 def test_strip_markdown_answer():
-    out, n = exercises.strip_solutions("Why?\n<!-- BEGIN SOLUTION -->\nBecause.\n<!-- END SOLUTION -->", markdown=True)
+    out, n = exercises.strip_solutions("Why?\n<!-- BEGIN SOLUTION -->\nBecause.\n<!-- END SOLUTION -->",
+                                       markdown=True)
     assert (out, n) == ("Why?\n*Your answer here.*", 1)
 
 

@@ -124,19 +124,23 @@ CASES: list[Case] = [
          seqs=["student_out", "teacher_out"], temps=["student_temperature", "teacher_temperature"],
          rank={"center": (1, 2)}),
     Case("random_resized_crop", augment.random_resized_crop,
-         lambda n, d, g: dict(x=torch.rand(n, 1, d + 4, d + 4, generator=g), scale=(0.25, 1.0), ratio=(0.75, 1.33)),
+         lambda n, d, g: dict(x=torch.rand(n, 1, d + 4, d + 4, generator=g), scale=(0.25, 1.0),
+                              ratio=(0.75, 1.33)),
          rank={"x": (4,)}, ranges=["scale", "ratio"], finite=False),
     Case("color_jitter", augment.color_jitter,
-         lambda n, d, g: dict(x=torch.rand(n, 3, d, d, generator=g), brightness=0.4, contrast=0.4, saturation=0.4, p=0.8),
+         lambda n, d, g: dict(x=torch.rand(n, 3, d, d, generator=g), brightness=0.4, contrast=0.4,
+                              saturation=0.4, p=0.8),
          rank={"x": (4,)}, floats={"brightness": True, "contrast": True, "saturation": True}, probs=["p"],
          finite=False),
     Case("random_grayscale", augment.random_grayscale,
          lambda n, d, g: dict(x=torch.rand(n, 3, d, d, generator=g), p=0.2), rank={"x": (4,)}, probs=["p"],
          finite=False),
     Case("gaussian_blur", augment.gaussian_blur,
-         lambda n, d, g: dict(x=torch.rand(n, 1, d + 4, d + 4, generator=g), sigma=(0.1, 1.0), p=0.5, kernel_size=3),
+         lambda n, d, g: dict(x=torch.rand(n, 1, d + 4, d + 4, generator=g), sigma=(0.1, 1.0), p=0.5,
+                              kernel_size=3),
          rank={"x": (4,)}, ranges=["sigma"], probs=["p"], finite=False),
-    Case("Augment", lambda x: augment.Augment()(x), lambda n, d, g: dict(x=torch.rand(n, 1, d + 4, d + 4, generator=g)),
+    Case("Augment", lambda x: augment.Augment()(x),
+         lambda n, d, g: dict(x=torch.rand(n, 1, d + 4, d + 4, generator=g)),
          rank={"x": (4,)}, finite=False),
     Case("masked_info_nce", losses.masked_info_nce,
          lambda n, d, g: dict(query=_r(g, n, d), key=_r(g, n, d), same=torch.eye(n, dtype=torch.bool),
@@ -145,7 +149,8 @@ CASES: list[Case] = [
     Case("queue_nce", losses.queue_nce,       # the queue is cast to key's dtype: no dtype-mix case for it
          lambda n, d, g: dict(query=_r(g, n, d), key=_r(g, n, d), queue=_r(g, n + 3, d), temperature=0.07),
          same_shape=[("query", "key")], temps=["temperature"], may_be_empty=["queue"]),
-    Case("cross_modal_recall", lambda image_emb, text_emb, ks: ranking.cross_modal_recall(image_emb, text_emb, ks=ks),
+    Case("cross_modal_recall",
+         lambda image_emb, text_emb, ks: ranking.cross_modal_recall(image_emb, text_emb, ks=ks),
          lambda n, d, g: dict(image_emb=_r(g, n, d), text_emb=_r(g, n, d), ks=(1, 2)),
          same_shape=[("image_emb", "text_emb")], ks={"ks": lambda kw: kw["image_emb"].shape[0]}),
     Case("zero_shot_predict", ranking.zero_shot_predict,
@@ -156,7 +161,8 @@ CASES: list[Case] = [
     Case("singular_values", metrics.singular_values, lambda n, d, g: dict(z=_r(g, n, d)), min_n=1),
     Case("knn_accuracy", _knn,
          lambda n, d, g: dict(train_features=_r(g, n + 3, d), train_labels=torch.arange(n + 3) % 3,
-                              test_features=_r(g, n, d), test_labels=torch.arange(n) % 3, k=3, temperature=0.07),
+                              test_features=_r(g, n, d), test_labels=torch.arange(n) % 3, k=3,
+                              temperature=0.07),
          same_dim=[("train_features", "test_features")], temps=["temperature"],
          ks={"k": lambda kw: kw["train_features"].shape[0]}, converts_dtype=True,
          labels={"train_labels": "train_features", "test_labels": "test_features"}),
@@ -214,7 +220,8 @@ def _mutations(case: Case, kw: dict) -> list[tuple[str, str]]:
         muts += [(name, m) for m in ("seq_not_list", "seq_element_rank", "seq_element_nonfinite",
                                      "seq_element_dim", "seq_element_int")]
     for name in case.labels:
-        muts += [(name, m) for m in ("labels_rank", "labels_float", "labels_bool", "labels_length", "not_tensor")]
+        muts += [(name, m) for m in ("labels_rank", "labels_float", "labels_bool", "labels_length",
+                                     "not_tensor")]
     muts += [(name, "temperature") for name in case.temps]
     muts += [(name, "int") for name in case.ints] + [(name, "float") for name in case.floats]
     muts += [(name, "k") for name in case.ks]
@@ -244,7 +251,8 @@ def _damage(case: Case, kw: dict, name: str, kind: str, data) -> tuple[dict, lis
         if case.numpy_ok:                       # an integer matrix is fine for a Faiss index,
             kw[name] = v.to(torch.complex64)    # a complex one is not
         else:
-            kw[name] = (v * 3).to(draw(st.sampled_from([torch.int64, torch.int32, torch.bool]), label="dtype"))
+            kw[name] = (v * 3).to(draw(st.sampled_from([torch.int64, torch.int32, torch.bool]),
+                                       label="dtype"))
     elif kind == "empty":
         shape = list(v.shape)
         axis = draw(st.integers(0, len(shape) - 1), label="axis")
@@ -409,8 +417,9 @@ def test_augment_bad_parameters(kw, name):
     _expect((ValueError, TypeError), [name], Augment, **kw)
 
 
-@pytest.mark.parametrize("kw,name", [({"steps": 0}, "steps"), ({"steps": -3}, "steps"), ({"steps": 1.5}, "steps"),
-                                     ({"epochs": 0}, "epochs"), ({"lr": 0}, "lr"), ({"lr": float("nan")}, "lr")])
+@pytest.mark.parametrize("kw,name", [({"steps": 0}, "steps"), ({"steps": -3}, "steps"),
+                                     ({"steps": 1.5}, "steps"), ({"epochs": 0}, "epochs"),
+                                     ({"lr": 0}, "lr"), ({"lr": float("nan")}, "lr")])
 def test_fit_bad_arguments(kw, name):
     from cl_teach.data import TensorLoader
     from cl_teach.methods import SimCLR
@@ -446,7 +455,8 @@ def test_knn_k_larger_than_bank(kw):
 @pytest.mark.parametrize("labels", [torch.rand(10), torch.arange(9), [0] * 10])
 def test_knn_bad_labels(labels):
     f = torch.randn(10, 4)
-    _expect((ValueError, TypeError), ["train_labels"], metrics.knn_accuracy, f, labels, f, torch.arange(10) % 2, k=3)
+    _expect((ValueError, TypeError), ["train_labels"], metrics.knn_accuracy, f, labels, f,
+            torch.arange(10) % 2, k=3)
 
 
 @pytest.mark.parametrize("labels", [torch.arange(9), torch.rand(10), [0] * 10])
@@ -560,7 +570,8 @@ def test_missing_image_text_sources(tmp_path):
     _expect(FileNotFoundError, ["root"], load_clipart, root=tmp_path / "openclipart")
 
 
-@pytest.mark.parametrize("kw,name", [({"size": 0}, "size"), ({"size": 2.5}, "size"), ({"names": ["nope"]}, "names")])
+@pytest.mark.parametrize("kw,name", [({"size": 0}, "size"), ({"size": 2.5}, "size"),
+                                     ({"names": ["nope"]}, "names")])
 def test_load_photos_bad_arguments(kw, name):
     from cl_teach.data import load_photos
     _expect((ValueError, TypeError), [name], load_photos, **kw)

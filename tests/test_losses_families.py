@@ -91,7 +91,8 @@ def test_barlow_known_values_and_properties():
     z1, z2 = torch.randn(4096, 8), torch.randn(4096, 8)
     assert barlow_twins_loss(z1, z2, lambd=0.0).item() == pytest.approx(8.0, abs=0.2)
     perm = torch.randperm(4096)
-    assert barlow_twins_loss(z1[perm], z2[perm]).item() == pytest.approx(barlow_twins_loss(z1, z2).item(), rel=1e-5)
+    assert barlow_twins_loss(z1[perm], z2[perm]).item() == pytest.approx(barlow_twins_loss(z1, z2).item(),
+                                                                         rel=1e-5)
     # invariant to a per-dimension affine rescaling (batch-normalised inside)
     a = barlow_twins_loss(z1[:64] * 3 + 1, z2[:64]).item()
     assert a == pytest.approx(barlow_twins_loss(z1[:64], z2[:64]).item(), rel=1e-4)
@@ -255,13 +256,16 @@ def test_dino_known_values_properties_gradients():
     t, s = [torch.randn(8, k) for _ in range(2)], [torch.randn(8, k) for _ in range(3)]
     c = torch.randn(1, k)
     perm = torch.randperm(8)
-    assert dino_loss(s, t, c).item() == pytest.approx(dino_loss([x[perm] for x in s], [x[perm] for x in t], c).item(), rel=1e-5)
+    assert dino_loss(s, t, c).item() == pytest.approx(
+        dino_loss([x[perm] for x in s], [x[perm] for x in t], c).item(), rel=1e-5)
     # a constant shift of the teacher is undone by centering with the shifted center
-    assert dino_loss(s, [x + 3 for x in t], c + 3).item() == pytest.approx(dino_loss(s, t, c).item(), rel=1e-5)
+    assert dino_loss(s, [x + 3 for x in t], c + 3).item() == pytest.approx(dino_loss(s, t, c).item(),
+                                                                           rel=1e-5)
     a = torch.randn(6, 5, dtype=torch.float64, requires_grad=True)
     b = torch.randn(6, 5, dtype=torch.float64, requires_grad=True)
     tt = torch.randn(6, 5, dtype=torch.float64)
-    assert torch.autograd.gradcheck(lambda x, y: dino_loss([x, y], [tt, tt], torch.zeros(5, dtype=torch.float64), 0.3, 0.1), (a, b))
+    assert torch.autograd.gradcheck(
+        lambda x, y: dino_loss([x, y], [tt, tt], torch.zeros(5, dtype=torch.float64), 0.3, 0.1), (a, b))
     ts = [x.clone().requires_grad_() for x in t]
     ss = [x.clone().requires_grad_() for x in s]
     dino_loss(ss, ts, c).backward()
@@ -273,7 +277,8 @@ def test_dino_stability_and_errors():
     k = 8
     t, s = [torch.randn(6, k) * 30 for _ in range(2)], [torch.randn(6, k) * 30 for _ in range(2)]
     assert torch.isfinite(dino_loss(s, t, torch.zeros(k), student_temperature=0.01, teacher_temperature=0.01))
-    assert torch.isfinite(dino_loss([x.bfloat16() for x in s], [x.bfloat16() for x in t], torch.zeros(k).bfloat16()).float())
+    assert torch.isfinite(dino_loss([x.bfloat16() for x in s], [x.bfloat16() for x in t],
+                                    torch.zeros(k).bfloat16()).float())
     with pytest.raises(ValueError, match="center must have shape"):
         dino_loss(s, t, torch.zeros(k + 1))
     with pytest.raises(TypeError, match="student_out must be a list"):

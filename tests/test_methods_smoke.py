@@ -129,7 +129,8 @@ def test_barlow_method_loss_equals_package_loss():
         assert torch.allclose(out[key], term, rtol=1e-5, atol=1e-6), key
 
 
-@pytest.mark.parametrize("make", [lambda: MoCo(SmallCNN()), lambda: BYOL(SmallCNN()), lambda: DINO(SmallCNN())])
+@pytest.mark.parametrize("make", [lambda: MoCo(SmallCNN()), lambda: BYOL(SmallCNN()),
+                                  lambda: DINO(SmallCNN())])
 def test_bad_batch_is_a_clear_error(make):
     with pytest.raises(ValueError, match="batch must be a tuple of at least 2 views"):
         make().training_step(torch.rand(4, 1, 28, 28))

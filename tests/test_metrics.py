@@ -106,7 +106,8 @@ def test_effective_rank_known_values_and_formula():
     z = torch.randn(200, 16) * torch.linspace(0.1, 3, 16)
     assert effective_rank(z).item() == pytest.approx(ref_effective_rank(z), rel=1e-4)
     # row scaling does not matter: rows are normalised first
-    assert effective_rank(z * torch.rand(200, 1) * 10).item() == pytest.approx(effective_rank(z).item(), rel=1e-4)
+    assert effective_rank(z * torch.rand(200, 1) * 10).item() == pytest.approx(effective_rank(z).item(),
+                                                                               rel=1e-4)
 
 
 def test_feature_std_known_values_and_formula():

@@ -92,7 +92,8 @@ def guarded_env(tmp_path, monkeypatch):
     log = tmp_path / "net.log"
     log.touch()
     pythonpath = os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    for k, v in {"PYTHONPATH": pythonpath, "CL_TEACH_NETGUARD_LOG": str(log), "CL_TEACH_THREADS": "1"}.items():
+    for k, v in {"PYTHONPATH": pythonpath, "CL_TEACH_NETGUARD_LOG": str(log),
+                 "CL_TEACH_THREADS": "1"}.items():
         monkeypatch.setenv(k, v)
     return log
 
@@ -198,14 +199,16 @@ def _offline_notebook() -> tuple:
         nb = nbformat.v4.new_notebook()
         nb.cells = [nbformat.v4.new_code_cell(s) for s in (
             "import cl_teach\nfrom IPython.display import display\ndevice = cl_teach.setup(seed=0)",
-            "from cl_teach.data import load_fashion_mnist, ViewLoader\nds = load_fashion_mnist('train').subset(512)",
+            "from cl_teach.data import load_fashion_mnist, ViewLoader\n"
+            "ds = load_fashion_mnist('train').subset(512)",
             "from cl_teach import models, plotting, train\nfrom cl_teach.augment import Augment\n"
             "from cl_teach.methods import SimCLR\nh = train.fit(SimCLR(models.SmallCNN()), "
             "ViewLoader(ds.x, [Augment()] * 2, batch_size=128), steps=5, callbacks=[plotting.LivePlot()])",
             "display(plotting.show_images(ds.x[:8]))")]
         name = "generated"
     nb.cells.insert(0, nbformat.v4.new_code_cell(
-        "import socket\nassert getattr(socket, 'CL_TEACH_NETGUARD', False), 'the network guard is not active'"))
+        "import socket\n"
+        "assert getattr(socket, 'CL_TEACH_NETGUARD', False), 'the network guard is not active'"))
     return nb, name
 
 

@@ -41,12 +41,14 @@ LOSSES: dict[str, Callable] = {
     "info_nce": lambda a, b: losses.info_nce(a, b, temperature=TAU),
     "info_nce_logits": lambda a, b: torch.nn.functional.cross_entropy(
         *[t.float() if t.is_floating_point() else t for t in losses.info_nce_logits(a, b, temperature=TAU)]),
-    "info_nce (queue)": lambda a, b: losses.info_nce(a, b, temperature=TAU, negatives=torch.cat([a, b]).detach()),
+    "info_nce (queue)": lambda a, b: losses.info_nce(a, b, temperature=TAU,
+                                                     negatives=torch.cat([a, b]).detach()),
     "nt_xent": lambda a, b: losses.nt_xent(a, b, temperature=TAU),
     "clip_loss": lambda a, b: losses.clip_loss(a, b, temperature=TAU),
     "clip_logits": lambda a, b: losses.clip_logits(a, b, temperature=TAU)[0].logsumexp(1).mean(),
     "simcse_loss": lambda a, b: losses.simcse_loss(a, b, temperature=TAU),
-    "simcse_loss (hard negatives)": lambda a, b: losses.simcse_loss(a, b, temperature=TAU, hard_negatives=b.flip(0)),
+    "simcse_loss (hard negatives)": lambda a, b: losses.simcse_loss(a, b, temperature=TAU,
+                                                                    hard_negatives=b.flip(0)),
     "alignment": lambda a, b: losses.alignment(a, b),
     "uniformity": lambda a, b: losses.uniformity(a),
     "negative_cosine": lambda a, b: losses.negative_cosine(a, b),
@@ -76,10 +78,12 @@ def test_loss_and_gradient_finite(name, kind, dtype):
     loss.backward()
     for arg, t in (("a", a), ("b", b)):
         if t.grad is not None:
-            assert torch.isfinite(t.grad).all(), f"{name} at tau={TAU}, {kind}, {dtype}: non-finite grad of {arg}"
+            assert torch.isfinite(t.grad).all(), (f"{name} at tau={TAU}, {kind}, {dtype}: "
+                                                  f"non-finite grad of {arg}")
 
 
-@pytest.mark.parametrize("name", ["info_nce", "nt_xent", "clip_loss", "simcse_loss", "dino_loss", "swav_loss"])
+@pytest.mark.parametrize("name", ["info_nce", "nt_xent", "clip_loss", "simcse_loss", "dino_loss",
+                                  "swav_loss"])
 def test_bfloat16_close_to_float32(name):
     """bfloat16 is not only finite but near the float32 value (8 bits of mantissa: ~1-2 %)."""
     a32, b32 = _inputs("random", torch.float32)

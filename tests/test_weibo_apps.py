@@ -103,7 +103,8 @@ def test_embed_bags_shapes_and_bad_input():
         embed_bags(model.post_tower, bags, f.idf_[None])
     with pytest.raises(ValueError, match="batch_size"):
         embed_bags(model.post_tower, bags, f.idf_, batch_size=0)
-    with pytest.raises(TypeError, match=r"tower must be a TextTower.*got DualTower|tower must be a TextTower"):
+    with pytest.raises(TypeError, match=r"tower must be a TextTower.*got DualTower"
+                                        r"|tower must be a TextTower"):
         embed_bags("post_tower", bags, f.idf_)
 
 def test_pair_loader_marks_shared_posts_and_tags():

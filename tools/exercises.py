@@ -79,7 +79,8 @@ def strip_solutions(source: str, markdown: bool = False, where: str = "cell") ->
 def count_solutions(stem: str) -> int:
     """How many solution blocks the source of notebook ``stem`` holds."""
     text = (SRC_DIR / f"{stem}.py").read_text(encoding="utf-8")
-    return sum(strip_solutions(c["source"], c["cell_type"] == "markdown", stem)[1] for c in parse_percent(text))
+    return sum(strip_solutions(c["source"], c["cell_type"] == "markdown", stem)[1]
+               for c in parse_percent(text))
 
 
 def student_notebook(stem: str) -> str:

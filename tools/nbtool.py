@@ -36,7 +36,7 @@ def parse_percent(text: str) -> list[dict]:
                 lines.pop(0)
             src = "\n".join(lines)
             if kind == "markdown":
-                src = "\n".join(l[2:] if l.startswith("# ") else l.lstrip("#") for l in lines)
+                src = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#") for line in lines)
             cells.append({"cell_type": kind, "source": src})
 
     for line in text.splitlines():
@@ -100,7 +100,8 @@ def check() -> int:
         if have != want:
             bad.append(f"{ipynb} differs from notebooks/src/{stem}.py: rebuild with "
                        f"`python tools/nbtool.py run {stem}`")
-        elif not any(c.get("outputs") for c in json.loads(ipynb.read_text())["cells"] if c["cell_type"] == "code"):
+        elif not any(c.get("outputs") for c in json.loads(ipynb.read_text())["cells"]
+                     if c["cell_type"] == "code"):
             bad.append(f"{ipynb} has no outputs: execute it")
     for p in NB_DIR.glob("[0-9][0-9]_*.ipynb"):
         if p.stem not in stems:

@@ -78,7 +78,8 @@ def fashion_mnist_dirs(root: str | os.PathLike | None = None) -> list[Path]:
     """The folders searched for the IDX files, in order."""
     return search_path(root, "CL_TEACH_FASHION_MNIST",
                        [DEBIAN_FASHION_DIR, data_dir() / "fashion_mnist",
-                        data_dir() / "FashionMNIST" / "raw"])           # the last: torchvision's download layout
+                        # the last: torchvision's download layout
+                        data_dir() / "FashionMNIST" / "raw"])
 
 
 def _find(dirs: Sequence[Path], split: str) -> Path | None:
@@ -120,6 +121,9 @@ def load_fashion_mnist(split: str = "train", root: str | os.PathLike | None = No
 
     Args:
         split: "train" (60,000 images) or "test" (10,000).
+        root: a folder to look in first (default: only the places above).
+        download: let torchvision download the files into the cache when they are absent.
+        fallback: return scikit-learn's digits (with a warning) when the files are absent.
 
     Returns:
         An :class:`ImageDataset` with x of shape (N, 1, 28, 28) in [0, 1].
@@ -151,8 +155,10 @@ PHOTO_NAMES = ("astronaut", "coffee", "chelsea", "rocket", "china", "flower")
 
 
 def load_photos(size: int = 96, names: Sequence[str] = PHOTO_NAMES) -> tuple[torch.Tensor, list[str]]:
-    """Real RGB photos from scikit-image (``astronaut``, ``coffee``, ``chelsea``, ``rocket``) and
-    scikit-learn (``china``, ``flower``), centre-cropped to squares and resized.
+    """Real RGB photos, centre-cropped to squares and resized.
+
+    From scikit-image (``astronaut``, ``coffee``, ``chelsea``, ``rocket``) and scikit-learn
+    (``china``, ``flower``).
 
     Returns:
         ``(x, names)`` with x of shape (P, 3, size, size), float in [0, 1].

@@ -44,7 +44,8 @@ class CharNgrams:
 
     def __init__(self, ngram_range: tuple[int, int] = (1, 3), n_buckets: int = 2 ** 20,
                  min_count: int = 2, strip_spaces: bool = True):
-        self.ngram_range, self.n_buckets, self.min_count, self.strip_spaces = ngram_range, n_buckets, min_count, strip_spaces
+        self.ngram_range, self.n_buckets, self.min_count, self.strip_spaces = (
+            ngram_range, n_buckets, min_count, strip_spaces)
 
     def _buckets(self, text: str) -> np.ndarray:
         lo, hi = self.ngram_range
@@ -52,6 +53,7 @@ class CharNgrams:
                                    for g in _grams(text, lo, hi, self.strip_spaces)], dtype=np.int64))
 
     def fit(self, texts: Sequence[str]) -> CharNgrams:
+        """Keep the buckets in >= ``min_count`` of ``texts`` and learn their idf; returns self."""
         if isinstance(texts, str) or len(texts) == 0:
             raise ValueError(f"texts must be a non-empty sequence of strings, got {type(texts).__name__}")
         check_positive("min_count", self.min_count, integer=True)
@@ -63,7 +65,8 @@ class CharNgrams:
         self.lookup_[kept] = np.arange(1, len(kept) + 1)
         self.n_features_ = len(kept) + 1
         # smoothed idf as scikit-learn's TfidfVectorizer; column 0 ("no n-gram") weighs 1
-        self.idf_ = np.concatenate([[1.0], np.log((1 + len(texts)) / (1 + counts[kept])) + 1]).astype(np.float32)
+        self.idf_ = np.concatenate([[1.0], np.log((1 + len(texts)) / (1 + counts[kept])) + 1]
+                                   ).astype(np.float32)
         return self
 
     def transform(self, texts: Sequence[str]) -> list[np.ndarray]:

@@ -47,7 +47,8 @@ def jieba_tokens(text: str) -> list[str]:
     try:
         import jieba
     except ImportError as e:
-        raise ImportError(f"the 'jieba' tokeniser needs the PyPI package jieba: pip install jieba ({e})") from e
+        raise ImportError(f"the 'jieba' tokeniser needs the PyPI package jieba: "
+                          f"pip install jieba ({e})") from e
     jieba.setLogLevel(60)
     return [w for w in jieba.lcut(text) if not w.isspace()]
 

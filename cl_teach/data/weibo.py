@@ -169,7 +169,9 @@ TOPICS = [
     ("justinbieber", "bieber concert fans music 比伯 演唱会"), ("football", "goal match league striker 球赛"),
     ("股市", "股票 涨停 大盘 基金 牛市 散户"), ("房价", "买房 房贷 楼市 首付 调控 租房"),
 ]
-FILLER = ["今天", "真的", "我们", "大家", "觉得", "一个", "什么", "这个", "还是", "就是", "可以", "没有", "知道", "喜欢", "希望", "终于", "the", "a", "is", "so", "really", "today", "we", "love", "what", "this", "URL", "MENTION", "DIGIT"]
+FILLER = ["今天", "真的", "我们", "大家", "觉得", "一个", "什么", "这个", "还是", "就是", "可以", "没有",
+          "知道", "喜欢", "希望", "终于", "the", "a", "is", "so", "really", "today", "we", "love", "what",
+          "this", "URL", "MENTION", "DIGIT"]
 
 
 def generated_weibo(split: str = "valid", n_posts: int = 1200, seed: int = 0) -> WeiboSplit:
@@ -192,7 +194,7 @@ def generated_weibo(split: str = "valid", n_posts: int = 1200, seed: int = 0) ->
             if u != t:
                 ts.append(TOPICS[u][0])
                 words += TOPICS[u][1].split()[:2]
-        def text(n_key, n_fill):
+        def text(n_key, n_fill, words=words):                       # binds this post's words
             w = list(rng.choice(words, size=n_key)) + list(rng.choice(FILLER, size=n_fill))
             return " ".join(rng.permutation(w))
         posts.append(text(2, 8))

@@ -29,6 +29,7 @@ class BarlowTwins(Method):
         self.lambd = check_positive("lambd", lambd, allow_zero=True)
 
     def training_step(self, batch) -> dict:
+        """One step: Barlow Twins loss of the two views' (N, D) projections, its two terms, C (D, D)."""
         x1, x2 = check_views(batch)
         z1, z2 = self.projector(self.encoder(x1)), self.projector(self.encoder(x2))  # (N, D)
         loss, on_diag, off_diag, c = barlow_twins_loss(z1, z2, self.lambd, terms=True)  # c: (D, D)

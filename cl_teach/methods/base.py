@@ -28,6 +28,7 @@ class Method(nn.Module):
         return self.encoder(x)
 
     def training_step(self, batch) -> dict:  # pragma: no cover - abstract
+        """``{"loss": ..., scalars..., "z1"/"z2" detached}`` of one batch; each method defines it."""
         raise NotImplementedError
 
     @torch.no_grad()
@@ -38,7 +39,8 @@ class Method(nn.Module):
 def check_views(batch, n: int = 2, name: str = "batch"):
     """Return the first ``n`` views of a batch tuple, with a clear error when there are fewer."""
     if not isinstance(batch, (list, tuple)) or len(batch) < n:
-        got = f"{type(batch).__name__} of length {len(batch)}" if isinstance(batch, (list, tuple)) else type(batch).__name__
+        got = (f"{type(batch).__name__} of length {len(batch)}" if isinstance(batch, (list, tuple))
+               else type(batch).__name__)
         raise ValueError(f"{name} must be a tuple of at least {n} views (x1, x2, ...), got {got}")
     return batch[:n]
 
@@ -49,9 +51,9 @@ def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
     m = float(momentum)
     if not 0.0 <= m <= 1.0:                                        # also refuses NaN
         raise ValueError(f"momentum must be in [0, 1] (the EMA keeps m of the target), got {momentum!r}")
-    for pt, po in zip(target.parameters(), online.parameters()):
+    for pt, po in zip(target.parameters(), online.parameters(), strict=True):
         pt.mul_(momentum).add_(po.detach(), alpha=1 - momentum)
-    for bt, bo in zip(target.buffers(), online.buffers()):
+    for bt, bo in zip(target.buffers(), online.buffers(), strict=True):
         bt.copy_(bo)
 
 

@@ -41,6 +41,7 @@ class BYOL(Method):
         self.momentum, self.schedule = momentum, schedule
 
     def training_step(self, batch) -> dict:
+        """One step: p1, p2 regress the target's z'2, z'1 (2 - 2 cos, symmetrised); detached z's."""
         x1, x2 = check_views(batch)
         z1, z2 = self.projector(self.encoder(x1)), self.projector(self.encoder(x2))  # (N, P)
         p1, p2 = self.predictor(z1), self.predictor(z2)                              # (N, P)
@@ -52,6 +53,7 @@ class BYOL(Method):
 
     @torch.no_grad()
     def after_step(self, step: int, total_steps: int) -> None:
+        """Move the target (f', g') towards the online (f, g) by EMA, tau from the schedule."""
         tau = (cosine_momentum(self.momentum, step, total_steps) if self.schedule == "cosine"
                else self.momentum)
         ema_update(self.target_encoder, self.encoder, tau)

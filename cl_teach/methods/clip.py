@@ -20,7 +20,8 @@ def check_image_text_batch(batch, name: str = "batch"):
     """
     if not isinstance(batch, (list, tuple)) or len(batch) < 2:
         raise ValueError(f"{name} must be a tuple (images, token_ids), got "
-                         f"{type(batch).__name__}{f' of length {len(batch)}' if isinstance(batch, (list, tuple)) else ''}")
+                         f"{type(batch).__name__}"
+                         f"{f' of length {len(batch)}' if isinstance(batch, (list, tuple)) else ''}")
     x, ids = batch[0], batch[1]
     check_tensor("images", x, ndim=(2, 4))
     if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.dtype == torch.bool:
@@ -75,6 +76,7 @@ class CLIP(Method):
         return F.normalize(self.text_proj(self.text_encoder(ids)), dim=1)
 
     def training_step(self, batch) -> dict:
+        """One step: symmetric InfoNCE of the (N, E) image and text embeddings, tau, detached z's."""
         x, ids = check_image_text_batch(batch)
         z_img = self.encode_image(x)                                # (N, E)
         z_txt = self.encode_text(ids)                               # (N, E)
@@ -84,4 +86,5 @@ class CLIP(Method):
 
     @torch.no_grad()
     def after_step(self, step: int, total_steps: int) -> None:
+        """Clamp ``logit_scale`` to [0, log(max_logit_scale)], so tau >= 1 / max_logit_scale."""
         self.logit_scale.clamp_(0, math.log(self.max_logit_scale))

@@ -49,6 +49,7 @@ class DINO(Method):
         self._teacher_mean = None
 
     def training_step(self, batch) -> dict:
+        """One step: each student view predicts the centred, sharpened teacher P_t; teacher entropies."""
         check_views(batch, self.n_global)
         views = [v for v in batch if v.dim() == 4]
         s = [self.head(self.encoder(x)) for x in views]                       # V x (N, K)
@@ -63,6 +64,7 @@ class DINO(Method):
 
     @torch.no_grad()
     def after_step(self, step: int, total_steps: int) -> None:
+        """Teacher <- EMA of the student (cosine m); center <- m_c center + (1 - m_c) teacher mean."""
         m = cosine_momentum(self.momentum, step, total_steps)
         ema_update(self.teacher_encoder, self.encoder, m)
         ema_update(self.teacher_head, self.head, m)

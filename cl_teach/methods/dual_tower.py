@@ -54,6 +54,7 @@ class DualTower(Method):
         return self.encoder(*posts)
 
     def training_step(self, batch) -> dict:
+        """One step: masked InfoNCE of (B, D) posts vs hashtags, shared-hashtag posts left out."""
         posts, tags, same = batch                                   # (ids, offsets, weights) x 2
         z_post = self.encoder(*posts)                               # (B, D)
         z_tag = self.tag_tower(*tags)                               # (B, D)

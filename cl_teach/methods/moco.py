@@ -76,6 +76,7 @@ class MoCo(Method):
             return F.normalize(k, dim=1)                                # (N, P)
 
     def training_step(self, batch) -> dict:
+        """One step: InfoNCE of q1 vs k2 and the queue (v3: in-batch keys, symmetric); keeps k2."""
         x1, x2 = check_views(batch)
         if self.queue_size and x1.shape[0] > self.queue_size:
             raise ValueError(f"the batch size ({x1.shape[0]}) must be <= queue_size ({self.queue_size})")
@@ -120,6 +121,7 @@ class MoCo(Method):
 
     @torch.no_grad()
     def after_step(self, step: int, total_steps: int) -> None:
+        """f_k and its projector <- EMA of the query side; the batch's keys replace the oldest."""
         ema_update(self.encoder_k, self.encoder, self.momentum)
         ema_update(self.projector_k, self.projector, self.momentum)
         if self.queue_size and self._keys is not None:                 # dequeue oldest, enqueue newest

@@ -25,6 +25,7 @@ class SimCLR(Method):
         self.temperature = temperature
 
     def training_step(self, batch) -> dict:
+        """One step: NT-Xent of the two views' (N, P) projections, and the detached z's."""
         x1, x2 = check_views(batch)
         z1 = self.projector(self.encoder(x1))                       # (N, P)
         z2 = self.projector(self.encoder(x2))                       # (N, P)

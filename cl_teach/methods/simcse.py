@@ -36,13 +36,15 @@ class SimCSE(Method):
         self.temperature = temperature
 
     def training_step(self, batch) -> dict:
+        """One step: SimCSE loss of anchor and positive (N, D) embeddings, hard negatives if given."""
         if isinstance(batch, torch.Tensor):
             batch = (batch,)
         if not isinstance(batch, (list, tuple)) or not 1 <= len(batch) <= 3:
             raise ValueError(f"batch must be (ids,), (anchor, positive) or (anchor, positive, "
                              f"hard_negative) token-id tensors, got {type(batch).__name__}"
                              f"{f' of length {len(batch)}' if isinstance(batch, (list, tuple)) else ''}")
-        ids = [_ids(n, t) for n, t in zip(("anchor_ids", "positive_ids", "hard_negative_ids"), batch)]
+        ids = [_ids(n, t) for n, t in zip(("anchor_ids", "positive_ids", "hard_negative_ids"), batch,
+                                          strict=False)]
         if len({t.shape[0] for t in ids}) > 1:
             raise ValueError(f"all parts of the batch must hold the same number of sentences, got "
                              f"{[t.shape[0] for t in ids]}")

@@ -20,14 +20,16 @@ class SimSiam(Method):
         predictor_dim: bottleneck of the predictor q (paper 512 = projection_dim / 4).
     """
 
-    def __init__(self, encoder: nn.Module, projection_dim: int = 64, predictor_dim: int = 32, hidden_dim: int = 256,
-                 stop_gradient: bool = True, predictor: bool = True, output_bn: bool = True):
+    def __init__(self, encoder: nn.Module, projection_dim: int = 64, predictor_dim: int = 32,
+                 hidden_dim: int = 256, stop_gradient: bool = True, predictor: bool = True,
+                 output_bn: bool = True):
         super().__init__(encoder)
         self.projector = mlp(encoder.out_dim, hidden_dim, projection_dim, n_layers=3, last_bn=output_bn)
         self.predictor = mlp(projection_dim, predictor_dim, projection_dim) if predictor else nn.Identity()
         self.stop_gradient = stop_gradient
 
     def training_step(self, batch) -> dict:
+        """One step: each view's p vs the other's z (stop-gradient), negative cosine symmetrised."""
         x1, x2 = check_views(batch)
         z1, z2 = self.projector(self.encoder(x1)), self.projector(self.encoder(x2))   # (N, dim)
         p1, p2 = self.predictor(z1), self.predictor(z2)                              # (N, dim)

@@ -44,6 +44,7 @@ class SwAV(Method):
         return self.prototypes(self.project(x))
 
     def training_step(self, batch) -> dict:
+        """One step: swapped prediction of the global views' Sinkhorn codes; prototypes used."""
         check_views(batch, self.n_global)
         views = [v for v in batch if v.dim() == 4]                 # (drops labels a loader may add)
         z = [self.project(x) for x in views]                        # V x (N, P)
@@ -56,5 +57,6 @@ class SwAV(Method):
 
     @torch.no_grad()
     def after_step(self, step: int, total_steps: int) -> None:
+        """Renormalise the prototypes C (K, P) onto the unit sphere."""
         # the prototypes live on the unit sphere: renormalise after each optimiser step
         self.prototypes.weight.copy_(F.normalize(self.prototypes.weight, dim=1))

@@ -1,5 +1,6 @@
-"""WenLan / BriVL (Huo et al., 2021, "WenLan: Bridging Vision and Language by Large-Scale
-Multi-Modal Pre-Training"): CLIP's two towers trained the MoCo way.
+"""WenLan / BriVL (Huo et al., 2021): CLIP's two towers trained the MoCo way.
+
+The paper: "WenLan: Bridging Vision and Language by Large-Scale Multi-Modal Pre-Training".
 """
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ class WenLan(CLIP):
         return F.normalize(g_img(f_img(x)), dim=1), F.normalize(g_txt(f_txt(ids)), dim=1)
 
     def training_step(self, batch) -> dict:
+        """One step: i2t and t2i InfoNCE vs the momentum keys and filled queue slots; keeps the keys."""
         x, ids = check_image_text_batch(batch)
         if x.shape[0] > self.queue_size:
             raise ValueError(f"the batch size ({x.shape[0]}) must be <= queue_size ({self.queue_size})")
@@ -72,6 +74,7 @@ class WenLan(CLIP):
 
     @torch.no_grad()
     def after_step(self, step: int, total_steps: int) -> None:
+        """Clamp logit_scale, move the momentum towers by EMA, enqueue the batch's keys."""
         super().after_step(step, total_steps)                           # the logit-scale clamp
         ema_update(self.momentum_towers, self.online, self.momentum)
         if self._keys is not None:                                      # dequeue oldest, enqueue newest

@@ -31,7 +31,9 @@ __all__ = ["evaluating", "device_of", "embed", "embed_bags"]
 
 @contextlib.contextmanager
 def evaluating(model: nn.Module) -> Iterator[nn.Module]:
-    """``with evaluating(model):`` runs the block in eval mode, then restores the previous mode.
+    """Eval mode for the body of a ``with`` block.
+
+    ``with evaluating(model):`` runs the block in eval mode, then restores the previous mode.
 
     Example:
         >>> m = nn.Dropout(); m.training

@@ -29,8 +29,9 @@ def projector(in_dim: int, hidden_dim: int = 256, out_dim: int = 64, **kw) -> nn
 
 
 class DINOHead(nn.Module):
-    """MLP to a bottleneck, L2-normalise, then a weight-normalised linear layer to K outputs
-    (DINO's head, with the weight norm's scale fixed to 1 as in the authors' code).
+    """MLP to a bottleneck, L2-normalise, then a weight-normalised linear layer to K outputs.
+
+    DINO's head, with the weight norm's scale fixed to 1 as in the authors' code.
     """
 
     def __init__(self, in_dim: int, out_dim: int, hidden_dim: int = 256, bottleneck_dim: int = 64):
@@ -39,6 +40,7 @@ class DINOHead(nn.Module):
         self.last = nn.Parameter(torch.randn(out_dim, bottleneck_dim) * 0.1)   # (K, B)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:             # (N, in_dim) -> (N, K)
+        """Cosine of each normalised bottleneck to each of the K unit rows of ``last``: (N, K)."""
         return F.normalize(self.mlp(h), dim=1) @ F.normalize(self.last, dim=1).T
 
 
@@ -66,6 +68,7 @@ class FeatureTower(nn.Module):
         self.in_dim = in_dim
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """The tower's output (N, out_dim) for frozen features h (N, in_dim)."""
         check_tensor("h", h, ndim=2)
         if h.shape[1] != self.in_dim:
             raise ValueError(f"h must have shape (N, {self.in_dim}), got {tuple(h.shape)}")

@@ -69,6 +69,7 @@ class FrozenUSE(nn.Module):
         self._use = USE(threads=threads)
 
     def forward(self, texts: Sequence[str]) -> torch.Tensor:
+        """(N, 512) L2-normalised USE embeddings of N strings (no gradient reaches the tower)."""
         if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
             raise TypeError("texts must be a list of strings (wrap a single text: [text])")
         if len(texts) == 0:
@@ -77,6 +78,7 @@ class FrozenUSE(nn.Module):
         return F.normalize(z, dim=1)
 
     def train(self, mode: bool = True):                             # always frozen
+        """Stay in eval mode whatever ``mode`` says; returns self."""
         return super().train(False)
 
 
@@ -107,6 +109,7 @@ class FrozenEfficientNet(nn.Module):
         self.image_size = image_size
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 1280) pooled features of (N, 3, H, W) images in [0, 1], resized to ``image_size``."""
         check_tensor("x", x, ndim=4)
         if x.shape[1] != 3:
             raise ValueError(f"x must have shape (N, 3, H, W), got {tuple(x.shape)}")
@@ -116,6 +119,7 @@ class FrozenEfficientNet(nn.Module):
         return h.mean(dim=(2, 3))
 
     def train(self, mode: bool = True):                             # always frozen (BN in eval)
+        """Stay in eval mode (BN statistics frozen) whatever ``mode`` says; returns self."""
         return super().train(False)
 
 

@@ -58,6 +58,7 @@ class TextCNN(nn.Module):
         self.out = nn.Linear(2 * dim, out_dim)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:           # (N, L) -> (N, out_dim)
+        """H (N, out_dim) of padded ids (N, L): masked mean + max of the residual convolutions."""
         check_token_ids(ids, self.vocab_size)
         mask = ids != 0                                             # (N, L)
         e = self.drop(self.embed(ids)).transpose(1, 2)              # (N, D, L)
@@ -103,6 +104,7 @@ class TinyTransformer(nn.Module):
         self.out = nn.Linear(dim, out_dim)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:           # (N, L) -> (N, out_dim)
+        """H (N, out_dim) of padded ids (N, L): masked mean of the encoder's normalised outputs."""
         check_token_ids(ids, self.vocab_size)
         if ids.shape[1] > self.max_len:
             raise ValueError(f"ids must have at most max_len={self.max_len} positions, got {ids.shape[1]}")
@@ -133,17 +135,20 @@ class TextTower(nn.Module):
         torch.Size([2, 8])
     """
 
-    def __init__(self, n_features: int, dim: int = 128, out_dim: int = 128, head: bool = True, init_std: float = 0.1):
+    def __init__(self, n_features: int, dim: int = 128, out_dim: int = 128, head: bool = True,
+                 init_std: float = 0.1):
         super().__init__()
         self.bag = nn.EmbeddingBag(n_features, dim, mode="sum")
         nn.init.normal_(self.bag.weight, std=init_std)
         if not head and dim != out_dim:
-            raise ValueError(f"head=False needs dim == out_dim (the bag is the output), got {dim} and {out_dim}")
+            raise ValueError(f"head=False needs dim == out_dim (the bag is the output), "
+                             f"got {dim} and {out_dim}")
         self.head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU(),
                                   nn.Linear(dim, out_dim)) if head else None
         self.out_dim = out_dim
 
     def forward(self, ids: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """H (N, out_dim) of N packed bags: the weighted sum of their n-gram embeddings (+ the head)."""
         h = self.bag(ids, offsets, per_sample_weights=weights)      # (N, dim)
         if self.head is None:
             return h

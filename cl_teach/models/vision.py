@@ -35,6 +35,7 @@ class SmallCNN(nn.Module):
         self.out_dim = c * pool * pool
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:             # (N, C, H, W) -> (N, out_dim)
+        """H = f(x) (N, out_dim): strided convolutions, then pooled to pool x pool and flattened."""
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"x must have shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
         return self.features(x.contiguous(memory_format=torch.channels_last))

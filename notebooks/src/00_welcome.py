@@ -53,8 +53,10 @@ device = cl_teach.setup(SEED)
 # * **Negatives**: views of *other* things, usually the rest of the batch.
 # * **Encoder** $f$: the network whose representation $h = f(x)$ we keep after training.
 # * **Projector** $g$: a small MLP; the loss is computed on $z = g(h)$, then $g$ is thrown away.
-# * **Hypersphere**: $z$ is L2-normalised, so similarity is the cosine $z_1^\top z_2 / \lVert z_1\rVert \lVert z_2\rVert$.
-# * **Loss**: InfoNCE, $\;\mathcal L = -\log \dfrac{e^{\,s(z, z^+)/\tau}}{\sum_{j=1}^{K} e^{\,s(z, z_j)/\tau}}$, where the
+# * **Hypersphere**: $z$ is L2-normalised, so similarity is the cosine
+#   $z_1^\top z_2 / \lVert z_1\rVert \lVert z_2\rVert$.
+# * **Loss**: InfoNCE,
+#   $\;\mathcal L = -\log \dfrac{e^{\,s(z, z^+)/\tau}}{\sum_{j=1}^{K} e^{\,s(z, z_j)/\tau}}$, where the
 #   sum runs over all $K$ candidates, **the positive $z^+$ included** (it is one of the $z_j$) and the
 #   $K-1$ negatives; $\tau$ is the temperature. It is a $K$-way classification problem: *which of
 #   these candidates is my positive?* (notebook 01).
@@ -113,7 +115,8 @@ gen = torch.Generator().manual_seed(SEED)
 x = train_set.x[idx[::4]]                                       # one image per class
 x1, x2 = two_views(x, Augment(), generator=gen)
 display(plotting.show_images(torch.cat([x, x1, x2]), nrow=10, scale=0.9,
-                             title="rows: original, view 1, view 2 (each image its own random crop/flip/jitter)"))
+                             title="rows: original, view 1, view 2 "
+                                   "(each image its own random crop/flip/jitter)"))
 
 # %% [markdown]
 # ## Live plots and progress bars
@@ -159,7 +162,8 @@ print(f"uniformity at step 0 (random network): {u[0]:.2f}; worst early reading: 
 def ten_steps(seed):
     cl_teach.setup(seed, verbose=False)
     m = SimCLR(models.SmallCNN(), temperature=0.1)
-    h = train.fit(m, ViewLoader(small.x, [Augment()] * 2, batch_size=128, seed=seed), steps=10, progress=False)
+    h = train.fit(m, ViewLoader(small.x, [Augment()] * 2, batch_size=128, seed=seed), steps=10,
+                  progress=False)
     return h["loss"]
 
 first, second, other = ten_steps(SEED), ten_steps(SEED), ten_steps(SEED + 1)

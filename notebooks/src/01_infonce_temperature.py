@@ -43,7 +43,8 @@ device = cl_teach.setup(SEED)
 # temperature $\tau$, InfoNCE (van den Oord et al., 2018) is the cross-entropy of picking the
 # positive among the $K$:
 #
-# $$\mathcal L_{\text{InfoNCE}} = -\log \frac{\exp(s(q,k^+)/\tau)}{\exp(s(q,k^+)/\tau) + \sum_{j=1}^{K-1}\exp(s(q,k_j)/\tau)}$$
+# $$\mathcal L_{\text{InfoNCE}} = -\log \frac{\exp(s(q,k^+)/\tau)}
+#   {\exp(s(q,k^+)/\tau) + \sum_{j=1}^{K-1}\exp(s(q,k_j)/\tau)}$$
 #
 # so the **logits** are $s/\tau$ and the **label** is the index of the positive (MoCo's code returns
 # exactly `logits, labels`). In a batch of $N$ pairs where each query's negatives are the other
@@ -125,10 +126,12 @@ rows = []
 for n, d, tau in configs:
     z1, z2 = torch.randn(n, d, generator=g), torch.randn(n, d, generator=g)
     loss = losses.nt_xent(z1, z2, temperature=tau).item()
-    log_k, pred, se = math.log(2 * n - 1), math.log(2 * n - 1) + 1 / (2 * d * tau**2), 1 / (tau * math.sqrt(d * n))
+    log_k, pred, se = (math.log(2 * n - 1), math.log(2 * n - 1) + 1 / (2 * d * tau**2),
+                       1 / (tau * math.sqrt(d * n)))
     rows.append(dict(n=n, d=d, tau=tau, loss=loss, log_k=log_k, pred=pred, se=se,
                      ok=abs(loss - pred) < 4 * se, ok_log_k=abs(loss - log_k) < 4 * se))
-print(f"{'N':>5} {'D':>4} {'tau':>4} {'K=2N-1':>7} {'NT-Xent':>8} {'log K':>7} {'+1/(2Dtau^2)':>13} {'SE':>6}  (loss - pred)/SE")
+print(f"{'N':>5} {'D':>4} {'tau':>4} {'K=2N-1':>7} {'NT-Xent':>8} {'log K':>7} "
+      f"{'+1/(2Dtau^2)':>13} {'SE':>6}  (loss - pred)/SE")
 for r in rows:
     print(f"{r['n']:>5} {r['d']:>4} {r['tau']:>4} {2 * r['n'] - 1:>7} {r['loss']:>8.3f} {r['log_k']:>7.3f} "
           f"{r['pred']:>13.3f} {r['se']:>6.3f}  {(r['loss'] - r['pred']) / r['se']:+.1f}")
@@ -136,7 +139,8 @@ for r in rows:
 # %%
 # NBVAL_CHECK_OUTPUT
 for r in rows:
-    assert r["ok"], f"random loss {r['loss']:.3f} is more than 4 SE from log K + 1/(2 D tau^2) = {r['pred']:.3f}"
+    assert r["ok"], (f"random loss {r['loss']:.3f} is more than 4 SE from "
+                     f"log K + 1/(2 D tau^2) = {r['pred']:.3f}")
 low_tau = [r for r in rows if r["tau"] == 0.1]
 assert not any(r["ok_log_k"] for r in low_tau), "at tau = 0.1 the correction 1/(2 D tau^2) must matter"
 print("within 4 SE of log K + 1/(2 D tau^2), every row:", all(r["ok"] for r in rows))
@@ -216,7 +220,8 @@ display(fig)
 
 # %%
 gq = torch.Generator().manual_seed(SEED + 1)
-sims = F.normalize(torch.randn(64, 64, generator=gq), dim=1) @ F.normalize(torch.randn(256, 64, generator=gq), dim=1).T
+sims = (F.normalize(torch.randn(64, 64, generator=gq), dim=1)
+        @ F.normalize(torch.randn(256, 64, generator=gq), dim=1).T)
 target = torch.zeros(64, dtype=torch.long)                 # candidate 0 is each query's positive
 print(f"{'tau':>5} {'mean p+':>8} {'sum |dL/ds|':>12} {'tau * sum |dL/ds|':>18}")
 for tau in (0.05, 0.1, 0.2, 0.5, 1.0):
@@ -283,7 +288,8 @@ method.train()
 test_loss = float(np.mean(held_out))
 print(f"N = {n} images, K = 2N-1 = {k_cand} candidates, D = {d}: guessing loss "
       f"log K + 1/(2 D tau^2) = {chance:.3f} (log K = {math.log(k_cand):.3f})")
-print(f"loss: last 10 training batches {train_loss:.3f} | {len(held_out)} held-out test batches, eval mode {test_loss:.3f}")
+print(f"loss: last 10 training batches {train_loss:.3f} | {len(held_out)} held-out test batches, "
+      f"eval mode {test_loss:.3f}")
 print(f"InfoNCE estimate of I(view1; view2): log K - L(test) = {math.log(k_cand) - test_loss:.2f} nats "
       f"(it can never exceed log K = {math.log(k_cand):.2f})")
 
@@ -317,7 +323,8 @@ print(f"best baseline by kNN: {name}")
 # %%
 # NBVAL_CHECK_OUTPUT
 assert test_loss < chance - 1.0, f"held-out loss {test_loss:.3f} should be well below guessing {chance:.3f}"
-assert diffs[(UNTRAINED, "probe")].low > 0, f"the probe must beat the untrained encoder's: {diffs[(UNTRAINED, 'probe')]}"
+assert diffs[(UNTRAINED, "probe")].low > 0, ("the probe must beat the untrained encoder's: "
+                                             f"{diffs[(UNTRAINED, 'probe')]}")
 print("held-out loss more than 1 nat below the guessing level:", test_loss < chance - 1.0)
 print("probe:", diffs[(UNTRAINED, "probe")].verdict("trained SimCLR", UNTRAINED))
 # %% [markdown]
@@ -335,7 +342,8 @@ x1, x2 = next(iter(ViewLoader(test_set.x, [Augment()] * 2, batch_size=256, seed=
 cl_teach.setup(SEED + 5, verbose=False)
 fresh = SimCLR(models.SmallCNN(), temperature=TAU)
 nets = {"trained": torch.nn.Sequential(method.encoder, method.projector),
-        "untrained": metrics.recalibrate_batchnorm(torch.nn.Sequential(fresh.encoder, fresh.projector), train_set.x)}
+        "untrained": metrics.recalibrate_batchnorm(torch.nn.Sequential(fresh.encoder, fresh.projector),
+                                                   train_set.x)}
 
 def top_share(z1, z2, tau, top=0.05):
     logits, labels = losses.info_nce_logits(z1, z2, temperature=tau)      # (N, N)
@@ -349,7 +357,8 @@ for net_name, net in nets.items():
     with torch.no_grad():
         z1, z2 = net(x1), net(x2)
     for tau in (0.05, 0.2, 1.0):
-        print(f"{net_name:>9}, tau = {tau:<4}: the 5% hardest negatives get {top_share(z1, z2, tau):.1%} of the gradient weight")
+        print(f"{net_name:>9}, tau = {tau:<4}: the 5% hardest negatives get {top_share(z1, z2, tau):.1%} "
+              "of the gradient weight")
 _ = method.train()
 
 # %% [markdown]

@@ -154,7 +154,8 @@ metrics.recalibrate_batchnorm(torch.nn.Sequential(fresh.encoder, fresh.projector
 results = {"untrained (start)": summary(fresh), "positives only": summary(pos_only)}
 results.update({name: summary(m) for name, (m, _) in runs.items()})
 base = baselines(models.SmallCNN, train_set, test_set)
-print(f"{'':>29} {'std(z/|z|)':>10} {'eff. rank':>9} {'kNN(h)':>7} {'probe(h)':>8}    healthy std = 1/sqrt(64) = 0.125")
+print(f"{'':>29} {'std(z/|z|)':>10} {'eff. rank':>9} {'kNN(h)':>7} {'probe(h)':>8}"
+      "    healthy std = 1/sqrt(64) = 0.125")
 for name, r in results.items():
     print(f"{name:>29} {r['std']:>10.4f} {r['rank']:>9.2f} {r['eval'].knn:>7.3f} {r['eval'].probe:>8.3f}")
 for name, e in base.items():
@@ -216,7 +217,8 @@ vs_best = {name: {on: r["eval"].compare(best, on=on) for on in ("knn", "probe")}
            for name, r in results.items() if name != "untrained (start)"}
 print(f"best baseline by kNN: {best_name} (kNN {best.knn:.3f}, probe {best.probe:.3f})")
 for name, d in vs_best.items():
-    print(f"{name:>18}: kNN {d['knn'].points()} | probe {d['probe'].points()}  -> kNN: {d['knn'].verdict(name, best_name)}")
+    print(f"{name:>18}: kNN {d['knn'].points()} | probe {d['probe'].points()}  "
+          f"-> kNN: {d['knn'].verdict(name, best_name)}")
 
 
 # %% [markdown]
@@ -245,7 +247,8 @@ for name, d in vs_best.items():
 # %%
 print("effective rank of test z:", ", ".join(f"{name} {r['rank']:.1f}" for name, r in results.items()))
 print("effective rank at step 0 of each run (first training batch):",
-      ", ".join(f"{name} {h['effective_rank'][0]:.1f}" for name, (_, h) in [("positives only", (None, h_pos)), *runs.items()]))
+      ", ".join(f"{name} {h['effective_rank'][0]:.1f}"
+                for name, (_, h) in [("positives only", (None, h_pos)), *runs.items()]))
 display(plotting.plot_spectrum({f"{name} (eff. rank {r['rank']:.1f})": r["z"] for name, r in results.items()},
                                title="spectrum of L2-normalised, uncentred test z"))
 

@@ -28,7 +28,8 @@ from cl_teach.metrics import paired_difference, seed_interval
 SEED = cl_teach.notebook_seed()
 device = cl_teach.setup(SEED)
 train_set = load_fashion_mnist("train").subset(10_000, seed=SEED)
-test_set = load_fashion_mnist("test").subset(5_000, seed=SEED)    # 5,000 queries: a kNN interval of about +-1 point
+# 5,000 queries: a kNN interval of about +-1 point
+test_set = load_fashion_mnist("test").subset(5_000, seed=SEED)
 classes = train_set.classes
 
 # %% [markdown]
@@ -36,8 +37,12 @@ classes = train_set.classes
 # Wang & Isola (ICML 2020) split what InfoNCE optimises, as the number of negatives grows, into two
 # properties of the normalised embedding $f(x) \in S^{d-1}$:
 #
-# * **Alignment** — positives land close: $\;\mathcal L_{\text{align}} = \mathbb E_{(x,y)\sim p_{\text{pos}}}\lVert f(x) - f(y)\rVert_2^{\alpha}$, with $\alpha = 2$;
-# * **Uniformity** — everything spreads over the sphere: $\;\mathcal L_{\text{uniform}} = \log \mathbb E_{x,y \sim p_{\text{data}}} e^{-t\lVert f(x)-f(y)\rVert_2^2}$, with $t = 2$.
+# * **Alignment** — positives land close:
+#   $\;\mathcal L_{\text{align}} = \mathbb E_{(x,y)\sim p_{\text{pos}}}\lVert f(x) - f(y)\rVert_2^{\alpha}$,
+#   with $\alpha = 2$;
+# * **Uniformity** — everything spreads over the sphere:
+#   $\;\mathcal L_{\text{uniform}} = \log \mathbb E_{x,y \sim p_{\text{data}}}
+#   e^{-t\lVert f(x)-f(y)\rVert_2^2}$, with $t = 2$.
 #
 # Lower is better for both. One alone is trivial: a constant map is perfectly aligned, a random
 # map is uniform. A good representation needs both at once.
@@ -107,7 +112,8 @@ def compare_au(a, b):
 def train_simclr(temperature=0.2, dim=64, steps=120, live=False):
     cl_teach.setup(SEED, verbose=False)
     m = SimCLR(models.SmallCNN(), projection_dim=dim, temperature=temperature)
-    cbs = [train.CollapseMonitor(every=10), plotting.LivePlot(["loss", "alignment", "uniformity"], every=10)] if live else []
+    cbs = [train.CollapseMonitor(every=10),
+           plotting.LivePlot(["loss", "alignment", "uniformity"], every=10)] if live else []
     train.fit(m, ViewLoader(train_set.x, [Augment()] * 2, batch_size=256, seed=SEED), steps=steps,
               lr=5e-3, callbacks=cbs, progress=live, desc=f"SimCLR tau={temperature} dim={dim}")
     return m
@@ -159,7 +165,8 @@ print(f"SimCLR - {probe_name}, linear probe (points): {d_probe.points()}")
 # %%
 # NBVAL_CHECK_OUTPUT
 print(f"kNN, against the stronger baseline ({best_name}):", d_knn.verdict("SimCLR", "the baseline"))
-print(f"linear probe, against the stronger baseline ({probe_name}):", d_probe.verdict("SimCLR", "the baseline"))
+print(f"linear probe, against the stronger baseline ({probe_name}):",
+      d_probe.verdict("SimCLR", "the baseline"))
 assert d_knn.low > 0 and d_probe.low > 0, "120 steps of SimCLR should beat raw pixels and the untrained net"
 
 # %% [markdown]
@@ -179,7 +186,8 @@ circle, sphere = train_simclr(0.2, dim=2), train_simclr(0.2, dim=3)
 
 def on_sphere(method, n=1500):
     f = torch.nn.Sequential(method.encoder, method.projector)
-    return torch.nn.functional.normalize(models.embed(f, test_set.x[:n]), dim=1).numpy(), test_set.y[:n].numpy()
+    return (torch.nn.functional.normalize(models.embed(f, test_set.x[:n]), dim=1).numpy(),
+            test_set.y[:n].numpy())
 
 fig = Figure(figsize=(11, 4), layout="constrained")
 ax1 = fig.add_subplot(1, 2, 1)
@@ -204,8 +212,8 @@ display(fig)
 # %% [markdown]
 # After only 120 steps the circle is far from uniformly covered: most classes sit on one half.
 # For reference, points spread uniformly over the circle have uniformity
-# $\log\big(e^{-4} I_0(4)\big) \approx -1.58$ and over the sphere $\log\frac{1-e^{-8}}{8} \approx -2.08$ (t = 2).
-# The measured values (the closer to these, the more uniform):
+# $\log\big(e^{-4} I_0(4)\big) \approx -1.58$ and over the sphere $\log\frac{1-e^{-8}}{8} \approx -2.08$
+# (t = 2). The measured values (the closer to these, the more uniform):
 
 # %%
 for name, m in (("circle (d=2)", circle), ("sphere (d=3)", sphere)):
@@ -250,7 +258,7 @@ for tau, (da, du, dk) in vs_ref.items():
 
 # %%
 # NBVAL_CHECK_OUTPUT
-for tau, (da, du, dk) in vs_ref.items():
+for tau, (da, du, _dk) in vs_ref.items():
     # lower is better for both metrics, so a negative difference (tau - 0.2) means tau wins: names swapped
     print(f"tau {tau} vs 0.2: alignment: {da.verdict('tau=0.2', f'tau={tau}')}; "
           f"uniformity: {du.verdict('tau=0.2', f'tau={tau}')}")

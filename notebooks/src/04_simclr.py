@@ -73,7 +73,8 @@ display(plotting.show_images(grid, nrow=len(steps_shown), scale=1.25, titles=lis
 # negatives. Six random views of each photo under the full SimCLR family:
 
 # %%
-display(plotting.show_images(augmentation_views(photos[[0, 2, 4]], strength=1.0, crop_min=0.08, n_views=6, seed=SEED),
+display(plotting.show_images(augmentation_views(photos[[0, 2, 4]], strength=1.0, crop_min=0.08, n_views=6,
+                                                seed=SEED),
                              nrow=7, scale=1.15, title="first column: original; then 6 random views"))
 
 # %% [markdown]
@@ -96,7 +97,8 @@ display(plotting.show_images(augmentation_views(train_set.x[idx[:6]], 1.0, 0.25,
 # %% [markdown]
 # ## Derive: NT-Xent in a few lines
 # For a batch of $N$ images we have $2N$ views. Each view $i$ has exactly one positive $j(i)$, the
-# other view of its image, and $2N-2$ negatives. With $s_{ik} = z_i^\top z_k / (\lVert z_i\rVert\lVert z_k\rVert)$,
+# other view of its image, and $2N-2$ negatives. With
+# $s_{ik} = z_i^\top z_k / (\lVert z_i\rVert\lVert z_k\rVert)$,
 #
 # $$\ell_i = -\log \frac{\exp(s_{i,j(i)}/\tau)}{\sum_{k \ne i} \exp(s_{ik}/\tau)}, \qquad
 #   \mathcal L = \frac{1}{2N}\sum_{i=1}^{2N} \ell_i .$$
@@ -126,14 +128,15 @@ print("inline NT-Xent == cl_teach.losses.nt_xent")
 # $h = f(x)$ is the representation we keep: a small CNN of 23k parameters (three stride-2 conv
 # blocks, 28 → 14 → 7 → 4 pixels) whose 4×4×64 output grid is kept whole: 1,024 numbers per image.
 # (Why not pool the grid to 2×2, 256 numbers, as notebooks 05-08 do? *Where* a part sits, a collar
-# or a heel, may help to tell garments apart: exercise 3 asks you to measure it.) $z = g(h)$ is a 2-layer MLP head; the loss sees only $z$,
-# and after training $g$ is thrown away. Why have $g$ at all? The loss makes $z$ invariant to
-# everything the augmentations change, and $g$ absorbs that, so $h$ keeps more information
-# (SimCLR, section 4.2). We will measure it below.
+# or a heel, may help to tell garments apart: exercise 3 asks you to measure it.) $z = g(h)$ is a
+# 2-layer MLP head; the loss sees only $z$, and after training $g$ is thrown away. Why have $g$ at
+# all? The loss makes $z$ invariant to everything the augmentations change, and $g$ absorbs that, so
+# $h$ keeps more information (SimCLR, section 4.2). We will measure it below.
 
 # %%
 cl_teach.setup(SEED, verbose=False)
-f = models.SmallCNN(widths=(16, 32, 64), pool=4).to(memory_format=torch.channels_last)   # NHWC weights: ~25% faster on a CPU
+# NHWC weights: ~25% faster on a CPU
+f = models.SmallCNN(widths=(16, 32, 64), pool=4).to(memory_format=torch.channels_last)
 method = SimCLR(f, projection_dim=64, hidden_dim=256, temperature=0.1)
 untrained = copy.deepcopy(method.encoder)                    # the same f before training: a baseline
 print(f"f: {models.count_parameters(method.encoder):,} parameters -> h of {method.encoder.out_dim} numbers")
@@ -186,7 +189,8 @@ class Supervised(torch.nn.Module):
 # NBVAL_IGNORE_OUTPUT
 cl_teach.setup(SEED, verbose=False)
 supervised = Supervised(copy.deepcopy(untrained), len(train_set.classes))
-sup_history = train.fit(supervised, ViewLoader(train_set.x, [augment], batch_size=256, seed=SEED, y=train_set.y),
+sup_history = train.fit(supervised, ViewLoader(train_set.x, [augment], batch_size=256, seed=SEED,
+                                               y=train_set.y),
                         steps=STEPS, lr=5e-3, weight_decay=1e-4, desc="supervised")
 print(f"trained {STEPS} steps in {sup_history.wall_time:.1f} s")
 
@@ -242,7 +246,8 @@ d = list(versus.values())
 print("kNN:", d[0].verdict("SimCLR h", "the better baseline"))       # which one is printed above
 print("linear probe:", d[1].verdict("SimCLR h", "the better baseline"))
 print("kNN:", d[2].verdict("h", "z"), "| probe:", d[3].verdict("h", "z"))
-assert d[0].low > 0 and d[1].low > 0, "SimCLR's h should beat raw pixels and the untrained f, by kNN and probe"
+assert d[0].low > 0 and d[1].low > 0, ("SimCLR's h should beat raw pixels and the untrained f, "
+                                       "by kNN and probe")
 assert d[2].low > 0 and d[3].low > 0, "the backbone h should beat the projection z"
 
 
@@ -262,9 +267,11 @@ def accuracy_interval(e):      # bootstrap 95% interval of one kNN accuracy over
     i = paired_difference(e.knn_correct, torch.zeros_like(e.knn_correct))
     return i.low, i.high
 
-display(plotting.plot_scores({k: e.knn for k, e in evals.items()}, errors={k: accuracy_interval(e) for k, e in evals.items()},
+display(plotting.plot_scores({k: e.knn for k, e in evals.items()},
+                             errors={k: accuracy_interval(e) for k, e in evals.items()},
                              xlabel="kNN accuracy on 5,000 test images (k = 20, bank 12,000), 95% intervals",
-                             highlight=["SimCLR h = f(x)", "SimCLR z = g(h)", "supervised f (labels)"], xlim=(0.6, 0.95),
+                             highlight=["SimCLR h = f(x)", "SimCLR z = g(h)", "supervised f (labels)"],
+                             xlim=(0.6, 0.95),
                              title="SimCLR between the floor (baselines) and the ceiling (labels)"))
 
 # %% [markdown]
@@ -287,14 +294,15 @@ for n_labels in (600, 6_000):
 label_vs = {}
 for n_labels in (600, 6_000):
     b_name = max((RAW, UNTRAINED), key=lambda k: label_probe[n_labels, k].mean())
-    label_vs[n_labels] = (b_name, paired_difference(label_probe[n_labels, "SimCLR h = f(x)"], label_probe[n_labels, b_name]))
+    label_vs[n_labels] = (b_name, paired_difference(label_probe[n_labels, "SimCLR h = f(x)"],
+                                                    label_probe[n_labels, b_name]))
     print(f"{n_labels:5d} labels ({100 * n_labels / 60_000:.0f}%): probe on "
           + ", ".join(f"{name} {label_probe[n_labels, name].mean():.4f}" for name in feats)
           + f" | SimCLR h - {b_name} (points): {label_vs[n_labels][1].points()}")
 
 # %%
 # NBVAL_CHECK_OUTPUT
-for n_labels, (b_name, dl) in label_vs.items():
+for n_labels, (_b_name, dl) in label_vs.items():
     print(f"{n_labels} labels: {dl.verdict('SimCLR h', 'the best baseline')}")
 assert label_vs[600][1].low > 0, "with 1% of the labels, SimCLR's features should beat the best baseline's"
 
@@ -312,7 +320,8 @@ assert label_vs[600][1].low > 0, "with 1% of the labels, SimCLR's features shoul
 # merely rotated and shrank $h$ would not pass it).
 
 # %%
-h_test, z_test = feats["SimCLR h = f(x)"][1][:2000], models.embed(method.projector, feats["SimCLR h = f(x)"][1][:2000])
+h_test, z_test = (feats["SimCLR h = f(x)"][1][:2000],
+                  models.embed(method.projector, feats["SimCLR h = f(x)"][1][:2000]))
 projection = torch.randn(h_test.shape[1], z_test.shape[1], generator=torch.Generator().manual_seed(SEED + 3))
 h_random64 = h_test @ projection                                # (2000, 64): h through a random linear map
 display(plotting.plot_spectrum({"h": h_test, "z = g(h)": z_test, "h, random 64-d projection": h_random64},
@@ -324,9 +333,11 @@ print("effective rank: " + " | ".join(f"{k} {v:.1f} ({100 * v / e.shape[1]:.0f}%
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print("z = g(h) uses", "fewer directions than" if ranks["z"] < ranks["h, random 64-d"] else "at least as many directions as",
+print("z = g(h) uses",
+      "fewer directions than" if ranks["z"] < ranks["h, random 64-d"] else "at least as many directions as",
       "a random 64-d projection of h")
-assert ranks["z"] < ranks["h, random 64-d"], "g should concentrate z on fewer directions than a random map of h"
+assert ranks["z"] < ranks["h, random 64-d"], ("g should concentrate z on fewer directions than "
+                                              "a random map of h")
 
 # %% [markdown]
 # ## Batch size: more negatives per step

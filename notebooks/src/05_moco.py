@@ -51,7 +51,8 @@ print(train, "\n", test)
 # bigger batch means more memory. MoCo (He et al., 2020) keeps a **queue** of the keys of the
 # last K / N batches instead. For a query q = f_q(x) and its positive key k+ = f_k(x'),
 #
-# $$\mathcal{L}_q = -\log \frac{\exp(q\cdot k_+/\tau)}{\exp(q\cdot k_+/\tau) + \sum_{i=1}^{K} \exp(q\cdot k_i/\tau)}$$
+# $$\mathcal{L}_q = -\log \frac{\exp(q\cdot k_+/\tau)}
+#   {\exp(q\cdot k_+/\tau) + \sum_{i=1}^{K} \exp(q\cdot k_i/\tau)}$$
 #
 # with all vectors L2-normalised. The keys in the queue were computed by earlier versions of the
 # key encoder, so f_k must change slowly: it receives **no gradient** and follows the query
@@ -81,7 +82,8 @@ def momentum_and_enqueue_inline(f_k, f_q, queue, ptr, keys, m):
 
 
 g = torch.Generator().manual_seed(SEED)
-q, k, queue = torch.randn(8, 16, generator=g), torch.randn(8, 16, generator=g), torch.randn(64, 16, generator=g)
+q, k, queue = (torch.randn(8, 16, generator=g), torch.randn(8, 16, generator=g),
+               torch.randn(64, 16, generator=g))
 ours = moco_loss_inline(q, k, queue, 0.2)
 assert torch.allclose(ours, info_nce(q, k, 0.2, negatives=queue), atol=1e-6)
 print(f"inline loss {ours.item():.4f} = info_nce(q, k, 0.2, negatives=queue)")
@@ -194,7 +196,8 @@ def similarity_by_age(method, x1, x2, n_bins=8):
 
 g = torch.Generator().manual_seed(SEED + 3)
 idx = torch.randperm(len(train.x), generator=g)[:256]
-fresh, per_bin = similarity_by_age(runs["queue K=4096"], Augment()(train.x[idx], g), Augment()(train.x[idx], g))
+fresh, per_bin = similarity_by_age(runs["queue K=4096"], Augment()(train.x[idx], g),
+                                   Augment()(train.x[idx], g))
 ages = [f"{b * 16}-{b * 16 + 15}" for b in range(per_bin.shape[1])]
 print("mean q.k, today's keys of other images:", f"{fresh.mean():+.3f}")
 print("mean q.k by key age (steps):", "  ".join(f"{a}: {v:+.3f}" for a, v in zip(ages, per_bin.mean(0))))
@@ -255,9 +258,9 @@ for name, d in d_base.items():
 # queue of 4,096 negatives and 31 in-batch ones, and neither is reliably better than raw pixels
 # under kNN. That is consistent with the paper: MoCo's Figure 3 shows the end-to-end variant
 # (in-batch negatives, gradients through the keys) performing like MoCo for the K it can afford
-# (up to 1,024 on their 8 GPUs), and the gains from more negatives appear over hundreds of epochs, not 600 steps. The
-# queue buys the *number* of negatives without the memory of a big batch; it does not make a
-# one-minute run learn better features.
+# (up to 1,024 on their 8 GPUs), and the gains from more negatives appear over hundreds of epochs,
+# not 600 steps. The queue buys the *number* of negatives without the memory of a big batch; it does
+# not make a one-minute run learn better features.
 
 # %% [markdown]
 # The key encoder never held a gradient (checked at every step), yet it moved: it started as a

@@ -64,8 +64,9 @@ print(train, "\n", test)
 # \text{ every prototype receives mass } \tfrac1K.$$
 #
 # The constraint (*equipartition*) is what prevents collapse: the trivial solution "everyone in
-# one cluster" is not allowed. The solution is $Q = \operatorname{diag}(u)\exp(S/\varepsilon)\operatorname{diag}(v)$,
-# found by alternately rescaling columns and rows (**Sinkhorn-Knopp**, 3 rounds suffice).
+# one cluster" is not allowed. The solution is
+# $Q = \operatorname{diag}(u)\exp(S/\varepsilon)\operatorname{diag}(v)$, found by alternately
+# rescaling columns and rows (**Sinkhorn-Knopp**, 3 rounds suffice).
 #
 # **Swapped prediction:** with $p_t = \operatorname{softmax}(s_t/\tau)$, the loss for two views
 # s and t is $\ell(t, q_s) + \ell(s, q_t)$ with $\ell(t, q_s) = -\sum_k q_{s,k} \log p_{t,k}$:
@@ -93,7 +94,8 @@ def swapped_loss_inline(s1, s2, tau=0.1):
 
 
 g = torch.Generator().manual_seed(SEED)
-z1, z2 = F.normalize(torch.randn(64, 16, generator=g), dim=1), F.normalize(torch.randn(64, 16, generator=g), dim=1)
+z1, z2 = (F.normalize(torch.randn(64, 16, generator=g), dim=1),
+          F.normalize(torch.randn(64, 16, generator=g), dim=1))
 C = F.normalize(torch.randn(10, 16, generator=g), dim=1)              # 10 prototypes
 s1, s2 = z1 @ C.T, z2 @ C.T                                            # scores: (N, K)
 assert torch.allclose(sinkhorn_inline(s1), sinkhorn(s1), atol=1e-5)
@@ -173,9 +175,11 @@ sinkhorn_explorer(scores)         # the untrained model's 512 x 30 scores from a
 
 # %%
 global_views, local_views = Augment(), Augment(crop_scale=(0.2, 0.5), size=14)
-crops = multi_crop(train.x[:6], global_views, 2, local_views, 2, generator=torch.Generator().manual_seed(SEED))
+crops = multi_crop(train.x[:6], global_views, 2, local_views, 2,
+                   generator=torch.Generator().manual_seed(SEED))
 grid = torch.cat([crops[0], crops[1], F.interpolate(crops[2], size=28), F.interpolate(crops[3], size=28)])
-display(show_images(grid, nrow=6, title="rows: global view 1, global view 2, local crop 1, local crop 2 (14x14, upscaled)"))
+display(show_images(grid, nrow=6,
+                    title="rows: global view 1, global view 2, local crop 1, local crop 2 (14x14, upscaled)"))
 
 # %% [markdown]
 # ## Experiment: train SwAV
@@ -277,7 +281,8 @@ display(Markdown(f"Measured in this run: **{verdict}** ({gap[best_km].points()} 
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(gap["untrained z (BN re-estimated)"].verdict("SwAV's clustering", "k-means on the untrained z"), "(purity)")
+print(gap["untrained z (BN re-estimated)"].verdict("SwAV's clustering", "k-means on the untrained z"),
+      "(purity)")
 assert gap["untrained z (BN re-estimated)"].low > 0
 
 # %% [markdown]

@@ -143,8 +143,8 @@ runs, histories, RUNS = {}, {}, {
     "BYOL": (lambda: BYOL(SmallCNN(), projection_dim=D), STEPS),
     "SimSiam": (lambda: SimSiam(SmallCNN(), projection_dim=D), STEPS),
     "SimSiam, linear predictor": (simsiam_linear_predictor, STEPS),
-    "no predictor, no stop-grad": (lambda: SimSiam(SmallCNN(), projection_dim=D, predictor=False, stop_gradient=False,
-                                                   output_bn=False), 40)}
+    "no predictor, no stop-grad": (lambda: SimSiam(SmallCNN(), projection_dim=D, predictor=False,
+                                                   stop_gradient=False, output_bn=False), 40)}
 
 
 def train_run(name):
@@ -200,7 +200,8 @@ for name, (knn, probe) in results.items():
     extra = ""
     if name in runs:
         extra = (f"   train-mode std of z {histories[name].last('feature_std'):.3f}   eval z: std "
-                 f"{feature_std(z_eval[name]).item():.3f}, effective rank {effective_rank(z_eval[name]).item():.1f}")
+                 f"{feature_std(z_eval[name]).item():.3f}, effective rank "
+                 f"{effective_rank(z_eval[name]).item():.1f}")
     print(f"{name:30s} kNN {knn:.4f}   linear probe {probe:.4f}{extra}")
 
 best = {on: best_baseline(base, on=on) for on in ("knn", "probe")}
@@ -216,7 +217,8 @@ RANK_MIN = 4.0          # of D = 64; a collapsed run sits near 1-2 (tests/test_c
 rank = {name: effective_rank(z).item() for name, z in z_eval.items()}
 for name in ("BYOL", "SimSiam", "SimSiam, linear predictor"):
     print(f"{name}: {'spread out' if rank[name] > RANK_MIN else 'COLLAPSED'} (eval-mode effective rank of z)")
-print(f"no predictor/stop-grad: {'collapsed' if rank['no predictor, no stop-grad'] < RANK_MIN else 'not collapsed'}")
+print("no predictor/stop-grad: "
+      f"{'collapsed' if rank['no predictor, no stop-grad'] < RANK_MIN else 'not collapsed'}")
 assert collapsed.last("feature_std") < 0.1 / math.sqrt(D) and collapsed.last("loss") < -0.99   # collapsed
 assert rank["no predictor, no stop-grad"] < RANK_MIN
 for name in ("BYOL", "SimSiam", "SimSiam, linear predictor"):
@@ -250,8 +252,10 @@ def distance(params_a, params_b):
 online = list(b.encoder.parameters())
 lag = distance(b.target_encoder.parameters(), online) / distance(theta_init, online)
 print(f"||xi - theta|| / ||theta_0 - theta|| = {lag:.3f} (1 for a target the EMA never moved, 0 for a copy)")
+where = ("closer to the final online network than the initialisation does" if lag < 1
+         else "no closer to the final online network than the initialisation")
 display(Markdown(
-    f"The target sits {'closer to the final online network than the initialisation does' if lag < 1 else 'no closer to the final online network than the initialisation'}"
+    f"The target sits {where}"
     f" (ratio {lag:.2f}). With tau rising to 1 the late steps barely move it, so it is an average "
     "weighted towards the online networks of the first half of training, not a copy."))
 
@@ -292,7 +296,8 @@ asym0 = ((W_init - W_init.T).pow(2).sum() / (W_init + W_init.T).pow(2).sum()).it
 print(f"antisymmetric / symmetric energy of W_p: {asym0:.2f} at init -> {asym:.2f} trained")
 
 aligned = share["trained W_p, eigenbasis of F"]
-is_aligned = aligned > 5 * share["trained W_p, random basis"] and aligned > 5 * share["initial W_p, eigenbasis of F"]
+is_aligned = (aligned > 5 * share["trained W_p, random basis"]
+              and aligned > 5 * share["initial W_p, eigenbasis of F"])
 display(Markdown(
     ("In this run the trained predictor **is** aligned: its diagonal share in F's eigenbasis is more "
      "than 5 times that in a random basis and that of the initial W_p. " if is_aligned else
@@ -347,7 +352,8 @@ if RUN_SOLUTIONS:
     m = BYOLNoPredictor(SmallCNN())
     h = fit(m, ViewLoader(train.x, [Augment()] * 2, batch_size=256, seed=SEED + 2),
             steps=120, lr=5e-3, callbacks=[CollapseMonitor(every=10)])
-    print("eval-mode effective rank of z:", effective_rank(z_of(m)).item())   # the BYOL paper reports collapse
+    # the BYOL paper reports collapse
+    print("eval-mode effective rank of z:", effective_rank(z_of(m)).item())
 # END SOLUTION
 
 # %% [markdown]

@@ -98,7 +98,8 @@ class CrossCorrelationSnapshots(Callback):
     def on_step_end(self, step, logs, method, history):
         c = logs["c"]
         history.log(step, diag_mean=c.diagonal().mean().item(),
-                    offdiag_abs_mean=(c - torch.diag(c.diagonal())).abs().sum().item() / (c.numel() - c.shape[0]))
+                    offdiag_abs_mean=(c - torch.diag(c.diagonal())).abs().sum().item()
+                                     / (c.numel() - c.shape[0]))
         if step in self.at:
             self.snapshots[f"step {step}"] = c[:32, :32].clone()
             fig = plot_matrices(self.snapshots, title="cross-correlation C (32 of 128 dims)")
@@ -131,7 +132,8 @@ print(f"loss at step 0: {loss[0]:.1f}; invariance term alone sum_i (1 - C_ii)^2 
 print("the diagonal of C rises towards 1:", bool(d[-20:].mean() > max(0.7, d[0] + 0.3)))
 print("the off-diagonal stays well below the diagonal:", bool(o[-20:].mean() < 0.5 * d[-20:].mean()))
 print("the off-diagonal falls after its early peak:", bool(o[-20:].mean() < 0.7 * o.max()))
-print("the off-diagonal ends above where it started (C is not the identity yet):", bool(o[-20:].mean() > o[0]))
+print("the off-diagonal ends above where it started (C is not the identity yet):",
+      bool(o[-20:].mean() > o[0]))
 assert d[-20:].mean() > max(0.7, d[0] + 0.3)                      # the diagonal goes towards 1
 assert o[-20:].mean() < 0.5 * d[-20:].mean()                      # the off-diagonal stays well below it
 assert o[-20:].mean() < 0.7 * o.max()                             # ... and falls after its early peak
@@ -234,7 +236,8 @@ if RUN_SOLUTIONS:
         m = BarlowTwins(SmallCNN(), lambd=lambd)
         fit(m, ViewLoader(train.x, [Augment()] * 2, batch_size=256, seed=SEED + 2), steps=120, lr=5e-3,
             progress=False)
-        print(f"lambda {lambd:g}: effective rank {rank_of_z(m):.1f}, kNN {knn_and_probe(m.encoder, train, test).knn:.3f}")
+        print(f"lambda {lambd:g}: effective rank {rank_of_z(m):.1f}, "
+              f"kNN {knn_and_probe(m.encoder, train, test).knn:.3f}")
 # END SOLUTION
 
 # %% [markdown]

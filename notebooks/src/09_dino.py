@@ -55,7 +55,8 @@ print(train, "\n", test)
 #
 # $$P_t(x) = \operatorname{softmax}\!\Big(\frac{g_{\theta_t}(x) - c}{\tau_t}\Big),\qquad
 # P_s(x') = \operatorname{softmax}\!\Big(\frac{g_{\theta_s}(x')}{\tau_s}\Big),\qquad
-# \mathcal{L} = \sum_{x \neq x'} H\big(P_t(x), P_s(x')\big) = -\sum_{x \neq x'} \sum_k P_t(x)_k \log P_s(x')_k.$$
+# \mathcal{L} = \sum_{x \neq x'} H\big(P_t(x), P_s(x')\big)
+#   = -\sum_{x \neq x'} \sum_k P_t(x)_k \log P_s(x')_k.$$
 #
 # Nothing in this loss forbids collapse; two operations on the teacher balance it:
 # - **centering**: subtract c, an EMA of the teacher's mean output,
@@ -227,7 +228,9 @@ for on in ("knn", "probe"):
 for name in RUNS:
     healthy, beats = mode[name] is None, diffs[name, "probe"].low > 0
     print(f"{name:24s} teacher {mode[name] or 'healthy':12s} -> "
-          f"{'DINO learned useful features' if healthy and beats else 'no claim: the teacher collapsed' if not healthy else 'no claim: within noise of the baseline'}")
+          + ("DINO learned useful features" if healthy and beats
+             else "no claim: the teacher collapsed" if not healthy
+             else "no claim: within noise of the baseline"))
 assert mode[both] is None and diffs[both, "probe"].low > 0, \
     f"DINO should beat the best baseline by linear probe: {diffs[both, 'probe']}"
 assert all(mode[name] is not None for name in RUNS if name != both)
@@ -257,11 +260,13 @@ off = dino_teacher_stats(t_out, teacher.center, 0.04, centering=False)
 flat = dino_teacher_stats(t_out, teacher.center, 1.0, centering=True)
 assert off["batch_entropy"] < on["batch_entropy"], "without the center, fewer outputs win across the batch"
 assert flat["entropy"] > 0.99 * flat["log_k"], "at tau_t = 1 every image's P_t is nearly uniform"
-print("without the center, fewer outputs win across the batch:", bool(off["batch_entropy"] < on["batch_entropy"]))
+print("without the center, fewer outputs win across the batch:",
+      bool(off["batch_entropy"] < on["batch_entropy"]))
 print("at tau_t = 1, every image's P_t is nearly uniform:", bool(flat["entropy"] > 0.99 * flat["log_k"]))
 
 # %%
-for name, st in (("tau_t 0.04, centering on", on), ("tau_t 0.04, centering off", off), ("tau_t 1, centering on", flat)):
+for name, st in (("tau_t 0.04, centering on", on), ("tau_t 0.04, centering off", off),
+                 ("tau_t 1, centering on", flat)):
     print(f"{name:26s} entropy per image {st['entropy']:.2f}, of the batch mean {st['batch_entropy']:.2f} "
           f"(log K = {st['log_k']:.2f})")
 

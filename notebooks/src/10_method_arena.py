@@ -65,7 +65,8 @@ queries = test_set.subset(min(5_000, len(test_set)), seed=SEED + 1)
 augment = Augment(crop_scale=(0.25, 1.0))
 STEPS, BATCH, LR = 400, 256, 5e-3
 
-SPREAD_MIN = 0.1                            # head spread below this: collapsed (0 = the same z for every image)
+# head spread below this: collapsed (0 = the same z for every image)
+SPREAD_MIN = 0.1
 ARENA = {                                   # every method with its kit defaults
     "SimCLR": lambda f: SimCLR(f),
     "MoCo": lambda f: MoCo(f),              # v2: queue of 4096 negatives, momentum encoder
@@ -180,7 +181,7 @@ race("DINO")
 # "spread" is the head-level collapse check.
 
 # %%
-for name, r in results.items():
+for _name, r in results.items():
     for on in ("knn", "probe"):
         r[f"d {on}"] = r["eval"].compare(best[on][1], on=on)
 order = sorted(results, key=lambda n: -results[n]["eval"].knn)
@@ -200,7 +201,8 @@ for name, r in base.items():
 fig = Figure(figsize=(11, 3.8), layout="constrained")
 ax1, ax2 = fig.subplots(1, 2)
 y = np.arange(len(order))[::-1]
-for dy, on, label, color in ((0.2, "knn", "kNN (k = 20)", "tab:blue"), (-0.2, "probe", "linear probe", "tab:orange")):
+for dy, on, label, color in ((0.2, "knn", "kNN (k = 20)", "tab:blue"),
+                             (-0.2, "probe", "linear probe", "tab:orange")):
     d = [results[n][f"d {on}"] for n in order]
     est = np.array([100 * x.estimate for x in d])
     err = np.array([[100 * (x.estimate - x.low) for x in d], [100 * (x.high - x.estimate) for x in d]])
@@ -211,7 +213,8 @@ ax1.set_yticks(y, order)
 ax1.set_xlabel("method minus the better baseline (points, 95% interval over test items)")
 ax1.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2)
 ax1.set_title(f"same data, encoder, {STEPS} steps; one seed")
-for n, r in list(results.items()) + [("untrained f", untrained), ("untrained f,\ninitial BN stats", near_collapsed)]:
+for n, r in list(results.items()) + [("untrained f", untrained),
+                                     ("untrained f,\ninitial BN stats", near_collapsed)]:
     ax2.scatter(r["uniformity"], r["alignment"], s=40)
     ax2.annotate(n, (r["uniformity"], r["alignment"]), fontsize=8, xytext=(4, 2), textcoords="offset points")
 ax2.set_xlabel("uniformity of h (lower = more spread)")
@@ -258,7 +261,8 @@ def reliable_differences(on):
             d = results[a]["eval"].compare(results[b]["eval"], on=on)
             if d.excludes_zero:
                 winner, loser = (a, b) if d.estimate > 0 else (b, a)
-                found.append((d.verdict(a, b), results[winner]["eval"].compare(results[loser]["eval"], on=on)))
+                found.append((d.verdict(a, b),
+                              results[winner]["eval"].compare(results[loser]["eval"], on=on)))
     return found
 
 

@@ -83,7 +83,8 @@ print(vocab, "| first test post ->", test_ids[0, :12].tolist())
 # $z_i = f(x_i; m)$ and $z_i^+ = f(x_i; m')$ — a positive pair. The other sentences of the batch
 # are the negatives:
 #
-# $$\mathcal L_i = -\log \frac{e^{\cos(z_i, z_i^+)/\tau}}{\sum_{j=1}^{N} e^{\cos(z_i, z_j^+)/\tau}}, \qquad \tau = 0.05.$$
+# $$\mathcal L_i = -\log \frac{e^{\cos(z_i, z_i^+)/\tau}}{\sum_{j=1}^{N} e^{\cos(z_i, z_j^+)/\tau}},
+#   \qquad \tau = 0.05.$$
 #
 # **Supervised** SimCSE replaces the dropout twin by a labelled positive (an entailed sentence;
 # here: a post with the same hashtag) and adds a **hard negative** $z_i^-$ per sentence, so each
@@ -106,7 +107,8 @@ encoder.train()                                                # dropout on
 z1, z2, z3 = encoder(test_ids[:16]), encoder(test_ids[:16]), encoder(test_ids[16:32])
 print(f"same posts, two dropout masks: mean cos(z, z+) = {F.cosine_similarity(z1, z2).mean():.3f}")
 print(f"unsupervised: mine {my_simcse(z1, z2):.5f}  package {losses.simcse_loss(z1, z2):.5f}")
-print(f"supervised:   mine {my_simcse(z1, z2, 0.05, z3):.5f}  package {losses.simcse_loss(z1, z2, 0.05, z3):.5f}")
+print(f"supervised:   mine {my_simcse(z1, z2, 0.05, z3):.5f}  "
+      f"package {losses.simcse_loss(z1, z2, 0.05, z3):.5f}")
 assert torch.allclose(my_simcse(z1, z2), losses.simcse_loss(z1, z2), atol=1e-6)
 assert torch.allclose(my_simcse(z1, z2, 0.05, z3), losses.simcse_loss(z1, z2, 0.05, z3), atol=1e-6)
 encoder.eval()
@@ -127,7 +129,8 @@ def hashtag_hits(f, ks=(1, 10)):
     """Per query and k: 1 if one of the top k posts shares a hashtag with it (the query itself dropped)."""
     z = embed(f, test_ids)                                     # (M, D), eval mode
     _, ranked = retrieval.brute_force_search(z, z[queries], k=max(ks) + 1, normalize=True)
-    ranked = [[j for j in row if j != i][:max(ks)] for row, i in zip(ranked.tolist(), queries)]   # drop the query itself
+    ranked = [[j for j in row if j != i][:max(ks)]
+              for row, i in zip(ranked.tolist(), queries)]     # drop the query itself
     return {f"R@{k}": hit_rate_at_k(ranked, [relevant[i] for i in queries], k, per_query=True) for k in ks}
 
 
@@ -214,18 +217,20 @@ print(f"supervised loss: first {sup_history['loss'][0]:.2f}, last {sup_history['
 # above, not off the two hit rates. The notebook asserts nothing about it: "supervised is worse"
 # would be passed as easily by a broken supervised run as by a correct one, so it is no evidence.
 # Compare the supervised loss with $\log 2N$, the loss of an embedding that ignores its input: a
-# loss that ends near it has learned little from the labels. Suspects, not tested here: popular hashtags recur within a batch of 64, so posts
-# with the anchor's own hashtag are pushed away as negatives (*false negatives*; notebook 14 masks
-# them), $\tau = 0.05$ is sharp for such noisy pairs, and only about half of the test hashtags occur
-# in the valid split. Labels help when they describe the evaluation's notion of similarity
-# (SimCSE's NLI pairs for STS); exercise 3 makes the negatives hard.
+# loss that ends near it has learned little from the labels. Suspects, not tested here: popular
+# hashtags recur within a batch of 64, so posts with the anchor's own hashtag are pushed away as
+# negatives (*false negatives*; notebook 14 masks them), $\tau = 0.05$ is sharp for such noisy
+# pairs, and only about half of the test hashtags occur in the valid split. Labels help when they
+# describe the evaluation's notion of similarity (SimCSE's NLI pairs for STS); exercise 3 makes the
+# negatives hard.
 
 # %%
 display(plotting.plot_scores({f"{name} {k}": r[k] for name, r in
                               (("untrained", untrained), ("unsup. SimCSE", unsup), ("+ sup. SimCSE", sup))
                               for k in ("R@1", "R@10")}, xlabel="hit rate on test posts",
                              title="find a post with the same hashtag",
-                             highlight=[f"{n} {k}" for n in ("unsup. SimCSE", "+ sup. SimCSE") for k in ("R@1", "R@10")]))
+                             highlight=[f"{n} {k}" for n in ("unsup. SimCSE", "+ sup. SimCSE")
+                                        for k in ("R@1", "R@10")]))
 
 # %% [markdown]
 # ## Diagnose
@@ -248,7 +253,8 @@ for i in range(3):
     sims = zz @ zz[i]
     sims[i] = -1
     j = int(sims.argmax())
-    print(f"  #{'#'.join(test_tags[i])}# {test_posts[i][:30]}  ->  #{'#'.join(test_tags[j])}# {test_posts[j][:30]}")
+    print(f"  #{'#'.join(test_tags[i])}# {test_posts[i][:30]}  ->  "
+          f"#{'#'.join(test_tags[j])}# {test_posts[j][:30]}")
 
 # %% [markdown]
 # ## Exercises
@@ -263,7 +269,8 @@ for i in range(3):
 for kind, text in (("space", valid_posts), ("char", valid_posts)):
     v = Vocab.build(text, tokenizer=kind, min_freq=2)
     ids = v.encode(test_posts, 64)
-    print(f"{kind:5s}: {len(v):6d} tokens, unknown share of test tokens {(ids == 1).sum() / (ids > 0).sum():.1%}")
+    print(f"{kind:5s}: {len(v):6d} tokens, "
+          f"unknown share of test tokens {(ids == 1).sum() / (ids > 0).sum():.1%}")
 # END SOLUTION
 
 # %% [markdown]

@@ -49,7 +49,8 @@ emoji = load_emoji(size=32)
 print(emoji)
 pick = [emoji.items.index(c) for c in ["🐶", "🐱", "🍎", "🍏", "🚗", "🚲", "🌙", "⛄", "🎸", "🔥"]]
 display(plotting.show_images(emoji.images[pick], nrow=10, scale=1.0,
-                             titles=[emoji.texts("en")[i] for i in pick], title="emoji and their English names"))
+                             titles=[emoji.texts("en")[i] for i in pick],
+                             title="emoji and their English names"))
 print(" | ".join(f"{emoji.items[i]} {emoji.texts('en')[i]} / {emoji.texts('zh')[i]}" for i in pick))
 
 # %% [markdown]
@@ -72,8 +73,10 @@ display(plotting.show_images(shapes_test.images[:8], nrow=8, scale=1.3,
 # $s = 1/\tau$ the matrix $L = s\,U V^\top$ holds every image against every caption; the right
 # pairs sit on its diagonal. CLIP (Radford et al., 2021) reads it twice:
 #
-# $$\mathcal L = \tfrac12\Big[\underbrace{\tfrac1N\sum_i -\log\frac{e^{L_{ii}}}{\sum_j e^{L_{ij}}}}_{\text{image}\to\text{caption}}
-# + \underbrace{\tfrac1N\sum_j -\log\frac{e^{L_{jj}}}{\sum_i e^{L_{ij}}}}_{\text{caption}\to\text{image}}\Big]$$
+# $$\mathcal L = \tfrac12\Big[\underbrace{\tfrac1N\sum_i -\log\frac{e^{L_{ii}}}{\sum_j e^{L_{ij}}}}
+#   _{\text{image}\to\text{caption}}
+# + \underbrace{\tfrac1N\sum_j -\log\frac{e^{L_{jj}}}{\sum_i e^{L_{ij}}}}
+#   _{\text{caption}\to\text{image}}\Big]$$
 #
 # Each row is InfoNCE with the other $N-1$ captions as negatives, each column the same for images.
 # The temperature is **learned**: the model holds $\log s$ (starting at $\log(1/0.07)$), and after
@@ -96,7 +99,8 @@ def my_clip_loss(u, v, tau):
 g = torch.Generator().manual_seed(SEED)
 u, v = torch.randn(16, 8, generator=g), torch.randn(16, 8, generator=g)
 print(f"tau = 0.07: mine {my_clip_loss(u, v, 0.07):.6f}  package {losses.clip_loss(u, v, 0.07):.6f}")
-print(f"tau = 1:    {my_clip_loss(u, v, 1.0):.4f}; unrelated embeddings give about log N = {math.log(16):.4f} "
+print(f"tau = 1:    {my_clip_loss(u, v, 1.0):.4f}; "
+      f"unrelated embeddings give about log N = {math.log(16):.4f} "
       "only at a mild temperature (cosines of 8-d random vectors divided by 0.07 are large)")
 assert torch.allclose(my_clip_loss(u, v, 0.07), losses.clip_loss(u, v, 0.07), atol=1e-6)
 
@@ -118,7 +122,8 @@ torch.manual_seed(SEED)
 clip_shapes = CLIP(SmallCNN(in_channels=3), TextCNN(len(vocab), dim=64, out_dim=128), embed_dim=64)
 untrained_pairs = encode_pairs(clip_shapes, shapes_test.images, test_ids)
 untrained_shapes = cross_modal_recall(*untrained_pairs, ks=(1, 5), groups=shapes_test.texts(lang))
-untrained_hits_shapes = cross_modal_recall(*untrained_pairs, ks=(1,), groups=shapes_test.texts(lang), per_query=True)
+untrained_hits_shapes = cross_modal_recall(*untrained_pairs, ks=(1,), groups=shapes_test.texts(lang),
+                                           per_query=True)
 
 
 def zero_shot_correct(model):
@@ -145,8 +150,10 @@ history = fit(clip_shapes, loader, steps=300, lr=3e-3,
 # %%
 trained_pairs = encode_pairs(clip_shapes, shapes_test.images, test_ids)
 trained_shapes = cross_modal_recall(*trained_pairs, ks=(1, 5), groups=shapes_test.texts(lang))
-trained_hits_shapes = cross_modal_recall(*trained_pairs, ks=(1,), groups=shapes_test.texts(lang), per_query=True)
-d_shapes = {way: paired_difference(trained_hits_shapes[f"{way}@1"], untrained_hits_shapes[f"{way}@1"], seed=SEED)
+trained_hits_shapes = cross_modal_recall(*trained_pairs, ks=(1,), groups=shapes_test.texts(lang),
+                                         per_query=True)
+d_shapes = {way: paired_difference(trained_hits_shapes[f"{way}@1"], untrained_hits_shapes[f"{way}@1"],
+                                   seed=SEED)
             for way in ("i2t", "t2i")}
 print("untrained:", untrained_shapes)
 print("trained:  ", trained_shapes)
@@ -170,7 +177,8 @@ for way, d in d_shapes.items():
 correct = zero_shot_correct(clip_shapes)
 zero_shot = {attr: c.mean().item() for attr, c in correct.items()}
 chance = {attr: 1 / len(shapes_test.attribute_names[attr][lang]) for attr in correct}
-d_zero = {attr: paired_difference(c, torch.full_like(c, chance[attr]), seed=SEED) for attr, c in correct.items()}
+d_zero = {attr: paired_difference(c, torch.full_like(c, chance[attr]), seed=SEED)
+          for attr, c in correct.items()}
 for attr, acc in zero_shot.items():
     print(f"{attr:9s} zero-shot accuracy {acc:.3f}   untrained {untrained_zero_shot[attr]:.3f}   "
           f"chance {chance[attr]:.3f}   above chance {d_zero[attr].points()} points")
@@ -205,7 +213,8 @@ history_emoji = fit(clip_emoji, TensorLoader(emoji_train.images, e_train_ids, ba
 trained_pairs_emoji = encode_pairs(clip_emoji, emoji_test.images, e_test_ids)
 trained_emoji = cross_modal_recall(*trained_pairs_emoji, ks=(1, 5, 10))
 trained_hits_emoji = cross_modal_recall(*trained_pairs_emoji, ks=(10,), per_query=True)
-d_emoji = {way: paired_difference(trained_hits_emoji[f"{way}@10"], untrained_hits_emoji[f"{way}@10"], seed=SEED)
+d_emoji = {way: paired_difference(trained_hits_emoji[f"{way}@10"], untrained_hits_emoji[f"{way}@10"],
+                                  seed=SEED)
            for way in ("i2t", "t2i")}
 print("held-out emoji, untrained:", untrained_emoji)
 print("held-out emoji, trained:  ", trained_emoji)
@@ -230,7 +239,8 @@ z_q = F.normalize(clip_emoji.encode_text(evocab.encode(queries, 12)).detach(), d
 top = (z_q @ z_img_all.T).topk(6, dim=1).indices                         # (Q, 6)
 display(plotting.show_images(emoji.images[top.flatten()], nrow=6, scale=1.0,
                              titles=[f"'{q}'" if j == 0 else "" for q in queries for j in range(6)],
-                             title="caption -> image: the 6 nearest emoji (first column titled by the query)"))
+                             title="caption -> image: the 6 nearest emoji "
+                                   "(first column titled by the query)"))
 
 # %%
 _, z_txt_test = encode_pairs(clip_emoji, emoji_test.images, e_test_ids)
@@ -290,7 +300,8 @@ fit(clip_zh, TensorLoader(shapes_train.images, zh_train, batch_size=128, seed=SE
 z_img, _ = encode_pairs(clip_zh, shapes_test.images, zh_test)
 colour_emb = zero_shot_classifier(clip_zh, zh_vocab, shapes_test.attribute_names["colour"]["zh"], ("{}",), 16)
 print("Chinese captions, 100 steps: colour zero-shot accuracy",
-      round((zero_shot_predict(z_img, colour_emb) == shapes_test.attributes["colour"]).float().mean().item(), 3))
+      round((zero_shot_predict(z_img, colour_emb)
+             == shapes_test.attributes["colour"]).float().mean().item(), 3))
 # END SOLUTION
 
 # %% [markdown]

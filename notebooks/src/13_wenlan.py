@@ -71,8 +71,10 @@ print("USE is multilingual: cos('dog face', '狗脸') =", round(float(zh[0] @ zh
 #   $k^I_i$, $k^T_i$, with no gradient;
 # * a text queue $Q^T$ and an image queue $Q^I$ of $K$ past keys each.
 #
-# $$\mathcal L = \tfrac12\Big[-\log\frac{e^{q^I_i\cdot k^T_i/\tau}}{\sum_{j} e^{q^I_i\cdot k^T_j/\tau} + \sum_{k\in Q^T} e^{q^I_i\cdot k/\tau}}
-#   \;-\;\log\frac{e^{q^T_i\cdot k^I_i/\tau}}{\sum_{j} e^{q^T_i\cdot k^I_j/\tau} + \sum_{k\in Q^I} e^{q^T_i\cdot k/\tau}}\Big]$$
+# $$\mathcal L = \tfrac12\Big[-\log\frac{e^{q^I_i\cdot k^T_i/\tau}}
+#   {\sum_{j} e^{q^I_i\cdot k^T_j/\tau} + \sum_{k\in Q^T} e^{q^I_i\cdot k/\tau}}
+#   \;-\;\log\frac{e^{q^T_i\cdot k^I_i/\tau}}
+#   {\sum_{j} e^{q^T_i\cdot k^I_j/\tau} + \sum_{k\in Q^I} e^{q^T_i\cdot k/\tau}}\Big]$$
 #
 # The sums over $j$ keep the batch's other keys as negatives too (as ALBEF does), so each query
 # sees $N - 1 + K$ negatives. After the optimiser step — and only there — the momentum towers
@@ -108,10 +110,12 @@ out = wl.training_step((x, t))
 q_img, q_txt = wl.encode_image(x), wl.encode_text(t)
 k_img, k_txt = wl.momentum_keys(x, t)
 n = int(wl.queue_len)
-mine = (my_queue_nce(q_img, k_txt, wl.text_queue[:n], 0.07) + my_queue_nce(q_txt, k_img, wl.image_queue[:n], 0.07)) / 2
+mine = (my_queue_nce(q_img, k_txt, wl.text_queue[:n], 0.07)
+        + my_queue_nce(q_txt, k_img, wl.image_queue[:n], 0.07)) / 2
 print(f"queue holds {n} keys | mine {mine.item():.6f}  package {out['loss'].item():.6f}")
 assert torch.allclose(mine, out["loss"], atol=1e-5)
-assert torch.allclose(queue_nce(q_img, k_txt, wl.text_queue[:n], 0.07), my_queue_nce(q_img, k_txt, wl.text_queue[:n], 0.07))
+assert torch.allclose(queue_nce(q_img, k_txt, wl.text_queue[:n], 0.07),
+                      my_queue_nce(q_img, k_txt, wl.text_queue[:n], 0.07))
 queue, ptr = wl.image_queue.clone(), int(wl.queue_ptr)
 my_ptr = my_enqueue(queue, ptr, k_img)
 wl.after_step(1, 2)
@@ -154,18 +158,21 @@ hist_wenlan = fit(wenlan, loader, steps=steps, lr=1e-3,
 
 # %%
 def query_scores(model, ks=(1, 5, 10)):
-    """(2M,) per query: mean over k of 1[the partner is in the top k]; image->text queries, then text->image."""
+    """(2M,) per query: mean over k of 1[the partner is in the top k]; image->text queries,
+    then text->image."""
     hits = cross_modal_recall(*encode_pairs(model, *held_out), ks=ks, per_query=True)
     return np.concatenate([np.mean([hits[f"{way}@{k}"] for k in ks], axis=0) for way in ("i2t", "t2i")])
 
 
-scores = {"untrained": query_scores(clip_untrained), "CLIP": query_scores(clip), "WenLan": query_scores(wenlan)}
+scores = {"untrained": query_scores(clip_untrained), "CLIP": query_scores(clip),
+          "WenLan": query_scores(wenlan)}
 results = {"untrained": untrained,
            "CLIP": cross_modal_recall(*encode_pairs(clip, *held_out), ks=(1, 5, 10)),
            "WenLan": cross_modal_recall(*encode_pairs(wenlan, *held_out), ks=(1, 5, 10))}
 for name, r in results.items():
     print(f"{name:9s} {r}  mean {scores[name].mean():.4f}")
-d_trained = {name: paired_difference(scores[name], scores["untrained"], seed=SEED) for name in ("CLIP", "WenLan")}
+d_trained = {name: paired_difference(scores[name], scores["untrained"], seed=SEED)
+             for name in ("CLIP", "WenLan")}
 d_wenlan = paired_difference(scores["WenLan"], scores["CLIP"], seed=SEED)
 for name, d in d_trained.items():
     print(f"mean recall, {name} - untrained: {d}")

@@ -118,7 +118,8 @@ results = {
     "TF-IDF (post)": ranking_report(H.top_k(S["tfidf"]), relevant),
     "TF-IDF + votes (post)": ranking_report(H.top_k(S["tfidf"] + 0.5 * S["votes"]), relevant),
     "TF-IDF (post+replies)": ranking_report(H.top_k(S["tfidf_conv"]), relevant),
-    "TF-IDF + votes (post+replies)": ranking_report(H.top_k(S["tfidf_conv"] + 0.5 * S["votes_conv"]), relevant),
+    "TF-IDF + votes (post+replies)": ranking_report(H.top_k(S["tfidf_conv"] + 0.5 * S["votes_conv"]),
+                                                    relevant),
 }
 
 # %% [markdown]
@@ -236,7 +237,8 @@ def compare(a, b, metric):
 
 claims = {("trained tower", "untrained tower", "recall@1"), ("trained tower", "untrained tower", "recall@10"),
           ("trained tower", "TF-IDF (post)", "recall@1"), ("trained tower", "TF-IDF (post)", "mrr"),
-          ("trained tower", "TF-IDF (post)", "recall@10"), ("TF-IDF (post+replies)", "trained tower", "recall@10"),
+          ("trained tower", "TF-IDF (post)", "recall@10"),
+          ("TF-IDF (post+replies)", "trained tower", "recall@10"),
           ("CD-TOM (full)", "TF-IDF + votes (post+replies)", "recall@10"),
           ("CD-TOM (full)", "TF-IDF + votes (post+replies)", "recall@1"),
           ("CD-TOM (full)", "TF-IDF + votes (post+replies)", "mrr")}
@@ -326,12 +328,14 @@ fig = plotting.plot_curves({"trained tower": (shares, noise_tower), "CD-TOM (ful
                           reference={"TF-IDF (post), no labels": results["TF-IDF (post)"]["recall@10"]})
 display(fig)
 print("tower:", [round(r, 3) for r in noise_tower], " full:", [round(r, 3) for r in noise_full])
-d_noise = {share: paired_difference(noise_per_post[0], r, seed=SEED) for share, r in zip(shares[1:], noise_per_post[1:])}
+d_noise = {share: paired_difference(noise_per_post[0], r, seed=SEED)
+           for share, r in zip(shares[1:], noise_per_post[1:])}
 keep = paired_difference(noise_per_post[1], 0.75 * noise_per_post[0], seed=SEED)
 for share, interval in d_noise.items():
     print(f"tower recall@10, clean - {share:.0%} wrong hashtags: {interval.points()} points")
 print(f"tower recall@10 at 40% noise - 0.75 x clean: {keep.points()} points -> "
-      f"{'keeps more than 3/4' if keep.low > 0 else 'no reliable evidence it keeps 3/4'} of its clean recall@10")
+      f"{'keeps more than 3/4' if keep.low > 0 else 'no reliable evidence it keeps 3/4'}"
+      " of its clean recall@10")
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -354,7 +358,8 @@ same_tag = batch[:, 1][:, None] == batch[:, 1][None]
 print("false-negative pairs in a random batch of 256:", int(same_tag.sum() - 256) // 2)
 for k in (5, 30, 100):
     v = H.hashtag_votes(sims_conv[:500], train_tags, k=k)
-    print(f"votes k={k:3d}: recall@10 on 500 posts = {ranking_report(H.top_k(v), relevant[:500])['recall@10']:.3f}")
+    print(f"votes k={k:3d}: recall@10 on 500 posts = "
+          f"{ranking_report(H.top_k(v), relevant[:500])['recall@10']:.3f}")
 # END SOLUTION
 
 # %% [markdown]

@@ -77,12 +77,14 @@ exact = neighbours(flat, X)
 scores, _ = flat.search(X[queries[:300]], k=11)
 ref_scores, _ = brute_force_search(X, X[queries[:300]], k=11)
 assert np.allclose(scores, ref_scores, atol=1e-5)                  # ids may differ only on exact ties
-print(f"{np.mean([len(set(tags[j]) & set(tags[q])) > 0 for q, row in zip(queries, exact) for j in row[:1]]):.3f} "
-      "of the queries' nearest posts share a hashtag with them")
+print(format(np.mean([len(set(tags[j]) & set(tags[q])) > 0
+                      for q, row in zip(queries, exact) for j in row[:1]]), ".3f")
+      + " of the queries' nearest posts share a hashtag with them")
 
 # %%
 def quality(ids):
-    return {"P@10": round(precision_at_k(ids, relevant, 10), 4), "R@10": round(recall_at_k(ids, relevant, 10), 4),
+    return {"P@10": round(precision_at_k(ids, relevant, 10), 4),
+            "R@10": round(recall_at_k(ids, relevant, 10), 4),
             "mAP@10": round(mean_average_precision(ids, relevant, 10), 4)}
 
 

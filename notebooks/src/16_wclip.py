@@ -54,7 +54,8 @@ print(f"{len(emoji_train)} training emoji, {len(emoji_test)} held out; chance re
       f"10/{len(emoji_test)} = {10 / len(emoji_test):.3f}")
 vocab = Vocab.build(emoji_train.texts("zh"), tokenizer="char")
 ids_train, ids_test = (vocab.encode(s.texts("zh"), max_len=12) for s in (emoji_train, emoji_test))
-print(vocab, "|", " / ".join(f"{emoji_train.texts('en')[i]} = {emoji_train.texts('zh')[i]}" for i in range(5)))
+print(vocab, "|", " / ".join(f"{emoji_train.texts('en')[i]} = {emoji_train.texts('zh')[i]}"
+                            for i in range(5)))
 
 # %% [markdown]
 # ## Variant 1: both towers from scratch
@@ -150,7 +151,8 @@ print("held-out emoji, frozen Weibo text tower:", frozen_text)
 for way, d in d_frozen.items():
     print(f"  {way}@10 frozen Weibo text tower - untrained: {d}")
 # (the from-scratch count depends on the split's vocabulary, so on the seed: not a checked line)
-print(f"trainable parameters: from scratch {sum(p.numel() for p in scratch.parameters() if p.requires_grad):,}, "
+print("trainable parameters: from scratch "
+      f"{sum(p.numel() for p in scratch.parameters() if p.requires_grad):,}, "
       f"frozen text tower {sum(p.numel() for p in frozen.parameters() if p.requires_grad):,}")
 
 # %%
@@ -222,7 +224,8 @@ for p, row in zip(posts, top):
     print(f"{p.replace(' ', '')[:40]}  ->  {' '.join(emoji.items[j] for j in row)}")
 display(plotting.show_images(emoji.images[top.flatten()], nrow=6, scale=0.9,
                              titles=[emoji.texts("en")[j][:14] for j in top.flatten()],
-                             title="a picture for a post: the 6 nearest emoji of 6 Weibo posts (one row each)"))
+                             title="a picture for a post: the 6 nearest emoji "
+                                   "of 6 Weibo posts (one row each)"))
 
 # %% [markdown]
 # ## A post for a picture

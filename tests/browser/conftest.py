@@ -93,9 +93,10 @@ def open_widget(voila, browser, request):
                 if attempt == attempts:
                     log = voila.log_path.read_text()[-3000:]
                     text = page.inner_text("body")[-2000:]
-                    raise AssertionError(f"widget did not render; page text:\n{text}"
+                    raise AssertionError(f"widget did not render; page text:\n{text}"  # noqa: B904
                                          f"\nvoila log tail:\n{log}")
-                warnings.warn(f"{name}: Voila page stalled (attempt {attempt} of {attempts}), reloading")
+                warnings.warn(f"{name}: Voila page stalled (attempt {attempt} of {attempts}), reloading",
+                              stacklevel=1)
         return wp
 
     yield _open

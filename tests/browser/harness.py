@@ -145,7 +145,7 @@ class VoilaServer:
         env = dict(os.environ, JUPYTER_DATA_DIR=str(runtime / "data"),
                    JUPYTER_RUNTIME_DIR=str(runtime / "rt"), JUPYTER_CONFIG_DIR=str(runtime / "cfg"),
                    CL_TEACH_THREADS="1", PYTHONUNBUFFERED="1")
-        self.log = open(runtime / "voila.log", "w")
+        self.log = open(runtime / "voila.log", "w")  # noqa: SIM115 (kept open for voila; close() closes it)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "voila", str(root), "--no-browser", f"--port={self.port}",
              "--Voila.ip=127.0.0.1", "--show_tracebacks=True"],
