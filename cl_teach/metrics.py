@@ -158,7 +158,8 @@ class LinearProbe:
     is fit full-batch with L-BFGS.
 
     Args:
-        weight_decay: L2 penalty. max_iter: L-BFGS iterations.
+        weight_decay: L2 penalty.
+        max_iter: L-BFGS iterations.
 
     Example:
         >>> x = torch.randn(100, 5); y = (x[:, 0] > 0).long()

@@ -165,6 +165,14 @@ def test_tensor_loader_batches_aligned_tensors_and_errors():
         ViewLoader(x, None, batch_size=5)
 
 
+def test_view_loader_with_labels():
+    x, y = torch.rand(25, 3), torch.arange(25)
+    v, yb = next(iter(ViewLoader(x, [lambda b, g: b + 1], batch_size=5, seed=2, y=y)))
+    assert torch.equal(v, x[yb] + 1)                                # the labels of the same rows
+    with pytest.raises(ValueError, match="same first dimension"):
+        ViewLoader(x, [lambda b, g: b], batch_size=5, y=torch.arange(3))
+
+
 def test_view_loader_shuffles_like_tensor_loader():
     """Same seed, same order: a ViewLoader with identity views yields the TensorLoader's batches."""
     x = torch.rand(25, 3)

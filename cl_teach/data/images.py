@@ -30,8 +30,11 @@ class ImageDataset:
     """Images as float tensors in [0, 1] with integer labels.
 
     Attributes:
-        x: (N, C, H, W) float32. y: (N,) int64. classes: class names.
-        name: "fashion_mnist" or "digits". is_fallback: True when the real set was not found.
+        x: (N, C, H, W) float32.
+        y: (N,) int64.
+        classes: class names.
+        name: "fashion_mnist" or "digits".
+        is_fallback: True when the real set was not found.
         source: where it was read from.
     """
     x: torch.Tensor

@@ -81,6 +81,8 @@ class ViewLoader(TensorLoader):
         shuffle: a new random order every epoch.
         drop_last: drop the last partial batch (default True).
         seed: fixes the shuffling and the augmentation of every epoch.
+        y: optional (N,) labels; each batch then ends with its labels (supervised training on
+            augmented views, notebook 04).
 
     Example:
         >>> from cl_teach.augment import Augment
@@ -90,7 +92,7 @@ class ViewLoader(TensorLoader):
     """
 
     def __init__(self, x: torch.Tensor, views: Sequence[Callable], batch_size: int = 256,
-                 shuffle: bool = True, drop_last: bool = True, seed: int = 0):
+                 shuffle: bool = True, drop_last: bool = True, seed: int = 0, y: torch.Tensor | None = None):
         if isinstance(views, (str, bytes)) or not hasattr(views, "__iter__"):
             raise TypeError(f"views must be a list of callables (batch, generator) -> view, e.g. "
                             f"[Augment()] * 2 (for plain batches use TensorLoader), got {views!r}")
@@ -98,13 +100,14 @@ class ViewLoader(TensorLoader):
         if not views or not all(callable(v) for v in views):
             raise TypeError(f"views must be a non-empty list of callables (batch, generator) -> view, "
                             f"got {views!r}")
-        super().__init__(x, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, seed=seed)
-        self.x, self.views = x, views
+        super().__init__(x, *(() if y is None else (y,)), batch_size=batch_size, shuffle=shuffle,
+                         drop_last=drop_last, seed=seed)
+        self.x, self.y, self.views = x, y, views
 
     def __iter__(self):
         for idx, g in self.batches():
             xb = self.x[idx]
-            yield tuple(v(xb, g) for v in self.views)
+            yield tuple(v(xb, g) for v in self.views) + (() if self.y is None else (self.y[idx],))
 
 
 class HashtagPairLoader(TensorLoader):

@@ -20,7 +20,8 @@ class BYOL(Method):
 
     Args:
         encoder: f, with an ``out_dim`` attribute.
-        projection_dim, hidden_dim: of g and q (paper 256 and 4096; 64 and 256 for a CPU).
+        projection_dim: output width of g and q (paper 256; 64 for a CPU).
+        hidden_dim: hidden width of g and q (paper 4096; 256 for a CPU).
         momentum: base tau of the EMA (paper: 0.996 over 300+ epochs; 0.99 for a few hundred
             steps).
         schedule: ``"cosine"`` (the paper's): tau rises from ``momentum`` to 1 by

@@ -24,7 +24,8 @@ class DINO(Method):
     Args:
         encoder: f, with an ``out_dim`` attribute.
         n_outputs: K, outputs of the head (paper 65536; 256 here).
-        student_temperature: tau_s (paper 0.1). teacher_temperature: tau_t (paper 0.04-0.07).
+        student_temperature: tau_s (paper 0.1).
+        teacher_temperature: tau_t (paper 0.04-0.07).
         momentum: base EMA rate of the teacher, raised to 1 by a cosine (paper 0.996; 0.99 here).
         center_momentum: m_c (paper 0.9).
         centering: False never moves the center from 0 (collapses to one dimension).

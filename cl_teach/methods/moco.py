@@ -27,8 +27,10 @@ class MoCo(Method):
         queue_size: K (paper: 65536; 4096 here for a small data set); 0 selects v3.
         momentum: m of the key encoder (paper: 0.999 over 200 epochs; 0.99 for a few hundred steps).
         temperature: tau (v1: 0.07, v2: 0.2, v3: 0.2).
-        symmetric, predictor: default to the v3 choice (True when ``queue_size == 0``).
-        projection_dim, hidden_dim: of the MLP head (v2's head; 64 for CPU speed).
+        symmetric: both views as queries; defaults to the v3 choice (True when ``queue_size == 0``).
+        predictor: an MLP q on the queries; defaults like ``symmetric``.
+        projection_dim: output width of the MLP head (v2's head; 64 for CPU speed).
+        hidden_dim: hidden width of the MLP head.
         bn_splits: Shuffling BN on one device (as the authors' CIFAR demo): queries and keys go
             through batch norm in this many sub-batches, the keys' batch shuffled first, so a
             query and its key never share batch statistics (else the model can tell the current

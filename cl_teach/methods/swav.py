@@ -20,8 +20,11 @@ class SwAV(Method):
     Args:
         encoder: f, with an ``out_dim`` attribute.
         n_prototypes: K (paper: 3000 on ImageNet; 30 here, a few per Fashion-MNIST class).
-        projection_dim, hidden_dim: of g (paper 128 and 2048).
-        temperature: of the predictions (paper 0.1). epsilon, n_iters: of Sinkhorn (0.05, 3).
+        projection_dim: output width of g (paper 128).
+        hidden_dim: hidden width of g (paper 2048).
+        temperature: of the predictions (paper 0.1).
+        epsilon: entropic regularisation of Sinkhorn (paper 0.05).
+        n_iters: Sinkhorn iterations (paper 3).
         n_global: how many leading views are global (paper 2).
     """
 

@@ -36,7 +36,9 @@ class TextCNN(nn.Module):
     """f_text: embedding -> 2 x (conv1d width 3, ReLU) with a residual -> mean + max pool -> Linear.
 
     Args:
-        vocab_size: ``len(vocab)``. dim: embedding and channel width. out_dim: size of h.
+        vocab_size: ``len(vocab)``.
+        dim: embedding and channel width.
+        out_dim: size of h.
         dropout: on the embeddings and before the output layer.
 
     Example:
@@ -74,8 +76,12 @@ class TinyTransformer(nn.Module):
     """f_text: token + position embeddings -> pre-norm transformer encoder -> masked mean -> Linear.
 
     Args:
-        vocab_size: ``len(vocab)``. dim: model width. out_dim: size of h.
-        n_layers, n_heads: encoder depth and heads. max_len: longest input (positions learned).
+        vocab_size: ``len(vocab)``.
+        dim: model width.
+        out_dim: size of h.
+        n_layers: encoder depth.
+        n_heads: attention heads.
+        max_len: longest input (positions learned).
         dropout: attention/MLP/embedding dropout (BERT and SimCSE: 0.1).
 
     Example:
