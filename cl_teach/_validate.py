@@ -94,17 +94,46 @@ def check_same_device_dtype(name_a: str, a: torch.Tensor, name_b: str, b: torch.
                         f"{a.dtype} and {b.dtype}")
 
 
-def check_embeddings(name: str, x: torch.Tensor) -> torch.Tensor:
-    """A (N, D) floating, finite, non-empty batch of embeddings."""
-    return check_tensor(name, x, ndim=2)
+def check_embeddings(name: str, x: torch.Tensor, finite: bool = True) -> torch.Tensor:
+    """A (N, D) floating, non-empty batch of embeddings, finite unless ``finite=False``."""
+    return check_tensor(name, x, ndim=2, finite=finite)
 
 
-def check_pair(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
-    """Two (N, D) embedding batches that belong together (same shape, device, dtype)."""
-    check_embeddings(name_a, a)
-    check_embeddings(name_b, b)
+def check_pair(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor, finite: bool = True) -> None:
+    """Two (N, D) embedding batches that belong together (same shape, device, dtype).
+
+    ``finite=False`` leaves the pass over the values to :func:`finite_result`.
+    """
+    check_embeddings(name_a, a, finite)
+    check_embeddings(name_b, b, finite)
     check_same_shape(name_a, a, name_b, b)
     check_same_device_dtype(name_a, a, name_b, b)
+
+
+def finite_result(out: torch.Tensor, **inputs) -> torch.Tensor:
+    """``out`` when it is finite; else the exact finiteness check of each input, in order.
+
+    A loss whose result is non-finite for any NaN/inf input (tests/test_fuzz.py breaks each
+    argument with a NaN or an inf and checks the error names it) can test its one result instead
+    of every input: the same error, without a pass over the inputs on every call.
+
+    Args:
+        out: the loss (any tensor).
+        **inputs: the tensors (or lists of tensors) it was computed from, by argument name.
+
+    Returns:
+        ``out``, also when it is non-finite with finite inputs (an overflow is not an input error).
+
+    Example:
+        >>> finite_result(torch.tensor(1.0), x=torch.ones(2))
+        tensor(1.)
+    """
+    if bool(torch.isfinite(out.detach()).all()):
+        return out
+    for name, x in inputs.items():
+        for i, v in enumerate(x) if isinstance(x, (list, tuple)) else ((None, x),):
+            check_tensor(name if i is None else f"{name}[{i}]", v)
+    return out
 
 
 def check_k(name: str, k, n: int | None = None, what: str = "the number of items") -> int:
@@ -172,7 +201,7 @@ def check_ks(name: str, ks, n: int | None = None, what: str = "the number of ite
 
 
 def check_view_list(name: str, views, min_len: int = 1,
-                    like: tuple[str, torch.Tensor] | None = None) -> list:
+                    like: tuple[str, torch.Tensor] | None = None, finite: bool = True) -> list:
     """Check a list of (N, K) tensors, one per view, that all have the same shape.
 
     Args:
@@ -181,6 +210,7 @@ def check_view_list(name: str, views, min_len: int = 1,
         min_len: the fewest views allowed (0 allows an empty list).
         like: ``(its_name, tensor)`` whose shape every view must have; ``None``: the shape of
             ``views[0]``.
+        finite: check the values too (``False``: leave them to :func:`finite_result`).
 
     Returns:
         ``views`` as a list.
@@ -207,7 +237,7 @@ def check_view_list(name: str, views, min_len: int = 1,
         raise ValueError(f"{name} must hold at least {want}, got "
                          f"{len(views) if views else 'an empty list'}")
     for i, v in enumerate(views):
-        check_embeddings(f"{name}[{i}]", v)
+        check_embeddings(f"{name}[{i}]", v, finite)
     like_name, ref = like if like is not None else (f"{name}[0]", views[0] if views else None)
     for i, v in enumerate(views):
         if v.shape != ref.shape:

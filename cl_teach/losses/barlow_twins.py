@@ -4,10 +4,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .._validate import check_pair, check_positive
+from .._validate import check_pair, check_positive, finite_result
 
 
-def cross_correlation(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+def cross_correlation(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-5, *,
+                      check_values: bool = True) -> torch.Tensor:
     """The (D, D) cross-correlation matrix C of two batch-normalised views.
 
     Each dimension is standardised over the batch (mean 0, std 1, as ``BatchNorm1d(affine=False)``
@@ -18,6 +19,8 @@ def cross_correlation(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-5) -> 
         z1: (N, D) projections of the first views, N >= 2.
         z2: (N, D) projections of the second views.
         eps: added to the variance, as in batch norm.
+        check_values: test the inputs for NaN/inf first (:func:`barlow_twins_loss` tests its
+            result instead, see :func:`cl_teach._validate.finite_result`).
 
     Returns:
         (D, D) tensor.
@@ -27,7 +30,7 @@ def cross_correlation(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-5) -> 
         >>> cross_correlation(z, z).diagonal().round(decimals=3).tolist()
         [1.0, 1.0]
     """
-    check_pair("z1", z1, "z2", z2)
+    check_pair("z1", z1, "z2", z2, finite=check_values)
     check_positive("eps", eps, allow_zero=True)
     if z1.shape[0] < 2:
         raise ValueError(f"z1 and z2 must hold at least 2 samples to normalise over the batch, "
@@ -67,8 +70,8 @@ def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3, t
         torch.Size([2, 2])
     """
     check_positive("lambd", lambd, allow_zero=True)
-    c = cross_correlation(z1, z2)                                   # (D, D)
+    c = cross_correlation(z1, z2, check_values=False)               # (D, D)
     on_diag = (torch.diagonal(c) - 1).pow(2).sum()                  # invariance
     off_diag = c.pow(2).sum() - torch.diagonal(c).pow(2).sum()      # redundancy
-    loss = on_diag + lambd * off_diag
+    loss = finite_result(on_diag + lambd * off_diag, z1=z1, z2=z2)
     return (loss, on_diag, off_diag, c) if terms else loss

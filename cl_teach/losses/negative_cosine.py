@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .._validate import check_pair
+from .._validate import check_pair, finite_result
 
 
 def negative_cosine(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -24,5 +24,5 @@ def negative_cosine(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         >>> round(negative_cosine(torch.ones(3, 2), 2 * torch.ones(3, 2)).item(), 6)
         -1.0
     """
-    check_pair("p", p, "z", z)
-    return -F.cosine_similarity(p, z, dim=1).mean()
+    check_pair("p", p, "z", z, finite=False)
+    return finite_result(-F.cosine_similarity(p, z, dim=1).mean(), p=p, z=z)

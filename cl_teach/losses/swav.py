@@ -7,11 +7,12 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from .._validate import check_embeddings, check_positive, check_temperature, check_view_list
+from .._validate import check_embeddings, check_positive, check_temperature, check_view_list, finite_result
 
 
 @torch.no_grad()
-def sinkhorn(scores: torch.Tensor, n_iters: int = 3, epsilon: float = 0.05) -> torch.Tensor:
+def sinkhorn(scores: torch.Tensor, n_iters: int = 3, epsilon: float = 0.05, *,
+             check_values: bool = True) -> torch.Tensor:
     """Soft codes Q from prototype scores by Sinkhorn-Knopp, in the log domain.
 
     Solves ``max_Q Tr(Q^T S) + epsilon H(Q)`` over the transportation polytope where every
@@ -23,6 +24,8 @@ def sinkhorn(scores: torch.Tensor, n_iters: int = 3, epsilon: float = 0.05) -> t
         scores: (N, K) similarities of N samples to K prototypes (no gradient flows back).
         n_iters: rescaling rounds (paper: 3).
         epsilon: entropy weight; smaller gives harder codes (paper: 0.05).
+        check_values: test ``scores`` for NaN/inf first (:func:`swav_loss` tests its result
+            instead, see :func:`cl_teach._validate.finite_result`).
 
     Returns:
         (N, K) codes: each row sums to 1; each column sums to about N / K (exactly after the
@@ -36,7 +39,7 @@ def sinkhorn(scores: torch.Tensor, n_iters: int = 3, epsilon: float = 0.05) -> t
         >>> q.sum(0).tolist()                                       # ... but get shared equally
         [1.0, 1.0]
     """
-    check_embeddings("scores", scores)
+    check_embeddings("scores", scores, finite=check_values)
     check_positive("n_iters", n_iters, integer=True, allow_zero=True)
     check_positive("epsilon", epsilon)
     n, k = scores.shape
@@ -76,9 +79,9 @@ def swav_loss(global_scores: Sequence[torch.Tensor], local_scores: Sequence[torc
         >>> round(swav_loss([s, s], temperature=1.0).item(), 4)
         0.7437
     """
-    global_scores = check_view_list("global_scores", global_scores)
+    global_scores = check_view_list("global_scores", global_scores, finite=False)
     local_scores = check_view_list("local_scores", local_scores, min_len=0,
-                                   like=("global_scores[0]", global_scores[0]))
+                                   like=("global_scores[0]", global_scores[0]), finite=False)
     check_temperature(temperature)
     views = global_scores + local_scores
     if len(views) < 2:
@@ -90,7 +93,8 @@ def swav_loss(global_scores: Sequence[torch.Tensor], local_scores: Sequence[torc
     loss = 0.0
     for i, s in enumerate(global_scores):
         s_all = s if queue_scores is None else torch.cat([s, queue_scores[i]])
-        q = sinkhorn(s_all, n_iters, epsilon)[: s.shape[0]]        # (N, K) codes, no gradient
+        q = sinkhorn(s_all, n_iters, epsilon, check_values=False)[: s.shape[0]]   # (N, K) codes
         sub = sum(-(q * log_p[v]).sum(dim=1).mean() for v in range(len(views)) if v != i)
         loss = loss + sub / (len(views) - 1)
-    return loss / len(global_scores)
+    return finite_result(loss / len(global_scores), global_scores=global_scores,
+                         local_scores=local_scores, queue_scores=queue_scores or [])
