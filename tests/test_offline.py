@@ -215,9 +215,20 @@ def _offline_notebook() -> tuple:
 @pytest.mark.notebook
 def test_notebook_runs_offline(guarded_env, tmp_path):
     from nbclient import NotebookClient
-    nb, name = _offline_notebook()
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+    from nbclient.exceptions import CellTimeoutError
+    for attempt in range(1, 4):
+        nb, name = _offline_notebook()
+        try:
+            NotebookClient(nb, timeout=90, kernel_name="python3",
+                           resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+            break
+        except CellTimeoutError:
+            # The stall of issue 17: notebook 00's widget cell (temperature_explorer) sometimes gets
+            # its reply only when nbclient's per-cell timeout runs out (3 of 5 runs here, each
+            # exactly the timeout long; once 600 s in make test). 90 s bounds that cost; a real
+            # timeout error reruns the notebook.
+            if attempt == 3:
+                raise
     log = guarded_env.read_text()
     assert log == "", f"{name}: something tried to connect:\n{log}"
     kinds = {k for c in nb.cells if c.cell_type == "code" for o in c.outputs for k in o.get("data", {})}
