@@ -124,6 +124,24 @@ def test_barlow_gradients():
         assert torch.allclose(u, v, atol=1e-5)
 
 
+@pytest.mark.parametrize("n,d,lambd,offset", [(12, 5, 0.1, 0.0), (64, 16, 5e-3, 3.0), (300, 8, 1.0, -50.0)])
+def test_barlow_plain_and_fused_agree_in_value_and_gradients(n, d, lambd, offset):
+    """float64: the hand-written backward (_fused._BarlowTwins, batch norm folded into the
+    products) is the gradient of the plain body, also for views far from mean 0."""
+    g = torch.Generator().manual_seed(n)
+    a = (offset + 2 * torch.randn(n, d, generator=g, dtype=torch.float64)).requires_grad_()
+    b = (a.detach() * 0.5 + torch.randn(n, d, generator=g, dtype=torch.float64)).requires_grad_()
+    plain, fused = (barlow_twins_loss(a, b, lambd, terms=True, fused=f) for f in (False, True))
+    for x, y in zip(plain, fused, strict=True):
+        assert torch.allclose(x, y, rtol=1e-12, atol=1e-12)
+    grads = [torch.autograd.grad(out[0], (a, b)) for out in (plain, fused)]
+    for x, y in zip(*grads, strict=True):
+        assert torch.allclose(x, y, rtol=1e-9, atol=1e-12)
+    assert not fused[3].requires_grad                               # C is for logging on this path
+    assert torch.autograd.gradcheck(lambda x, y: barlow_twins_loss(x, y, lambd, fused=True),
+                                    (a[:10], b[:10]))
+
+
 def test_barlow_bfloat16_and_errors():
     z1, z2 = torch.randn(64, 8), torch.randn(64, 8)
     out = barlow_twins_loss(z1.bfloat16(), z2.bfloat16())
@@ -179,6 +197,27 @@ def test_sinkhorn_permutation_equivariant_stable_and_errors():
         sinkhorn(torch.randn(4, 3), epsilon=0.0)
     with pytest.raises(TypeError, match="n_iters must be an int"):
         sinkhorn(torch.randn(4, 3), n_iters=2.5)
+
+
+@pytest.mark.parametrize("epsilon", [0.05, 0.04, 0.1])
+def test_sinkhorn_exp_and_log_domain_agree_and_the_choice_follows_the_span(epsilon):
+    """The fast exp-domain iteration (the authors') and the log-domain fallback give the same
+    codes; the automatic choice takes exp for cosine scores and logs past the safe span."""
+    from cl_teach.losses.swav import EXP_DOMAIN_MAX_SPAN
+    g = torch.Generator().manual_seed(3)
+    s = (F.normalize(torch.randn(300, 16, generator=g), dim=1)
+         @ F.normalize(torch.randn(16, 12, generator=g), dim=0))
+    before = s.clone()
+    fast = sinkhorn(s, epsilon=epsilon, log_domain=False)
+    stable = sinkhorn(s, epsilon=epsilon, log_domain=True)
+    assert torch.equal(s, before)                                   # the scores are not touched
+    assert torch.allclose(fast, stable, atol=2e-6, rtol=1e-5)
+    assert torch.allclose(fast.double(), ref_sinkhorn(s, 3, epsilon), atol=1e-5)
+    assert torch.equal(sinkhorn(s, epsilon=epsilon), fast)          # cosines: span <= 2 / epsilon <= 50
+    wide = s * (EXP_DOMAIN_MAX_SPAN * epsilon / float(s.max() - s.min()) * 1.01)   # span just over it
+    assert torch.equal(sinkhorn(wide, epsilon=epsilon), sinkhorn(wide, epsilon=epsilon, log_domain=True))
+    with pytest.raises(ValueError, match="log_domain=False needs"):
+        sinkhorn(wide, epsilon=epsilon, log_domain=False)
 
 
 def _scores(v, n=16, k=6):
@@ -318,3 +357,21 @@ def test_negative_cosine_properties_gradients_errors():
         negative_cosine(torch.randn(3, 4), torch.randn(3, 5))
     with pytest.raises(TypeError, match="p must be a torch.Tensor"):
         negative_cosine([[1.0]], torch.randn(1, 1))
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_negative_cosine_plain_and_fused_agree_in_value_and_gradients(detach):
+    """float64: the hand-written backward (_fused._NegativeCosine) is F.cosine_similarity's
+    gradient, with a target that needs none (BYOL, SimSiam) and with a zero row (norm clamped)."""
+    g = torch.Generator().manual_seed(4)
+    p = torch.randn(40, 9, generator=g, dtype=torch.float64)
+    p[3] = 0.0
+    p.requires_grad_()
+    z = torch.randn(40, 9, generator=g, dtype=torch.float64).requires_grad_(not detach)
+    inputs = (p,) if detach else (p, z)
+    plain, fused = (negative_cosine(p, z, fused=f) for f in (False, True))
+    assert torch.allclose(plain, fused, rtol=1e-12, atol=1e-14)
+    for x, y in zip(torch.autograd.grad(plain, inputs), torch.autograd.grad(fused, inputs), strict=True):
+        assert torch.allclose(x, y, rtol=1e-9, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda *t: negative_cosine(*t, fused=True),
+                                    (p[4:10].detach().requires_grad_(), z[4:10].detach().requires_grad_()))

@@ -58,6 +58,38 @@ def test_clip_loss_gradcheck_through_temperature():
     assert torch.autograd.gradcheck(lambda a, b, s: clip_loss(a, b, 1 / s.exp()), (img, txt, scale))
 
 
+@pytest.mark.parametrize("n,d,tau", [(7, 5, 0.07), (64, 16, 0.5), (33, 8, 0.03), (10, 4, 0.004)])
+def test_clip_loss_plain_and_fused_agree_in_value_and_gradients(n, d, tau):
+    """float64: the hand-written backward (_fused._CLIP) is the gradient of the plain body,
+    through the embeddings and a learned temperature (tau = 0.004 is past float64's shift range:
+    both calls take the plain body there)."""
+    g = torch.Generator().manual_seed(n)
+    a = torch.randn(n, d, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(n, d, generator=g, dtype=torch.float64, requires_grad=True)
+    scale = torch.tensor(1 / tau, dtype=torch.float64).log().requires_grad_()
+    out = []
+    for fused in (True, False):
+        loss = clip_loss(a, b, 1 / scale.exp(), fused=fused)
+        out.append((loss, *torch.autograd.grad(loss, (a, b, scale))))
+    for x, y in zip(*out, strict=True):
+        assert torch.allclose(x, y, atol=1e-12, rtol=1e-10)
+
+
+def test_clip_loss_fused_range_and_fallback():
+    """The fused path shifts by 1/tau: it runs only where every exp(S - 1/tau) sum stays a normal
+    float; colder, or in bfloat16, the log-softmax body runs and the loss stays finite."""
+    from cl_teach.losses._fused import CLIP_MAX_RANGE, fused_clip
+    i = F.normalize(torch.randn(8, 4, generator=torch.Generator().manual_seed(0)), dim=1)
+    assert fused_clip(i, -i, 2 / CLIP_MAX_RANGE[torch.float32]) is not None
+    assert fused_clip(i, -i, 0.01) is None                          # 2/tau = 200 > 80: fall back
+    assert fused_clip(i.bfloat16(), i.bfloat16(), 0.1) is None
+    worst = fused_clip(i, -i, 2 / CLIP_MAX_RANGE[torch.float32])    # every positive at cos = -1
+    assert torch.isfinite(worst) and worst.item() == pytest.approx(
+        clip_loss(i, -i, 2 / CLIP_MAX_RANGE[torch.float32], fused=False).item(), rel=1e-5)
+    for tau in (0.01, 0.001):
+        assert torch.isfinite(clip_loss(i, -i, tau))
+
+
 @pytest.mark.parametrize("args,err", [
     ((torch.randn(4, 3), torch.randn(5, 3), 0.1), ValueError),
     ((torch.randn(4, 3), torch.randn(4, 3), 0.0), ValueError),

@@ -1,8 +1,11 @@
-"""NT-Xent with a hand-written backward: the fast path of :func:`cl_teach.losses.nt_xent`.
+"""Hand-written backwards: the fast paths of NT-Xent, CLIP, Barlow Twins and negative cosine.
 
-An optimisation, not new math: the value and the gradient are those of the plain body of
-``nt_xent(..., fused=False)``, up to rounding (tests/test_losses_info_nce.py checks both in
-float64). benchmarks/bench_losses.py measures what it buys.
+:func:`cl_teach.losses.nt_xent`, :func:`~cl_teach.losses.clip_loss`,
+:func:`~cl_teach.losses.barlow_twins_loss` and :func:`~cl_teach.losses.negative_cosine` call them.
+
+An optimisation, not new math: the values and gradients are those of the plain bodies
+(``fused=False``), up to rounding (tests/test_losses_info_nce.py, test_text_multimodal.py and
+test_losses_families.py check both in float64). benchmarks/bench_losses.py measures what they buy.
 """
 from __future__ import annotations
 
@@ -68,3 +71,166 @@ class _NTXent(torch.autograd.Function):
         dz.addmm_(e.T, z / r)                                       # + P^T z
         dz.sub_(z[pos], alpha=2.0)                                  # - 2 z[pos]
         return dz.mul_(grad / (z.shape[0] * ctx.temperature)), None
+
+
+#: the largest ``2 / tau`` for which one shift ``1 / tau`` keeps every row and column sum of
+#: ``exp(S - 1 / tau)`` a normal number (float32 underflows below exp(-87), float64 below exp(-708)).
+CLIP_MAX_RANGE = {torch.float32: 80.0, torch.float64: 600.0}
+
+
+def fused_clip(i: torch.Tensor, t: torch.Tensor, temperature) -> torch.Tensor | None:
+    """CLIP's symmetric InfoNCE of unit vectors ``i``, ``t`` (N, D), or None off its safe range.
+
+    Args:
+        i: (N, D) L2-normalised image embeddings, row k pairs with ``t[k]``.
+        t: (N, D) L2-normalised text embeddings.
+        temperature: tau > 0, a float or a 1-element tensor (gradients flow to it).
+
+    Returns:
+        A 0-d tensor; None when the dtype is not float32/float64 or ``2 / tau`` exceeds
+        :data:`CLIP_MAX_RANGE` (then the caller takes the log-softmax path).
+
+    Example:
+        >>> round(fused_clip(torch.eye(2), torch.eye(2), 1.0).item(), 4)
+        0.3133
+    """
+    tau = torch.as_tensor(temperature, dtype=i.dtype, device=i.device)
+    limit = CLIP_MAX_RANGE.get(i.dtype)
+    if limit is None or 2.0 / float(tau.detach()) > limit:
+        return None
+    return _CLIP.apply(i, t, tau)
+
+
+class _CLIP(torch.autograd.Function):
+    """CLIP's loss on unit vectors with one (N, N) matrix kept: the recipe of :class:`_NTXent`.
+
+    With S = i t^T / tau, |S| <= 1 / tau, so one shift m = 1 / tau serves rows and columns:
+    E = exp(S - m), row sums r, column sums c, and
+
+        L = m + (mean log r + mean log c) / 2 - mean diag S
+        dL/dS = (E / r + E / c - 2 I) / (2N)          (rows' softmax + columns' softmax - 2 I)
+        dL/di = dL/dS t / tau,  dL/dt = dL/dS^T i / tau,  dL/dtau = -sum(i * dL/di) / tau
+
+    taken as two (N, N) @ (N, 2D) products on E with O(N D) rescaling.
+    """
+
+    @staticmethod
+    def forward(ctx, i, t, tau):
+        m = 1.0 / tau                                                # the bound of every S_ij
+        s = (i / tau) @ t.T                                          # (N, N)
+        diag = s.diagonal().clone()                                  # (N,) the matching pairs
+        e = s.sub_(m).exp_()                                         # (N, N) E, in place of S
+        r, c = e.sum(dim=1), e.sum(dim=0)                            # (N,), (N,)
+        loss = m + (r.log().mean() + c.log().mean()) / 2 - diag.mean()
+        ctx.save_for_backward(i, t, e, r, c, tau)
+        return loss
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        i, t, e, r, c, tau = ctx.saved_tensors
+        n, d = i.shape
+        k = grad / (2 * n * tau)
+        pt = e @ torch.cat([t, t / c[:, None]], dim=1)               # (N, 2D): E t | E (t / c)
+        di = (pt[:, :d] / r[:, None]).add_(pt[:, d:]).sub_(t, alpha=2.0).mul_(k)
+        pi = e.T @ torch.cat([i, i / r[:, None]], dim=1)             # (N, 2D): E^T i | E^T (i / r)
+        dt = (pi[:, :d] / c[:, None]).add_(pi[:, d:]).sub_(i, alpha=2.0).mul_(k)
+        dtau = None
+        if ctx.needs_input_grad[2]:
+            dtau = (-(i * di).sum() / tau).reshape(tau.shape)
+        return di, dt, dtau
+
+
+#: dtypes the small fused losses take (elsewhere, e.g. bfloat16, the plain autograd body runs).
+FUSED_DTYPES = (torch.float32, torch.float64)
+
+
+def fused_barlow_twins(z1: torch.Tensor, z2: torch.Tensor, lambd: float,
+                       eps: float = 1e-5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Barlow Twins' loss of (N, D) views and its (D, D) matrix C (C carries no gradient).
+
+    Example:
+        >>> z = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+        >>> loss, c = fused_barlow_twins(z, z, 5e-3); round(loss.item(), 4), tuple(c.shape)
+        (0.0, (2, 2))
+    """
+    return _BarlowTwins.apply(z1, z2, float(lambd), float(eps))
+
+
+class _BarlowTwins(torch.autograd.Function):
+    """Barlow Twins with the batch-norm backward folded into the two products.
+
+    With x = (z - mean) s per view (s = 1 / sqrt(var + eps), over the batch), C = x1^T x2 / N and
+    G = dL/dC (2 (C_ii - 1) on the diagonal, 2 lambda C_ij off it), batch norm's backward
+    ``s (g - mean g - x mean(g x))`` simplifies: g1 = x2 G^T / N has mean 0 (x2 has) and
+    ``mean_n(g1 x1)_j = sum_k G_jk C_jk / N``, a (D,) vector from (D, D) matrices. So
+
+        dL/dz1 = x2 (G^T s1) / N - x1 s1 a1,   a1 = rowsum(G * C) / N
+        dL/dz2 = x1 (G s2) / N - x2 s2 a2,     a2 = colsum(G * C) / N
+
+    two (N, D) @ (D, D) products and two passes; no (N, D) gradient of x is ever formed.
+    """
+
+    @staticmethod
+    def forward(ctx, z1, z2, lambd, eps):
+        n = z1.shape[0]
+        x1, _, s1 = torch.native_batch_norm(z1, None, None, None, None, True, 0.0, eps)   # (N, D), (D,)
+        x2, _, s2 = torch.native_batch_norm(z2, None, None, None, None, True, 0.0, eps)
+        c = x1.T @ x2 / n                                            # (D, D)
+        diag = torch.diagonal(c)
+        loss = (diag - 1).pow(2).sum() + lambd * (c.pow(2).sum() - diag.pow(2).sum())
+        ctx.save_for_backward(x1, x2, c, s1, s2)
+        ctx.lambd = lambd
+        ctx.mark_non_differentiable(c)
+        return loss, c
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad, _grad_c):
+        x1, x2, c, s1, s2 = ctx.saved_tensors
+        n = x1.shape[0]
+        g = c * (2 * ctx.lambd)                                      # dL/dC off the diagonal
+        torch.diagonal(g).copy_(2 * (torch.diagonal(c) - 1))         # ... and on it
+        g.mul_(grad / n)
+        gc = g * c
+        dz1 = (x2 @ (g.T * s1)).addcmul_(x1, gc.sum(1) * s1, value=-1)
+        dz2 = (x1 @ (g * s2)).addcmul_(x2, gc.sum(0) * s2, value=-1)
+        return dz1, dz2, None, None
+
+
+def fused_negative_cosine(p: torch.Tensor, z: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """``-mean_i cos(p_i, z_i)`` of (N, D) rows, norms clamped at ``eps`` as F.cosine_similarity.
+
+    Example:
+        >>> round(fused_negative_cosine(torch.ones(3, 2), 2 * torch.ones(3, 2)).item(), 6)
+        -1.0
+    """
+    return _NegativeCosine.apply(p, z, float(eps))
+
+
+class _NegativeCosine(torch.autograd.Function):
+    """Negative cosine with its backward written out.
+
+    With u = 1 / max(|p|, eps), v = 1 / max(|z|, eps) and cos = (p . z) u v per row:
+    d cos / dp = z u v - cos p u^2 (and symmetrically for z): three row dot products forward,
+    one pass per input backward, only for the inputs that need a gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, p, z, eps):
+        u = torch.linalg.vecdot(p, p).sqrt_().clamp_min_(eps).reciprocal_()   # (N,)
+        v = torch.linalg.vecdot(z, z).sqrt_().clamp_min_(eps).reciprocal_()   # (N,)
+        cos = torch.linalg.vecdot(p, z).mul_(u).mul_(v)                       # (N,)
+        ctx.save_for_backward(p, z, u, v, cos)
+        return -cos.mean()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        p, z, u, v, cos = ctx.saved_tensors
+        k = -grad / p.shape[0]
+        uvk = u * v * k
+        need_p, need_z = ctx.needs_input_grad[:2]
+        dp = torch.addcmul(z * uvk[:, None], p, (-cos * u * u * k)[:, None]) if need_p else None
+        dz = torch.addcmul(p * uvk[:, None], z, (-cos * v * v * k)[:, None]) if need_z else None
+        return dp, dz, None

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from .._validate import check_pair, check_positive, finite_result
+from ._fused import FUSED_DTYPES, fused_barlow_twins
 
 
 def cross_correlation(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-5, *,
@@ -30,18 +31,23 @@ def cross_correlation(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-5, *,
         >>> cross_correlation(z, z).diagonal().round(decimals=3).tolist()
         [1.0, 1.0]
     """
-    check_pair("z1", z1, "z2", z2, finite=check_values)
-    check_positive("eps", eps, allow_zero=True)
-    if z1.shape[0] < 2:
-        raise ValueError(f"z1 and z2 must hold at least 2 samples to normalise over the batch, "
-                         f"got {tuple(z1.shape)}")
+    _check_views(z1, z2, eps, check_values)
     n = z1.shape[0]
     z1n = F.batch_norm(z1, None, None, training=True, eps=eps)      # (N, D)
     z2n = F.batch_norm(z2, None, None, training=True, eps=eps)      # (N, D)
     return z1n.T @ z2n / n                                          # (D, D)
 
 
-def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3, terms: bool = False):
+def _check_views(z1, z2, eps, finite):
+    check_pair("z1", z1, "z2", z2, finite=finite)
+    check_positive("eps", eps, allow_zero=True)
+    if z1.shape[0] < 2:
+        raise ValueError(f"z1 and z2 must hold at least 2 samples to normalise over the batch, "
+                         f"got {tuple(z1.shape)}")
+
+
+def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3, terms: bool = False, *,
+                      fused: bool = True):
     """``sum_i (1 - C_ii)^2 + lambda * sum_{i != j} C_ij^2`` with C from :func:`cross_correlation`.
 
     The first term (invariance) makes each dimension agree across views; the second (redundancy
@@ -53,6 +59,9 @@ def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3, t
         lambd: weight of the off-diagonal term (paper: 5e-3 with D = 8192, a tuned value, not
             1 / D; lambda = 1 / D is Tsai et al.'s 2021 rule of thumb).
         terms: also return the two terms and C, to log them.
+        fused: ``True``: the same value and gradients from a hand-written backward
+            (``_fused.py``, float32/float64), the terms and C then detached (for logging);
+            ``False`` (or another dtype): the plain body, through which the terms differentiate.
 
     Returns:
         A 0-d tensor >= 0; with ``terms``, ``(loss, on_diag, off_diag, c)``: the loss, the
@@ -70,6 +79,14 @@ def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3, t
         torch.Size([2, 2])
     """
     check_positive("lambd", lambd, allow_zero=True)
+    _check_views(z1, z2, 1e-5, False)
+    if fused and z1.dtype in FUSED_DTYPES:
+        loss, c = fused_barlow_twins(z1, z2, lambd)                 # the same, one pass less
+        loss = finite_result(loss, z1=z1, z2=z2)
+        if not terms:
+            return loss
+        on_diag = (torch.diagonal(c) - 1).pow(2).sum()
+        return loss, on_diag, c.pow(2).sum() - torch.diagonal(c).pow(2).sum(), c
     c = cross_correlation(z1, z2, check_values=False)               # (D, D)
     on_diag = (torch.diagonal(c) - 1).pow(2).sum()                  # invariance
     off_diag = c.pow(2).sum() - torch.diagonal(c).pow(2).sum()      # redundancy

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .._validate import check_pair, check_temperature
+from ._fused import fused_clip
 
 
 def clip_logits(image_emb: torch.Tensor, text_emb: torch.Tensor,
@@ -45,7 +46,8 @@ def clip_logits(image_emb: torch.Tensor, text_emb: torch.Tensor,
     return logits_per_image, logits_per_image.T
 
 
-def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, temperature=0.07) -> torch.Tensor:
+def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, temperature=0.07, *,
+              fused: bool = True) -> torch.Tensor:
     """Symmetric InfoNCE of CLIP: (CE(image -> text) + CE(text -> image)) / 2.
 
     Args:
@@ -53,6 +55,9 @@ def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, temperature=0.07)
         text_emb: (N, D) text embeddings.
         temperature: tau > 0; CLIP learns it, starting at 0.07 (logit scale 1/0.07), and clamps
             the scale at 100 (tau >= 0.01).
+        fused: ``True``: the same value and gradients from a hand-written backward that keeps
+            one (N, N) matrix instead of four (``_fused.py``), for float32/float64 and
+            tau >= 0.025 (float32); otherwise, and with ``False``, the plain body below.
 
     Returns:
         A 0-d tensor; ``log(N)`` when all embeddings are equal, -> 0 when each image is far
@@ -66,6 +71,12 @@ def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, temperature=0.07)
         >>> round(clip_loss(torch.ones(4, 3), torch.ones(4, 3), 0.07).item(), 4)   # log(4)
         1.3863
     """
+    if fused:
+        check_pair("image_emb", image_emb, "text_emb", text_emb)
+        check_temperature(temperature)
+        loss = fused_clip(F.normalize(image_emb, dim=1), F.normalize(text_emb, dim=1), temperature)
+        if loss is not None:
+            return loss
     logits_per_image, logits_per_text = clip_logits(image_emb, text_emb, temperature)
     labels = torch.arange(image_emb.shape[0], device=image_emb.device)
     return (F.cross_entropy(logits_per_image, labels) + F.cross_entropy(logits_per_text, labels)) / 2

@@ -5,9 +5,10 @@ import torch
 import torch.nn.functional as F
 
 from .._validate import check_pair, finite_result
+from ._fused import FUSED_DTYPES, fused_negative_cosine
 
 
-def negative_cosine(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+def negative_cosine(p: torch.Tensor, z: torch.Tensor, *, fused: bool = True) -> torch.Tensor:
     """``-mean_i cos(p_i, z_i)``; in [-1, 1], -1 when every prediction points at its target.
 
     Stop the gradient of the target yourself (``z.detach()``): this function is pure.
@@ -16,6 +17,8 @@ def negative_cosine(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     Args:
         p: (N, D) predictions.
         z: (N, D) targets.
+        fused: ``True``: the same value and gradients from a hand-written backward
+            (``_fused.py``, float32/float64); ``False`` (or another dtype): ``F.cosine_similarity``.
 
     Returns:
         A 0-d tensor in [-1, 1].
@@ -25,4 +28,6 @@ def negative_cosine(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         -1.0
     """
     check_pair("p", p, "z", z, finite=False)
+    if fused and p.dtype in FUSED_DTYPES:
+        return finite_result(fused_negative_cosine(p, z), p=p, z=z)
     return finite_result(-F.cosine_similarity(p, z, dim=1).mean(), p=p, z=z)

@@ -9,16 +9,24 @@ import torch.nn.functional as F
 
 from .._validate import check_embeddings, check_positive, check_temperature, check_view_list, finite_result
 
+#: the largest score span ``(max S - min S) / epsilon`` the exp-domain iteration takes: every
+#: entry of ``exp((S - max S) / epsilon)`` then stays above exp(-50), far from float32 underflow
+#: even after the 1 / (N K) rescaling (cosine scores at the paper's epsilon = 0.05 span <= 40).
+EXP_DOMAIN_MAX_SPAN = 50.0
+
 
 @torch.no_grad()
 def sinkhorn(scores: torch.Tensor, n_iters: int = 3, epsilon: float = 0.05, *,
-             check_values: bool = True) -> torch.Tensor:
-    """Soft codes Q from prototype scores by Sinkhorn-Knopp, in the log domain.
+             check_values: bool = True, log_domain: bool | None = None) -> torch.Tensor:
+    """Soft codes Q from prototype scores by Sinkhorn-Knopp.
 
     Solves ``max_Q Tr(Q^T S) + epsilon H(Q)`` over the transportation polytope where every
     sample carries mass 1/N and every prototype receives mass 1/K (equipartition): Q starts as
-    ``exp(S / epsilon)`` and is rescaled alternately per prototype and per sample. Working with
-    log-sum-exp instead of ``exp`` (the authors' code) keeps it finite for any epsilon.
+    ``exp(S / epsilon)`` and is rescaled alternately per prototype and per sample. As in the
+    authors' code this runs on ``exp`` (shifted by max S: one exp, then only sums and
+    divisions) while the scores' span over epsilon is at most :data:`EXP_DOMAIN_MAX_SPAN`;
+    beyond it (sharp codes, large scores) the same iteration runs on logs with log-sum-exp,
+    which stays finite for any epsilon.
 
     Args:
         scores: (N, K) similarities of N samples to K prototypes (no gradient flows back).
@@ -26,6 +34,8 @@ def sinkhorn(scores: torch.Tensor, n_iters: int = 3, epsilon: float = 0.05, *,
         epsilon: entropy weight; smaller gives harder codes (paper: 0.05).
         check_values: test ``scores`` for NaN/inf first (:func:`swav_loss` tests its result
             instead, see :func:`cl_teach._validate.finite_result`).
+        log_domain: None picks by the span (above); True / False forces the log / exp domain
+            (False still refuses a span the exp domain cannot hold).
 
     Returns:
         (N, K) codes: each row sums to 1; each column sums to about N / K (exactly after the
@@ -43,12 +53,31 @@ def sinkhorn(scores: torch.Tensor, n_iters: int = 3, epsilon: float = 0.05, *,
     check_positive("n_iters", n_iters, integer=True, allow_zero=True)
     check_positive("epsilon", epsilon)
     n, k = scores.shape
-    log_q = scores.detach().float() / epsilon                       # (N, K)
+    s = scores.detach().float()
+    low, high = torch.aminmax(s)
+    span = float(high - low) / epsilon
+    if log_domain is False and not span <= EXP_DOMAIN_MAX_SPAN:
+        raise ValueError(f"log_domain=False needs (max - min) of scores / epsilon <= "
+                         f"{EXP_DOMAIN_MAX_SPAN:g}, got {span:.4g}")
+    if log_domain or not span <= EXP_DOMAIN_MAX_SPAN:                 # also a NaN span
+        return _log_sinkhorn(s, n_iters, epsilon).to(scores.dtype)
+    q = (s - high).div_(epsilon).exp_()                              # (N, K), entries in [e^-50, 1]
+    q.div_(q.sum())                                                  # total mass 1
+    for _ in range(n_iters):
+        q.div_(q.sum(dim=0, keepdim=True)).div_(k)                   # prototypes: 1/K each
+        q.div_(q.sum(dim=1, keepdim=True)).div_(n)                   # samples: 1/N each
+    return q.mul_(n).to(scores.dtype)                                # rows sum to 1
+
+
+def _log_sinkhorn(s: torch.Tensor, n_iters: int, epsilon: float) -> torch.Tensor:
+    """The same iteration as :func:`sinkhorn` on log Q: finite for any epsilon."""
+    n, k = s.shape
+    log_q = s / epsilon                                              # (N, K)
     log_q = log_q - torch.logsumexp(log_q.flatten(), dim=0)         # total mass 1
     for _ in range(n_iters):
         log_q = log_q - torch.logsumexp(log_q, dim=0, keepdim=True) - math.log(k)   # prototypes: 1/K
         log_q = log_q - torch.logsumexp(log_q, dim=1, keepdim=True) - math.log(n)   # samples: 1/N
-    return (log_q + math.log(n)).exp().to(scores.dtype)            # rows sum to 1
+    return (log_q + math.log(n)).exp()                              # rows sum to 1
 
 
 def swav_loss(global_scores: Sequence[torch.Tensor], local_scores: Sequence[torch.Tensor] = (),
