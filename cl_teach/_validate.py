@@ -136,6 +136,44 @@ def finite_result(out: torch.Tensor, **inputs) -> torch.Tensor:
     return out
 
 
+def check_labels(name: str, labels, n: int, of: str = "embeddings", binary: bool = False) -> torch.Tensor:
+    """Check (N,) integer class labels, one per row of ``of``; ``binary``: 0/1 (or bool) flags.
+
+    Args:
+        name: the argument's name, for the message.
+        labels: the value to check.
+        n: the number of rows they label.
+        of: the name of the argument whose rows they label, for the message.
+        binary: accept bool, and the integers 0 and 1 only (a pair's "same" flag).
+
+    Returns:
+        ``labels``.
+
+    Raises:
+        TypeError: when ``labels`` is not a tensor or has a floating, complex or (unless
+            ``binary``) bool dtype.
+        ValueError: when it is not 1-d of length ``n``, or (``binary``) holds a value other than 0, 1.
+
+    Example:
+        >>> check_labels("same", torch.tensor([0, 2]), 2, of="x1", binary=True)
+        Traceback (most recent call last):
+        ...
+        ValueError: same must hold only 0 and 1 (or be bool), got values in [0, 2]
+    """
+    kind = "0/1 (or bool) flags" if binary else "integer class labels"
+    if not isinstance(labels, torch.Tensor):
+        raise TypeError(f"{name} must be a 1-d tensor of {kind}, got {_describe(labels)}")
+    if labels.is_floating_point() or labels.is_complex() or (labels.dtype == torch.bool and not binary):
+        raise TypeError(f"{name} must hold {kind}, got {_describe(labels)}")
+    if labels.dim() != 1 or labels.shape[0] != n:
+        raise ValueError(f"{name} must be a 1-d tensor of length {n} (one per row of {of}), got "
+                         f"{_describe(labels)}")
+    if binary and labels.dtype != torch.bool and not bool(((labels == 0) | (labels == 1)).all()):
+        raise ValueError(f"{name} must hold only 0 and 1 (or be bool), got values in "
+                         f"[{int(labels.min())}, {int(labels.max())}]")
+    return labels
+
+
 def check_k(name: str, k, n: int | None = None, what: str = "the number of items") -> int:
     """Check a cut-off such as the k of top-k: an int (or NumPy integer, not a bool), 1 <= k <= n.
 

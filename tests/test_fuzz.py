@@ -53,6 +53,7 @@ class Case:
     floats: dict[str, bool] = field(default_factory=dict)
     seqs: Sequence[str] = ()
     labels: dict[str, str] = field(default_factory=dict)             # integer labels -> their features
+    binary: Sequence[str] = ()                                       # labels that are 0/1 or bool flags
     probs: Sequence[str] = ()                                        # probabilities in [0, 1]
     ranges: Sequence[str] = ()                                       # (low, high) pairs
     finite: bool = True                                              # NaN/inf tensors refused
@@ -149,6 +150,27 @@ CASES: list[Case] = [
     Case("queue_nce", losses.queue_nce,       # the queue is cast to key's dtype: no dtype-mix case for it
          lambda n, d, g: dict(query=_r(g, n, d), key=_r(g, n, d), queue=_r(g, n + 3, d), temperature=0.07),
          same_shape=[("query", "key")], temps=["temperature"], may_be_empty=["queue"]),
+    Case("contrastive_pair_loss", losses.contrastive_pair_loss,
+         lambda n, d, g: dict(x1=_r(g, n, d), x2=_r(g, n, d), same=torch.arange(n) % 2 == 0, margin=1.0),
+         same_shape=[("x1", "x2")], floats={"margin": False}, labels={"same": "x1"}, binary=["same"]),
+    Case("triplet_loss", losses.triplet_loss,
+         lambda n, d, g: dict(anchor=_r(g, n, d), positive=_r(g, n, d), negative=_r(g, n, d), margin=0.2),
+         same_shape=[("anchor", "positive", "negative")], floats={"margin": False}),
+    Case("batch_triplet_loss", losses.batch_triplet_loss,             # n >= 4: every class repeats
+         lambda n, d, g: dict(embeddings=_r(g, n, d), labels=torch.arange(n) % 2, margin=0.2,
+                              mining="semi-hard"),
+         labels={"labels": "embeddings"}, floats={"margin": False}, min_n=4),
+    Case("n_pair_loss", losses.n_pair_loss,
+         lambda n, d, g: dict(anchor=_r(g, n, d), positive=_r(g, n, d), l2_reg=0.002),
+         same_shape=[("anchor", "positive")], floats={"l2_reg": True}),
+    Case("supcon_loss", losses.supcon_loss,
+         lambda n, d, g: dict(features=_r(g, n, 2, d), labels=torch.arange(n) % 2, temperature=0.1),
+         labels={"labels": "features"}, temps=["temperature"], rank={"features": (2, 3)}),
+    Case("debiased_info_nce", losses.debiased_info_nce,
+         lambda n, d, g: dict(z1=_r(g, n, d), z2=_r(g, n, d), temperature=0.5, tau_plus=0.1),
+         same_shape=PAIR, temps=["temperature"], floats={"tau_plus": True}),
+    Case("koleo_loss", losses.koleo_loss, lambda n, d, g: dict(x=_r(g, n, d), eps=1e-8),
+         floats={"eps": False}),
     Case("cross_modal_recall",
          lambda image_emb, text_emb, ks: ranking.cross_modal_recall(image_emb, text_emb, ks=ks),
          lambda n, d, g: dict(image_emb=_r(g, n, d), text_emb=_r(g, n, d), ks=(1, 2)),
@@ -221,7 +243,8 @@ def _mutations(case: Case, kw: dict) -> list[tuple[str, str]]:
                                      "seq_element_dim", "seq_element_int")]
     for name in case.labels:
         muts += [(name, m) for m in ("labels_rank", "labels_float", "labels_bool", "labels_length",
-                                     "not_tensor")]
+                                     "not_tensor") if not (m == "labels_bool" and name in case.binary)]
+        muts += [(name, "labels_not_binary")] if name in case.binary else []
     muts += [(name, "temperature") for name in case.temps]
     muts += [(name, "int") for name in case.ints] + [(name, "float") for name in case.floats]
     muts += [(name, "k") for name in case.ks]
@@ -302,6 +325,10 @@ def _damage(case: Case, kw: dict, name: str, kind: str, data) -> tuple[dict, lis
         kw[name] = v.float()
     elif kind == "labels_bool":
         kw[name] = v > 0
+    elif kind == "labels_not_binary":
+        x = v.long().clone()
+        x[draw(st.integers(0, len(x) - 1), label="index")] = draw(st.sampled_from([2, -1, 5]), label="bad")
+        kw[name] = x
     elif kind == "labels_length":
         kw[name] = torch.cat([v, v[:draw(st.integers(1, len(v)), label="extra")]])
     elif kind == "temperature":

@@ -62,6 +62,22 @@ LOSSES: dict[str, Callable] = {
         torch.arange(a.shape[0])[:, None] == torch.arange(a.shape[0]).flip(0)[None]), temperature=TAU),
     "queue_nce": lambda a, b: losses.queue_nce(a, b, torch.cat([b, a]).flip(0).detach(), temperature=TAU),
     "queue_nce (empty queue)": lambda a, b: losses.queue_nce(a, b, b[:0].detach(), temperature=TAU),
+    "contrastive_pair_loss": lambda a, b: losses.contrastive_pair_loss(a, b, torch.arange(N) % 2 == 0),
+    "contrastive_pair_loss (normalized)": lambda a, b: losses.contrastive_pair_loss(
+        a, b, torch.arange(N) % 2, normalize=True),
+    "triplet_loss": lambda a, b: losses.triplet_loss(a, b, b.flip(0)),
+    # cat([a, b]) with labels % 4: a[i] and b[i] share a class (identical views: distance 0)
+    "batch_triplet_loss": lambda a, b: losses.batch_triplet_loss(torch.cat([a, b]), torch.arange(2 * N) % 4),
+    "batch_triplet_loss (semi-hard)": lambda a, b: losses.batch_triplet_loss(
+        torch.cat([a, b]), torch.arange(2 * N) % 4, mining="semi-hard"),
+    "batch_triplet_loss (all)": lambda a, b: losses.batch_triplet_loss(
+        torch.cat([a, b]), torch.arange(2 * N) % 4, mining="all"),
+    "n_pair_loss": lambda a, b: losses.n_pair_loss(a, b, l2_reg=0.002),
+    "supcon_loss": lambda a, b: losses.supcon_loss(torch.stack([a, b], 1), torch.arange(N) % 4,
+                                                   temperature=TAU),
+    "supcon_loss (one view)": lambda a, b: losses.supcon_loss(a, torch.arange(N) % 4, temperature=TAU),
+    "debiased_info_nce": lambda a, b: losses.debiased_info_nce(a, b, temperature=TAU, tau_plus=0.1),
+    "koleo_loss": lambda a, b: losses.koleo_loss(torch.cat([a, b])),
 }
 KINDS = ["random", "identical", "collapsed", "large"]
 DTYPES = [torch.float32, torch.bfloat16]
@@ -83,7 +99,7 @@ def test_loss_and_gradient_finite(name, kind, dtype):
 
 
 @pytest.mark.parametrize("name", ["info_nce", "nt_xent", "clip_loss", "simcse_loss", "dino_loss",
-                                  "swav_loss"])
+                                  "swav_loss", "supcon_loss", "debiased_info_nce"])
 def test_bfloat16_close_to_float32(name):
     """bfloat16 is not only finite but near the float32 value (8 bits of mantissa: ~1-2 %)."""
     a32, b32 = _inputs("random", torch.float32)
