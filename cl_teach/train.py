@@ -4,6 +4,9 @@ A method is an ``nn.Module`` with ``training_step(batch) -> dict`` (holding ``"l
 scalars to log, and optionally detached tensors for monitors) and ``after_step(step,
 total_steps)`` where its state (EMA target, queue, center) changes. Nothing method-specific
 lives here (minGPT's trainer is the model).
+
+Under ``torchrun --nproc_per_node W`` the same call trains on W processes (README, "Beyond one
+machine"): PyTorch's DistributedDataParallel, each process on its slice of every global batch.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import metrics
+from . import distributed, metrics
 from ._validate import check_positive
 from .config import get_device
 
@@ -61,7 +64,13 @@ class History:
 
 
 class Callback:
-    """Hooks of :func:`fit`; override what you need. ``logs`` is the dict of training_step."""
+    """Hooks of :func:`fit`; override what you need. ``logs`` is the dict of training_step.
+
+    Under ``torchrun`` callbacks run on rank 0 only (they draw, print, measure, save), unless
+    ``all_ranks`` is True; state changes belong in the method's ``after_step``, run everywhere.
+    """
+
+    all_ranks = False
 
     def on_fit_start(self, method, history: History, total_steps: int) -> None:
         """Before the first step; ``total_steps`` is how many steps :func:`fit` plans to run."""
@@ -118,6 +127,13 @@ def fit(method: nn.Module, loader: Iterable, epochs: int = 1, steps: int | None 
 
     Returns:
         History with ``loss``, ``lr`` and every scalar in the step's dict, per step.
+
+    Under ``torchrun`` (several processes), ``fit`` starts the process group (gloo on the CPU,
+    NCCL on the GPU of ``LOCAL_RANK``), iterates ``loader.shard(rank, world_size)``, makes the
+    method's BatchNorm layers normalise over the global batch (unless ``method.sync_bn`` is
+    False), calls ``training_step`` through DistributedDataParallel and ``after_step`` on every
+    process; the progress bar and the callbacks run on rank 0 only. The kit's methods gather
+    their embeddings, so loss and gradients are those of one process on the global batch.
     """
     check_positive("epochs", epochs, integer=True)
     if steps is not None:
@@ -125,6 +141,13 @@ def fit(method: nn.Module, loader: Iterable, epochs: int = 1, steps: int | None 
     check_positive("lr", lr)
     if not callable(getattr(method, "training_step", None)):
         raise TypeError(f"method must define training_step(batch) -> dict, got {type(method).__name__}")
+    multi = distributed.launched()
+    if multi:
+        if not callable(getattr(loader, "shard", None)):
+            raise TypeError(f"under torchrun, loader must have shard(rank, world_size) (TensorLoader, "
+                            f"ViewLoader, HashtagPairLoader), got {type(loader).__name__}")
+        device = distributed.init(device or get_device())
+        loader = loader.shard(distributed.rank(), distributed.world_size())
     try:
         per_epoch = len(loader)
     except TypeError:
@@ -136,6 +159,13 @@ def fit(method: nn.Module, loader: Iterable, epochs: int = 1, steps: int | None 
         raise ValueError("loader has no len(); pass steps=...")
     device = device or get_device()
     method.to(device).train()
+    step_fn = method.training_step
+    if multi:
+        if getattr(method, "sync_bn", True):
+            distributed.sync_batchnorm(method)
+        step_fn = distributed.wrap(method, device)
+        callbacks = [cb for cb in callbacks if distributed.is_main() or getattr(cb, "all_ranks", False)]
+        progress = progress and distributed.is_main()
     params = [p for p in method.parameters() if p.requires_grad]
     opt = optimizer or torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     warmup_steps = max(1, int(warmup * total))
@@ -155,7 +185,7 @@ def fit(method: nn.Module, loader: Iterable, epochs: int = 1, steps: int | None 
     try:
         while step < total:
             for batch in loader:
-                out = method.training_step(_to(batch, device))
+                out = step_fn(_to(batch, device))
                 loss = out["loss"]
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower lr "
@@ -176,7 +206,10 @@ def fit(method: nn.Module, loader: Iterable, epochs: int = 1, steps: int | None 
                     bar.update(1)
                     if step % 10 == 0 or step == total:
                         bar.set_postfix(loss=f"{scalars['loss']:.3f}", refresh=False)
-                if step >= total or (max_seconds and time.perf_counter() - start > max_seconds):
+                late = bool(max_seconds and time.perf_counter() - start > max_seconds)
+                if multi and max_seconds:                           # stop together: any is late
+                    late = bool(distributed.all_reduce_sum(torch.tensor([float(late)], device=device)) > 0)
+                if step >= total or late:
                     total = step
                     break
     finally:

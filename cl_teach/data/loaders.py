@@ -5,6 +5,10 @@ processes compete with the training thread for the same two cores), so the data 
 as tensors and each batch is one index into them; views are made per batch with the batched ops
 of ``cl_teach.augment``. Every epoch is shuffled by a generator seeded from ``seed`` and the
 epoch number, so a seeded run reproduces its batches.
+
+Under ``torchrun`` ``fit`` iterates ``loader.shard(rank, world_size)`` instead, DistributedSampler
+style: every process draws the same global batch (same seed, same epoch) and keeps its
+contiguous 1/W slice, so the W slices, in rank order, are the single-process batch.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import torch
 from .._validate import check_positive, check_tensor
 from .ngrams import pack
 
-__all__ = ["TensorLoader", "ViewLoader", "HashtagPairLoader"]
+__all__ = ["TensorLoader", "ViewLoader", "HashtagPairLoader", "Shard"]
 
 
 class TensorLoader:
@@ -70,6 +74,59 @@ class TensorLoader:
         for idx, _ in self.batches():
             yield tuple(t[idx] for t in self.tensors)
 
+    def shard(self, rank: int, world_size: int) -> Shard:
+        """Process ``rank``'s slice of every batch, out of ``world_size`` processes (see :class:`Shard`).
+
+        Example:
+            >>> loader = TensorLoader(torch.arange(8), batch_size=4, shuffle=False)
+            >>> [b[0].tolist() for b in loader.shard(1, 2)]
+            [[2, 3], [6, 7]]
+        """
+        return Shard(self, rank, world_size)
+
+    def _part(self, idx: torch.Tensor, g: torch.Generator, rows: slice) -> tuple:
+        """The ``rows`` of the batch of items ``idx`` (drawn with ``g``), as ``__iter__`` yields it."""
+        return tuple(t[idx[rows]] for t in self.tensors)
+
+
+class Shard:
+    """One process's part of a loader's batches: rows ``[r b / W, (r + 1) b / W)`` of each batch of b.
+
+    Every process iterates the same shuffled batches (the loader's seed and epoch), so the W
+    parts, in rank order, are exactly the single-process batch; a loader that makes views makes
+    them for the whole batch first (the same random draws as one process) and keeps its rows. A
+    last partial batch that does not split evenly is dropped.
+
+    Args:
+        loader: a :class:`TensorLoader` (or ``ViewLoader``, ``HashtagPairLoader``).
+        rank: this process, 0 <= rank < world_size.
+        world_size: the number of processes W; ``loader.batch_size`` must be a multiple of it.
+    """
+
+    def __init__(self, loader: TensorLoader, rank: int, world_size: int):
+        if not isinstance(loader, TensorLoader):
+            raise TypeError(f"loader must be a TensorLoader, ViewLoader or HashtagPairLoader, got "
+                            f"{type(loader).__name__}")
+        check_positive("world_size", world_size, integer=True)
+        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < world_size:
+            raise ValueError(f"rank must be an int in [0, {world_size}), got {rank!r}")
+        if loader.batch_size % world_size:
+            raise ValueError(f"batch_size ({loader.batch_size}) must be a multiple of the number of "
+                             f"processes ({world_size}), so that each gets an equal slice")
+        self.loader, self.rank, self.world_size = loader, rank, world_size
+
+    def __len__(self) -> int:
+        rest = self.loader.n % self.loader.batch_size
+        uneven = not self.loader.drop_last and rest % self.world_size > 0
+        return len(self.loader) - uneven
+
+    def __iter__(self):
+        for idx, g in self.loader.batches():
+            if len(idx) % self.world_size:                          # the last partial batch
+                return
+            b = len(idx) // self.world_size
+            yield self.loader._part(idx, g, slice(self.rank * b, (self.rank + 1) * b))
+
 
 class ViewLoader(TensorLoader):
     """Shuffled batches of ``x``, yielding one augmented view per callable in ``views``.
@@ -109,6 +166,10 @@ class ViewLoader(TensorLoader):
             xb = self.x[idx]
             yield tuple(v(xb, g) for v in self.views) + (() if self.y is None else (self.y[idx],))
 
+    def _part(self, idx, g, rows):
+        xb = self.x[idx]                            # views of the whole batch: one process's draws
+        return tuple(v(xb, g)[rows] for v in self.views) + (() if self.y is None else (self.y[idx[rows]],))
+
 
 class HashtagPairLoader(TensorLoader):
     """Shuffled batches of (post, hashtag) pairs, with n-gram dropout, for :func:`cl_teach.train.fit`.
@@ -116,7 +177,8 @@ class HashtagPairLoader(TensorLoader):
     Yields ``(posts, tags, same)``: ``posts`` and ``tags`` are the ``(ids, offsets, weights)``
     inputs of the towers (:func:`cl_teach.data.ngrams.pack`), and ``same`` (B, B) marks pairs
     sharing a post or a hashtag (the false negatives :func:`cl_teach.losses.masked_info_nce`
-    leaves out).
+    leaves out). Under ``torchrun`` (:meth:`shard`) a process gets its rows of the posts and
+    hashtags and the ``same`` of the whole global batch.
 
     Args:
         post_bags: featurised posts (``CharNgrams.transform(posts)``).
@@ -144,3 +206,19 @@ class HashtagPairLoader(TensorLoader):
             same = (p[:, None] == p[None]) | (t[:, None] == t[None])
             yield (pack([self.post_bags[j] for j in p.tolist()], self.idf, self.drop, g),
                    pack([self.tag_bags[j] for j in t.tolist()], self.idf, self.drop, g), same)
+
+    def _part(self, idx, g, rows):
+        """The ``rows`` of the posts and hashtags, and the whole batch's ``same``."""
+        p, t = self.pairs[idx].T
+        same = (p[:, None] == p[None]) | (t[:, None] == t[None])   # (B, B): the whole batch's
+        posts = pack([self.post_bags[j] for j in p.tolist()], self.idf, self.drop, g)
+        tags = pack([self.tag_bags[j] for j in t.tolist()], self.idf, self.drop, g)
+        return _bags(posts, rows), _bags(tags, rows), same
+
+
+def _bags(packed, rows: slice):
+    """Bags ``rows`` of an ``(ids, offsets, weights)`` triple of :func:`~cl_teach.data.ngrams.pack`."""
+    ids, offsets, weights = packed
+    lo = int(offsets[rows.start])
+    hi = int(offsets[rows.stop]) if rows.stop < len(offsets) else len(ids)
+    return ids[lo:hi], offsets[rows] - lo, weights[lo:hi]

@@ -4,6 +4,7 @@ from __future__ import annotations
 from torch import nn
 
 from .._validate import check_positive
+from ..distributed import gather
 from ..losses import barlow_twins_loss
 from ..models import mlp
 from .base import Method, check_views
@@ -32,6 +33,7 @@ class BarlowTwins(Method):
         """One step: Barlow Twins loss of the two views' (N, D) projections, its two terms, C (D, D)."""
         x1, x2 = check_views(batch)
         z1, z2 = self.projector(self.encoder(x1)), self.projector(self.encoder(x2))  # (N, D)
+        z1, z2 = gather(z1), gather(z2)             # C over the global batch: (W N, D) each
         loss, on_diag, off_diag, c = barlow_twins_loss(z1, z2, self.lambd, terms=True)  # c: (D, D)
         return {"loss": loss, "on_diag": on_diag.detach(), "off_diag": off_diag.detach(),
                 "c": c.detach(), "z1": z1.detach(), "z2": z2.detach()}

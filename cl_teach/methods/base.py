@@ -4,6 +4,11 @@
 * ``training_step(batch)`` -> ``{"loss": ..., other scalars, detached tensors for monitors}``;
 * ``after_step(step, total_steps)`` under ``no_grad``: the only place state changes
   (EMA targets, queues, centers). Never inside a loss or ``forward``.
+
+Under ``torchrun`` (``cl_teach.distributed``) each process holds its slice of the global batch;
+a method gathers what its loss compares (``gather(z)``, with gradients) and computes the loss of
+the whole global batch, so loss, gradients and state updates are those of one process on the
+whole batch. With one process ``gather(z)`` is ``z``: the code path is the single-process one.
 """
 from __future__ import annotations
 
@@ -15,6 +20,10 @@ from torch import nn
 
 class Method(nn.Module):
     """Base class: holds the encoder f; subclasses add heads and ``training_step``."""
+
+    #: Under ``torchrun``, ``fit`` makes every BatchNorm layer normalise over the global batch
+    #: (``cl_teach.distributed.sync_batchnorm``) unless this is False (MoCo's shuffling BN).
+    sync_bn = True
 
     def __init__(self, encoder: nn.Module):
         super().__init__()

@@ -6,6 +6,7 @@ import copy
 import torch
 from torch import nn
 
+from ..distributed import gather
 from ..losses import negative_cosine
 from ..models import mlp
 from .base import Method, check_views, cosine_momentum, ema_update
@@ -49,6 +50,7 @@ class BYOL(Method):
         with torch.no_grad():
             t1 = self.target_projector(self.target_encoder(x1))                      # (N, P)
             t2 = self.target_projector(self.target_encoder(x2))
+        z1, z2, p1, p2, t1, t2 = map(gather, (z1, z2, p1, p2, t1, t2))           # (W N, P) each
         loss = 2 + negative_cosine(p1, t2) + negative_cosine(p2, t1)                 # 2 - 2 cos
         return {"loss": loss, "z1": z1.detach(), "z2": z2.detach()}
 

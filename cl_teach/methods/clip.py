@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._validate import check_positive, check_tensor
+from ..distributed import gather
 from ..losses.clip import clip_loss
 from .base import Method
 
@@ -80,6 +81,7 @@ class CLIP(Method):
         x, ids = check_image_text_batch(batch)
         z_img = self.encode_image(x)                                # (N, E)
         z_txt = self.encode_text(ids)                               # (N, E)
+        z_img, z_txt = gather(z_img), gather(z_txt)                 # every process's: (W N, E)
         loss = clip_loss(z_img, z_txt, self.temperature)
         return {"loss": loss, "temperature": self.temperature.detach(),
                 "z1": z_img.detach(), "z2": z_txt.detach()}

@@ -7,6 +7,7 @@ import math
 import torch
 from torch import nn
 
+from ..distributed import gather
 from ..losses import dino_loss
 from ..losses.dino import teacher_entropies
 from ..models import DINOHead, evaluating
@@ -53,13 +54,13 @@ class DINO(Method):
         """One step: each student view predicts the centred, sharpened teacher P_t; teacher entropies."""
         check_views(batch, self.n_global)
         views = [v for v in batch if v.dim() == 4]
-        s = [self.head(self.encoder(x)) for x in views]                       # V x (N, K)
-        with torch.no_grad():
-            t = [self.teacher_head(self.teacher_encoder(x)) for x in views[:self.n_global]]
+        s = [gather(self.head(self.encoder(x))) for x in views]               # V x (W N, K)
+        with torch.no_grad():                                # every process's rows, in rank order
+            t = [gather(self.teacher_head(self.teacher_encoder(x))) for x in views[:self.n_global]]
         loss = dino_loss(s, t, self.center, self.student_temperature, self.teacher_temperature)
         with torch.no_grad():                                # monitors: the two collapse modes
             entropy, batch_entropy = teacher_entropies(t[0], self.center, self.teacher_temperature)
-        self._teacher_mean = torch.cat(t).mean(0)                            # (K,) for the center
+        self._teacher_mean = torch.cat(t).mean(0)            # (K,) for the center: the global batch's
         return {"loss": loss, "teacher_entropy": entropy, "teacher_batch_entropy": batch_entropy,
                 "z1": s[0].detach(), "z2": s[1].detach()}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from ..distributed import gather
 from ..losses import masked_info_nce
 from ..models import TextTower
 from .base import Method
@@ -19,7 +20,8 @@ class DualTower(Method):
 
     ``forward(posts)`` -> h = f_post(posts), the representation of a batch of posts given as the
     ``(ids, offsets, weights)`` triple of :func:`cl_teach.data.ngrams.pack`; ``tag_tower``
-    embeds hashtags the same way.
+    embeds hashtags the same way. Under ``torchrun`` each process gets its slice of the posts and
+    hashtags and the (B, B) ``same`` of the whole global batch, whose embeddings it gathers.
 
     Args:
         n_features: input n-gram columns (the featuriser's ``n_features_``).
@@ -58,5 +60,6 @@ class DualTower(Method):
         posts, tags, same = batch                                   # (ids, offsets, weights) x 2
         z_post = self.encoder(*posts)                               # (B, D)
         z_tag = self.tag_tower(*tags)                               # (B, D)
+        z_post, z_tag = gather(z_post), gather(z_tag)               # every process's; same: global
         loss = masked_info_nce(z_post, z_tag, same, self.temperature)
         return {"loss": loss, "z1": z_post.detach(), "z2": z_tag.detach()}

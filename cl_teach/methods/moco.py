@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._validate import check_positive
+from ..distributed import broadcast, gather, rank, world_size
 from ..losses import info_nce
 from ..models import mlp, projector
 from .base import Method, check_views, ema_update
@@ -35,6 +36,10 @@ class MoCo(Method):
             through batch norm in this many sub-batches, the keys' batch shuffled first, so a
             query and its key never share batch statistics (else the model can tell the current
             batch's keys from the queue's by their statistics and "cheat"). 1 turns it off.
+            Under ``torchrun`` with W processes, bn_splits is 1 (BatchNorm over the global batch)
+            or a multiple of W: each process normalises bn_splits / W sub-batches of its slice,
+            and the keys' global batch is shuffled across the processes first (the authors'
+            shuffling BN across GPUs), so loss and gradients are those of one process.
     """
 
     def __init__(self, encoder: nn.Module, queue_size: int = 4096, momentum: float = 0.99,
@@ -57,33 +62,62 @@ class MoCo(Method):
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
         self._keys = None
 
-    def _split(self, f, x, perm=None):
-        """F applied to ``bn_splits`` sub-batches of x (in the order ``perm``, then undone)."""
-        if self.bn_splits == 1:
+    @property
+    def sync_bn(self) -> bool:
+        """Under ``torchrun``, BatchNorm over the global batch only when ``bn_splits == 1``."""
+        return self.bn_splits == 1
+
+    def _splits(self, w: int) -> int:
+        """Sub-batches per process: bn_splits / W (each process normalises whole sub-batches)."""
+        if w == 1 or self.bn_splits == 1:
+            return self.bn_splits
+        if self.bn_splits % w:
+            raise ValueError(f"bn_splits must be 1 or a multiple of the number of processes ({w}) "
+                             f"under torchrun, got {self.bn_splits}")
+        return self.bn_splits // w
+
+    def _split(self, f, x, perm=None, splits=None):
+        """F applied to ``splits`` (``bn_splits``) sub-batches of x (in the order ``perm``, then undone)."""
+        splits = self.bn_splits if splits is None else splits
+        if splits == 1:
             return f(x)
-        if x.shape[0] % self.bn_splits:
-            raise ValueError(f"the batch size ({x.shape[0]}) must be divisible by bn_splits "
-                             f"({self.bn_splits})")
+        if x.shape[0] % splits:
+            raise ValueError(f"the batch size ({x.shape[0] * self.bn_splits // splits}) must be "
+                             f"divisible by bn_splits ({self.bn_splits})")
         xs = x if perm is None else x[perm]
-        out = torch.cat([f(c) for c in xs.chunk(self.bn_splits)])
+        out = torch.cat([f(c) for c in xs.chunk(splits)])
         return out if perm is None else out[torch.argsort(perm)]
 
-    def _query(self, x):
-        return self._split(lambda c: self.predictor(self.projector(self.encoder(c))), x)   # (N, P)
+    def _query(self, x):                                                # (W N, P): every process's
+        q = self._split(lambda c: self.predictor(self.projector(self.encoder(c))), x,
+                        splits=self._splits(world_size()))
+        return gather(q)
 
-    def _key(self, x):
+    def _key_net(self, x):
+        return self.projector_k(self.encoder_k(x))
+
+    def _key(self, x, across: bool = True):
+        """(W N, P) keys of every process's x (``across=False``: of this x alone), shuffle BN."""
+        w = world_size() if across else 1
         with torch.no_grad():                                           # keys: no gradient
-            perm = torch.randperm(x.shape[0], device=x.device)          # shuffle BN
-            k = self._split(lambda c: self.projector_k(self.encoder_k(c)), x, perm)
-            return F.normalize(k, dim=1)                                # (N, P)
+            perm = torch.randperm(x.shape[0] * w, device=x.device)      # shuffle BN
+            f = self._key_net
+            if w == 1 or self.bn_splits == 1:
+                k = self._split(f, x, perm) if w == 1 else gather(f(x))
+            else:                                 # this process's slice of the shuffled global batch
+                n, perm = x.shape[0], broadcast(perm)                   # rank 0's permutation
+                xs = gather(x)[perm][rank() * n:(rank() + 1) * n]
+                k = gather(self._split(f, xs, splits=self._splits(w)))[torch.argsort(perm)]
+            return F.normalize(k, dim=1)                                # (W N, P)
 
     def training_step(self, batch) -> dict:
         """One step: InfoNCE of q1 vs k2 and the queue (v3: in-batch keys, symmetric); keeps k2."""
         x1, x2 = check_views(batch)
-        if self.queue_size and x1.shape[0] > self.queue_size:
-            raise ValueError(f"the batch size ({x1.shape[0]}) must be <= queue_size ({self.queue_size})")
-        q1 = self._query(x1)                                            # queries: (N, P)
-        k2 = self._key(x2)                                              # keys: (N, P)
+        if self.queue_size and x1.shape[0] * world_size() > self.queue_size:
+            raise ValueError(f"the batch size ({x1.shape[0] * world_size()}) must be <= queue_size "
+                             f"({self.queue_size})")
+        q1 = self._query(x1)                                            # queries: (W N, P)
+        k2 = self._key(x2)                                              # keys: (W N, P)
         negatives = self.queue.clone() if self.queue_size else None    # (K, P) or in-batch keys
         loss = info_nce(q1, k2, self.temperature, negatives)
         if self.symmetric:
@@ -116,7 +150,7 @@ class MoCo(Method):
             raise ValueError(f"fill_queue needs at least queue_size ({self.queue_size}) images, "
                              f"got {x.shape[0]}")
         device = self.queue.device
-        keys = [self._key(c.to(device)) for c in x[: self.queue_size].split(batch_size)]
+        keys = [self._key(c.to(device), across=False) for c in x[: self.queue_size].split(batch_size)]
         self.queue.copy_(torch.cat(keys).to(self.queue.dtype))
         self.queue_ptr.zero_()
         return self

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..distributed import gather
 from ..losses import nt_xent
 from ..models import projector
 from .base import Method, check_views
@@ -29,5 +30,6 @@ class SimCLR(Method):
         x1, x2 = check_views(batch)
         z1 = self.projector(self.encoder(x1))                       # (N, P)
         z2 = self.projector(self.encoder(x2))                       # (N, P)
+        z1, z2 = gather(z1), gather(z2)                             # every process's: (W N, P)
         loss = nt_xent(z1, z2, self.temperature)
         return {"loss": loss, "z1": z1.detach(), "z2": z2.detach()}

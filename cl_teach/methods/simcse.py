@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from .._validate import check_positive
+from ..distributed import gather
 from ..losses.simcse import simcse_loss
 from .base import Method
 
@@ -51,5 +52,7 @@ class SimCSE(Method):
         z1 = self.encoder(ids[0])                                   # (N, D), one dropout mask
         z2 = self.encoder(ids[1] if len(ids) > 1 else ids[0])       # (N, D), another
         hard = self.encoder(ids[2]) if len(ids) > 2 else None       # (N, D) or None
+        z1, z2 = gather(z1), gather(z2)                             # every process's: (W N, D)
+        hard = None if hard is None else gather(hard)
         loss = simcse_loss(z1, z2, self.temperature, hard)
         return {"loss": loss, "z1": z1.detach(), "z2": z2.detach()}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..distributed import gather
 from ..losses import negative_cosine
 from ..models import mlp
 from .base import Method, check_views
@@ -33,6 +34,7 @@ class SimSiam(Method):
         x1, x2 = check_views(batch)
         z1, z2 = self.projector(self.encoder(x1)), self.projector(self.encoder(x2))   # (N, dim)
         p1, p2 = self.predictor(z1), self.predictor(z2)                              # (N, dim)
+        z1, z2, p1, p2 = map(gather, (z1, z2, p1, p2))                               # (W N, dim)
         if self.stop_gradient:
             z1, z2 = z1.detach(), z2.detach()        # the whole idea, in one line
         loss = 0.5 * (negative_cosine(p1, z2) + negative_cosine(p2, z1))

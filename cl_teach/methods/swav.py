@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..distributed import gather
 from ..losses import swav_loss
 from ..models import projector
 from .base import Method, check_views
@@ -51,7 +52,8 @@ class SwAV(Method):
         check_views(batch, self.n_global)
         views = [v for v in batch if v.dim() == 4]                 # (drops labels a loader may add)
         z = [self.project(x) for x in views]                        # V x (N, P)
-        scores = [self.prototypes(zi) for zi in z]                  # V x (N, K)
+        scores = [gather(self.prototypes(zi)) for zi in z]          # V x (W N, K): every process's
+        z = [gather(zi.detach()) for zi in z[:2]]                   # (for the monitors)
         loss = swav_loss(scores[:self.n_global], scores[self.n_global:], self.temperature,
                          self.n_iters, self.epsilon)
         used = torch.cat([s.argmax(1) for s in scores[:self.n_global]]).unique().numel()

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._validate import check_positive
+from ..distributed import gather, world_size
 from ..losses import queue_nce
 from .base import ema_update
 from .clip import CLIP, check_image_text_batch
@@ -60,10 +61,12 @@ class WenLan(CLIP):
     def training_step(self, batch) -> dict:
         """One step: i2t and t2i InfoNCE vs the momentum keys and filled queue slots; keeps the keys."""
         x, ids = check_image_text_batch(batch)
-        if x.shape[0] > self.queue_size:
-            raise ValueError(f"the batch size ({x.shape[0]}) must be <= queue_size ({self.queue_size})")
+        if x.shape[0] * world_size() > self.queue_size:
+            raise ValueError(f"the batch size ({x.shape[0] * world_size()}) must be <= queue_size "
+                             f"({self.queue_size})")
         q_img, q_txt = self.encode_image(x), self.encode_text(ids)      # queries: (N, E)
         k_img, k_txt = self.momentum_keys(x, ids)                       # keys: (N, E)
+        q_img, q_txt, k_img, k_txt = map(gather, (q_img, q_txt, k_img, k_txt))  # every process's
         n_filled = int(self.queue_len)                                  # only keys seen so far
         tau = self.temperature
         loss_i2t = queue_nce(q_img, k_txt, self.text_queue[:n_filled].clone(), tau)    # (N, N + K)
