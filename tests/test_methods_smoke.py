@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from cl_teach.losses import barlow_twins_loss
-from cl_teach.methods import BYOL, DINO, BarlowTwins, MoCo, SimCLR, SimSiam, SwAV
+from cl_teach.methods import BYOL, DINO, BarlowTwins, MoCo, MoCoV3, SimCLR, SimSiam, SwAV
 from cl_teach.models import SmallCNN
 
 N = 8
@@ -43,6 +43,7 @@ METHODS = {
     "SimSiam": (lambda: SimSiam(SmallCNN()), []),
     "MoCo": (lambda: MoCo(SmallCNN(), queue_size=32), ["encoder_k", "projector_k"]),
     "MoCoV3": (lambda: MoCo(SmallCNN(), queue_size=0), ["encoder_k", "projector_k"]),
+    "MoCoV3_authors": (lambda: MoCoV3(SmallCNN()), ["momentum_encoder", "momentum_projector"]),
     "SwAV": (lambda: SwAV(SmallCNN(), n_prototypes=10), []),
     "BYOL": (lambda: BYOL(SmallCNN()), ["target_encoder", "target_projector"]),
     "BarlowTwins": (lambda: BarlowTwins(SmallCNN()), []),
@@ -130,7 +131,7 @@ def test_barlow_method_loss_equals_package_loss():
 
 
 @pytest.mark.parametrize("make", [lambda: MoCo(SmallCNN()), lambda: BYOL(SmallCNN()),
-                                  lambda: DINO(SmallCNN())])
+                                  lambda: DINO(SmallCNN()), lambda: MoCoV3(SmallCNN())])
 def test_bad_batch_is_a_clear_error(make):
     with pytest.raises(ValueError, match="batch must be a tuple of at least 2 views"):
         make().training_step(torch.rand(4, 1, 28, 28))

@@ -3,14 +3,16 @@ from .barlow_twins import BarlowTwins
 from .base import Method, cosine_momentum, ema_update
 from .byol import BYOL
 from .clip import CLIP
+from .deepcluster import DeepCluster
 from .dino import DINO
 from .dual_tower import DualTower
 from .moco import MoCo
+from .moco_v3 import MoCoV3
 from .simclr import SimCLR
 from .simcse import SimCSE
 from .simsiam import SimSiam
 from .swav import SwAV
 from .wenlan import WenLan
 
-__all__ = ["BYOL", "BarlowTwins", "DINO", "Method", "MoCo", "SimCLR", "SimSiam", "SwAV", "ema_update",
-           "CLIP", "DualTower", "SimCSE", "WenLan", "cosine_momentum"]
+__all__ = ["BYOL", "BarlowTwins", "DINO", "DeepCluster", "Method", "MoCo", "MoCoV3", "SimCLR", "SimSiam",
+           "SwAV", "ema_update", "CLIP", "DualTower", "SimCSE", "WenLan", "cosine_momentum"]
