@@ -87,11 +87,15 @@ class EmbeddingIndex:
         nlist: IVF cells; default about ``4 * sqrt(N)``, capped so each cell gets >= 39
             training points (Faiss's own rule of thumb).
         nprobe: IVF cells visited per query (more = slower and more exact).
+        train_size: IVF only: train the k-means on a seeded random subsample of this many
+            vectors (default None: all of them; Faiss itself keeps at most 256 per cell, and
+            warns below 39). ``benchmarks/bench_faiss.py`` uses ``64 * nlist`` (256k at N = 1M).
         m: HNSW neighbours per node. ef_search / ef_construction: HNSW beam widths.
         threads: Faiss OpenMP threads for fit/search (default 1, the course's setting; Faiss's
             thread count is process-wide, so it is set before each call).
 
     Attributes (after ``fit``): ``index_`` (the Faiss index), ``ids_`` (N,), ``dim_``, ``ntotal_``.
+    :meth:`index_bytes` is the index's size (its serialised form: vectors, graph or lists).
 
     Example:
         >>> x = np.eye(4, dtype=np.float32)
@@ -103,13 +107,14 @@ class EmbeddingIndex:
 
     def __init__(self, kind: str = "flat", normalize: bool = False, nlist: int | None = None,
                  nprobe: int = 8, m: int = 32, ef_search: int = 64, ef_construction: int = 64,
-                 threads: int = 1):
+                 threads: int = 1, train_size: int | None = None):
         self.kind, self.normalize, self.nlist, self.nprobe = kind, normalize, nlist, nprobe
         self.m, self.ef_search, self.ef_construction, self.threads = m, ef_search, ef_construction, threads
+        self.train_size = train_size
 
     def _params(self) -> dict:
         return {k: getattr(self, k) for k in ("kind", "normalize", "nlist", "nprobe", "m", "ef_search",
-                                               "ef_construction", "threads")}
+                                               "ef_construction", "threads", "train_size")}
 
     def __repr__(self) -> str:
         size = f", ntotal={self.ntotal_}, dim={self.dim_}" if hasattr(self, "index_") else ""
@@ -122,7 +127,7 @@ class EmbeddingIndex:
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
         for name in (("nprobe", "m", "ef_search", "ef_construction", "threads")
-                     + (("nlist",) if self.nlist is not None else ())):
+                     + tuple(k for k in ("nlist", "train_size") if getattr(self, k) is not None)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {v!r}")
@@ -154,7 +159,13 @@ class EmbeddingIndex:
                 raise ValueError(f"nlist must be <= the number of vectors ({n}), got {nlist}")
             index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
             index.cp.seed = 0                                       # k-means is seeded: reruns agree
-            index.train(x)
+            train = x
+            if self.train_size is not None and self.train_size < n:
+                if self.train_size < nlist:
+                    raise ValueError(f"train_size must be >= nlist ({nlist}), got {self.train_size}")
+                rows = np.random.default_rng(0).choice(n, self.train_size, replace=False)
+                train = x[np.sort(rows)]
+            index.train(train)
         index.add(x)
         self.index_, self.ids_, self.dim_, self.ntotal_ = index, ids, d, n
         self._set_search_params()
@@ -196,6 +207,13 @@ class EmbeddingIndex:
             ids[missing] = "" if self.ids_.dtype.kind == "U" else -1
             scores[missing] = -np.inf
         return scores, ids
+
+    def index_bytes(self) -> int:
+        """Bytes of the Faiss index: the length of its serialised form (what it holds in memory)."""
+        if not hasattr(self, "index_"):
+            raise RuntimeError("the index is empty: call fit(vectors) before index_bytes()")
+        import faiss
+        return int(faiss.serialize_index(self.index_).nbytes)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the index, its ids and settings to one ``.npz`` file (no pickle)."""

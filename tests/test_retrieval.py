@@ -57,6 +57,22 @@ def test_ivf_with_every_cell_probed_is_exact():
     np.testing.assert_array_equal(index.search(q, 5)[1], brute_force_search(x, q, 5)[1])
 
 
+def test_ivf_trained_on_a_subsample_and_index_bytes():
+    x, q = clustered(2000), clustered(50, seed=6)
+    sub = EmbeddingIndex(kind="ivf", nlist=16, nprobe=16, train_size=400).fit(x)
+    assert sub.index_.is_trained and len(sub) == 2000                # trained on 400, holds all
+    np.testing.assert_array_equal(sub.search(q, 5)[1], brute_force_search(x, q, 5)[1])
+    flat = EmbeddingIndex().fit(x)
+    assert 2000 * 16 * 4 <= flat.index_bytes() < 2000 * 16 * 4 + 1024  # the vectors + a header
+    assert sub.index_bytes() > flat.index_bytes()                    # + ids and centroids
+    with pytest.raises(ValueError, match=r"train_size must be >= nlist \(16\), got 8"):
+        EmbeddingIndex(kind="ivf", nlist=16, train_size=8).fit(x)
+    with pytest.raises(ValueError, match="train_size must be an int >= 1"):
+        EmbeddingIndex(kind="ivf", train_size=0).fit(x)
+    with pytest.raises(RuntimeError, match="empty"):
+        EmbeddingIndex().index_bytes()
+
+
 def test_ids_are_kept_and_torch_inputs_work():
     x = clustered(100)
     ids = np.arange(100) * 7 + 1000
