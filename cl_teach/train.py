@@ -195,7 +195,8 @@ def fit(method: nn.Module, loader: Iterable, epochs: int = 1, steps: int | None 
                 opt.step()
                 sched.step()
                 if after is not None:
-                    after(step, total)
+                    for p in after(step, total) or ():               # re-initialised parameters:
+                        opt.state.pop(p, None)                       # their moments start afresh
                 scalars = {k: v.item() if isinstance(v, torch.Tensor) else v for k, v in out.items()
                            if (isinstance(v, torch.Tensor) and v.dim() == 0) or isinstance(v, (int, float))}
                 history.log(step, lr=sched.get_last_lr()[0], **scalars)

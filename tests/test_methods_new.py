@@ -241,9 +241,10 @@ def test_the_classifier_is_reinitialised_in_place_at_a_reassignment():
     for step in range(3):
         opt.zero_grad(), m.training_step(batch)["loss"].backward(), opt.step()
         assert not torch.equal(w, init) and b.abs().sum() > 0       # trained
-        m.after_step(step, 10)
+        reset = m.after_step(step, 10)
         if step < 2:                                                # not yet: nothing changes
-            assert torch.equal(m.labels, labels) and int(m.reassignments) == 1
+            assert torch.equal(m.labels, labels) and int(m.reassignments) == 1 and reset is None
+    assert [p is q for p, q in zip(reset, (w, b), strict=True)] == [True, True]   # fit clears their state
     assert m.classifier.weight is w and m.classifier.bias is b      # the optimiser's Parameters
     assert any(p is w for g in opt.param_groups for p in g["params"])
     torch.testing.assert_close(w.detach(), fresh, rtol=0, atol=0)  # N(0, 0.01^2), seeded seed + 1

@@ -64,6 +64,30 @@ def test_fit_logs_every_step_and_calls_after_step():
         h["nope"]
 
 
+class Reinit(Tiny):
+    """A method that re-initialises its bias at step 2 and says so (as DeepCluster its classifier)."""
+
+    @torch.no_grad()
+    def after_step(self, step, total_steps):
+        super().after_step(step, total_steps)
+        if step == 2:
+            self.f.bias.zero_()
+            return [self.f.bias]
+        return None
+
+
+@pytest.mark.parametrize("method", [Tiny, Reinit])
+def test_fit_clears_the_optimiser_state_of_what_after_step_reinitialised(method):
+    m = method()
+    opt = torch.optim.AdamW(m.parameters(), lr=1e-2)
+    fit(m, loader(), steps=3, optimizer=opt, progress=False, device=torch.device("cpu"))
+    assert int(opt.state[m.f.weight]["step"]) == 3                  # untouched: 3 steps of moments
+    if method is Reinit:
+        assert m.f.bias not in opt.state and torch.count_nonzero(m.f.bias) == 0   # starts afresh
+    else:
+        assert int(opt.state[m.f.bias]["step"]) == 3
+
+
 def test_fit_epochs_cross_loader_boundaries_and_reduce_the_loss():
     m = Tiny()
     h = fit(m, loader(), epochs=3, lr=5e-2, progress=False, device=torch.device("cpu"))

@@ -3,7 +3,9 @@
 * ``forward(x)`` -> h = f(x), the representation used for evaluation;
 * ``training_step(batch)`` -> ``{"loss": ..., other scalars, detached tensors for monitors}``;
 * ``after_step(step, total_steps)`` under ``no_grad``: the only place state changes
-  (EMA targets, queues, centers). Never inside a loss or ``forward``.
+  (EMA targets, queues, centers). Never inside a loss or ``forward``. It returns nothing, or the
+  parameters it re-initialised (DeepCluster's classifier): ``fit`` then drops their optimiser
+  state, so Adam's moments restart for them as they would in a fresh optimiser.
 
 Under ``torchrun`` (``cl_teach.distributed``) each process holds its slice of the global batch;
 a method gathers what its loss compares (``gather(z)``, with gradients) and computes the loss of
@@ -42,7 +44,11 @@ class Method(nn.Module):
 
     @torch.no_grad()
     def after_step(self, step: int, total_steps: int) -> None:
-        """State updates after the optimiser step; nothing by default."""
+        """State updates after the optimiser step; nothing by default.
+
+        Returns:
+            None, or the parameters re-initialised here (``fit`` clears their optimiser state).
+        """
 
 
 def check_views(batch, n: int = 2, name: str = "batch"):

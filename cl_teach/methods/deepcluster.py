@@ -133,7 +133,15 @@ class DeepCluster(Method):
         return {"loss": loss, "accuracy": (logits.argmax(1) == y).float().mean(), "z1": h.detach()}
 
     @torch.no_grad()
-    def after_step(self, step: int, total_steps: int) -> None:
-        """Every ``reassign_every`` steps (not after the last): :meth:`reassign`."""
+    def after_step(self, step: int, total_steps: int) -> list | None:
+        """Every ``reassign_every`` steps (not after the last): :meth:`reassign`.
+
+        Returns:
+            The classifier's parameters when it was re-initialised (``fit`` then clears their
+            optimiser state: stale Adam moments of the old clusters would steer the new ones),
+            else None.
+        """
         if (step + 1) % self.reassign_every == 0 and step + 1 < total_steps:
             self.reassign()
+            return list(self.classifier.parameters())
+        return None
