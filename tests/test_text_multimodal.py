@@ -56,6 +56,10 @@ def test_clip_loss_gradcheck_through_temperature():
     txt = torch.randn(5, 3, generator=g, dtype=torch.float64, requires_grad=True)
     scale = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda a, b, s: clip_loss(a, b, 1 / s.exp()), (img, txt, scale))
+    for fused in (True, False):                                     # a (1,) scale gives a 0-d loss too
+        assert clip_loss(img, txt, 1 / scale.reshape(1).exp(), fused=fused).shape == ()
+    scale1 = scale.detach().reshape(1).requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, b, s: clip_loss(a, b, 1 / s.exp()), (img, txt, scale1))
 
 
 @pytest.mark.parametrize("n,d,tau", [(7, 5, 0.07), (64, 16, 0.5), (33, 8, 0.03), (10, 4, 0.004)])

@@ -94,7 +94,7 @@ def fused_clip(i: torch.Tensor, t: torch.Tensor, temperature) -> torch.Tensor | 
         >>> round(fused_clip(torch.eye(2), torch.eye(2), 1.0).item(), 4)
         0.3133
     """
-    tau = torch.as_tensor(temperature, dtype=i.dtype, device=i.device)
+    tau = torch.as_tensor(temperature, dtype=i.dtype, device=i.device).reshape(())   # (1,) -> 0-d loss
     limit = CLIP_MAX_RANGE.get(i.dtype)
     if limit is None or 2.0 / float(tau.detach()) > limit:
         return None
@@ -137,7 +137,7 @@ class _CLIP(torch.autograd.Function):
         dt = (pi[:, :d] / c[:, None]).add_(pi[:, d:]).sub_(i, alpha=2.0).mul_(k)
         dtau = None
         if ctx.needs_input_grad[2]:
-            dtau = (-(i * di).sum() / tau).reshape(tau.shape)
+            dtau = -(i * di).sum() / tau
         return di, dt, dtau
 
 

@@ -32,6 +32,10 @@ def cross_correlation(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-5, *,
         [1.0, 1.0]
     """
     _check_views(z1, z2, eps, check_values)
+    return _correlate(z1, z2, eps)
+
+
+def _correlate(z1, z2, eps):
     n = z1.shape[0]
     z1n = F.batch_norm(z1, None, None, training=True, eps=eps)      # (N, D)
     z2n = F.batch_norm(z2, None, None, training=True, eps=eps)      # (N, D)
@@ -82,13 +86,12 @@ def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 5e-3, t
     _check_views(z1, z2, 1e-5, False)
     if fused and z1.dtype in FUSED_DTYPES:
         loss, c = fused_barlow_twins(z1, z2, lambd)                 # the same, one pass less
-        loss = finite_result(loss, z1=z1, z2=z2)
         if not terms:
-            return loss
-        on_diag = (torch.diagonal(c) - 1).pow(2).sum()
-        return loss, on_diag, c.pow(2).sum() - torch.diagonal(c).pow(2).sum(), c
-    c = cross_correlation(z1, z2, check_values=False)               # (D, D)
+            return finite_result(loss, z1=z1, z2=z2)
+    else:
+        c = _correlate(z1, z2, 1e-5)                                # (D, D)
+        loss = None
     on_diag = (torch.diagonal(c) - 1).pow(2).sum()                  # invariance
     off_diag = c.pow(2).sum() - torch.diagonal(c).pow(2).sum()      # redundancy
-    loss = finite_result(on_diag + lambd * off_diag, z1=z1, z2=z2)
+    loss = finite_result(on_diag + lambd * off_diag if loss is None else loss, z1=z1, z2=z2)
     return (loss, on_diag, off_diag, c) if terms else loss
