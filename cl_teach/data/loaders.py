@@ -71,8 +71,8 @@ class TensorLoader:
             yield order[i * self.batch_size:(i + 1) * self.batch_size], g
 
     def __iter__(self):
-        for idx, _ in self.batches():
-            yield tuple(t[idx] for t in self.tensors)
+        for idx, g in self.batches():
+            yield self._part(idx, g)
 
     def shard(self, rank: int, world_size: int) -> Shard:
         """Process ``rank``'s slice of every batch, out of ``world_size`` processes (see :class:`Shard`).
@@ -84,8 +84,12 @@ class TensorLoader:
         """
         return Shard(self, rank, world_size)
 
-    def _part(self, idx: torch.Tensor, g: torch.Generator, rows: slice) -> tuple:
-        """The ``rows`` of the batch of items ``idx`` (drawn with ``g``), as ``__iter__`` yields it."""
+    def _part(self, idx: torch.Tensor, g: torch.Generator, rows: slice = slice(None)) -> tuple:
+        """The ``rows`` (default: all) of the batch of items ``idx`` drawn with ``g``.
+
+        ``__iter__`` yields the whole batch, a :class:`Shard` its slice; subclasses that make
+        views or bags override this alone.
+        """
         return tuple(t[idx[rows]] for t in self.tensors)
 
 
@@ -161,12 +165,7 @@ class ViewLoader(TensorLoader):
                          drop_last=drop_last, seed=seed)
         self.x, self.y, self.views = x, y, views
 
-    def __iter__(self):
-        for idx, g in self.batches():
-            xb = self.x[idx]
-            yield tuple(v(xb, g) for v in self.views) + (() if self.y is None else (self.y[idx],))
-
-    def _part(self, idx, g, rows):
+    def _part(self, idx, g, rows=slice(None)):
         xb = self.x[idx]                            # views of the whole batch: one process's draws
         return tuple(v(xb, g)[rows] for v in self.views) + (() if self.y is None else (self.y[idx[rows]],))
 
@@ -200,14 +199,7 @@ class HashtagPairLoader(TensorLoader):
         self.pairs = self.tensors[0]
         self.post_bags, self.tag_bags, self.idf, self.drop = post_bags, tag_bags, idf, drop
 
-    def __iter__(self):
-        for idx, g in self.batches():
-            p, t = self.pairs[idx].T
-            same = (p[:, None] == p[None]) | (t[:, None] == t[None])
-            yield (pack([self.post_bags[j] for j in p.tolist()], self.idf, self.drop, g),
-                   pack([self.tag_bags[j] for j in t.tolist()], self.idf, self.drop, g), same)
-
-    def _part(self, idx, g, rows):
+    def _part(self, idx, g, rows=slice(None)):
         """The ``rows`` of the posts and hashtags, and the whole batch's ``same``."""
         p, t = self.pairs[idx].T
         same = (p[:, None] == p[None]) | (t[:, None] == t[None])   # (B, B): the whole batch's
@@ -219,6 +211,7 @@ class HashtagPairLoader(TensorLoader):
 def _bags(packed, rows: slice):
     """Bags ``rows`` of an ``(ids, offsets, weights)`` triple of :func:`~cl_teach.data.ngrams.pack`."""
     ids, offsets, weights = packed
-    lo = int(offsets[rows.start])
-    hi = int(offsets[rows.stop]) if rows.stop < len(offsets) else len(ids)
+    start, stop, _ = rows.indices(len(offsets))
+    lo = int(offsets[start])
+    hi = int(offsets[stop]) if stop < len(offsets) else len(ids)
     return ids[lo:hi], offsets[rows] - lo, weights[lo:hi]
