@@ -68,8 +68,8 @@ class DeepCluster(Method):
     ``ViewLoader(x, [Augment()], y=torch.arange(len(x)))`` yields them. At construction and every
     ``reassign_every`` steps :meth:`reassign` clusters f(features_from) (eval mode, no
     augmentation) and re-initialises the classifier in place (N(0, 0.01^2), zero bias, as the
-    authors): ``fit``'s optimiser keeps its Parameters and their AdamW moments (the authors
-    build a fresh SGD for the top layer). Under ``torchrun`` rank 0 clusters and broadcasts the
+    authors): ``fit``'s optimiser keeps its Parameters, and ``after_step`` returns them so that
+    ``fit`` clears their AdamW moments (as the authors' fresh SGD for the top layer starts afresh). Under ``torchrun`` rank 0 clusters and broadcasts the
     labels (no float can split the processes); the loss is a mean over local rows, whose
     DDP-averaged gradient is that of the global batch.
 
