@@ -69,9 +69,10 @@ class DeepCluster(Method):
     ``reassign_every`` steps :meth:`reassign` clusters f(features_from) (eval mode, no
     augmentation) and re-initialises the classifier in place (N(0, 0.01^2), zero bias, as the
     authors): ``fit``'s optimiser keeps its Parameters, and ``after_step`` returns them so that
-    ``fit`` clears their AdamW moments (as the authors' fresh SGD for the top layer starts afresh). Under ``torchrun`` rank 0 clusters and broadcasts the
-    labels (no float can split the processes); the loss is a mean over local rows, whose
-    DDP-averaged gradient is that of the global batch.
+    ``fit`` clears their AdamW moments (as the authors' fresh SGD for the top layer starts
+    afresh). Under ``torchrun`` rank 0 clusters and broadcasts the labels (no float can split
+    the processes); the loss is a mean over local rows, whose DDP-averaged gradient is that of
+    the global batch.
 
     Args:
         encoder: f, with an ``out_dim`` attribute.
