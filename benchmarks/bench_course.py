@@ -94,7 +94,7 @@ def plot(rows, total, wall_total):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("notebooks", nargs="*", help="stems like 04_simclr; default: all")
+    ap.add_argument("notebooks", nargs="*", help="stems like 05_simclr; default: all")
     ap.add_argument("--jobs", type=int, default=1, help="notebooks at a time (CI: 2)")
     ap.add_argument("--timeout", type=int, default=900, help="per cell, seconds")
     ap.add_argument("--out", default="course")

@@ -9,7 +9,7 @@ For a failed run the first failing cell is recorded (index, first lines, the err
 sanitizers): under the other dispatch they must be the same, or CI on another CPU goes red.
 
     .venv/bin/python benchmarks/claims.py                       # all notebooks, 2 at a time
-    .venv/bin/python benchmarks/claims.py 03_alignment_uniformity --seeds 0 1 --jobs 1
+    .venv/bin/python benchmarks/claims.py 04_alignment_uniformity --seeds 0 1 --jobs 1
     .venv/bin/python benchmarks/claims.py --merge               # update rows, keep the others
 
 Writes benchmarks/results/claims.json (with the machine description). Takes about four times
@@ -124,7 +124,7 @@ def run_one(stem: str, seed: int, dispatch: str, timeout: int) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("notebooks", nargs="*", help="stems like 04_simclr; default: all")
+    ap.add_argument("notebooks", nargs="*", help="stems like 05_simclr; default: all")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--dispatch", default="default",
                     help="ATEN_CPU_CAPABILITY of the extra run at the first seed ('' for none)")

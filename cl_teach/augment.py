@@ -148,7 +148,7 @@ class Augment:
     crop area from 0.25 (SimCLR: 0.08, too aggressive at 28x28) and blur off for 28x28 images.
 
     Args:
-        strength: scales every jitter amount (0 = crop and flip only; the widget of notebook 04).
+        strength: scales every jitter amount (0 = crop and flip only; the widget of notebook 05).
         size: output side; smaller sizes give SwAV's multi-crop "local" views.
 
     Example:

@@ -37,7 +37,7 @@ def feature_std(z: torch.Tensor) -> torch.Tensor:
 
 
 def singular_values(z: torch.Tensor, center: bool = True) -> torch.Tensor:
-    """Singular values of the (N, D) embedding matrix, descending (the spectrum of notebook 02)."""
+    """Singular values of the (N, D) embedding matrix, descending (the spectrum of notebook 03)."""
     check_embeddings("z", z)
     z = z.float()
     if center:

@@ -25,7 +25,7 @@ def main(argv=None) -> int:
         for split in ("valid", "test"):
             print(f"[data] {load_weibo(split)}  (sha256 verified)")
     except (FileNotFoundError, ValueError) as e:
-        print(f"[data] Weibo corpus: {e}\n       notebooks 14-16 will use a generated corpus, "
+        print(f"[data] Weibo corpus: {e}\n       notebooks 17-19 will use a generated corpus, "
               f"labelled as such.")
     print(describe_emoji())
     print(describe_clipart())

@@ -223,7 +223,7 @@ def fit(method: nn.Module, loader: Iterable, epochs: int = 1, steps: int | None 
 
 
 class CollapseMonitor(Callback):
-    """Every ``every`` steps, log collapse monitors of the step's embeddings (notebook 02).
+    """Every ``every`` steps, log collapse monitors of the step's embeddings (notebook 03).
 
     Reads ``logs[key]`` (and ``logs[key2]`` for alignment): (N, D) detached tensors returned by
     the method's training_step. Logs ``feature_std``, ``effective_rank``, ``uniformity`` and,

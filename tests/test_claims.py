@@ -4,7 +4,7 @@ sound one): an assert that cannot fail is not a claim.
 - "learned beats the best baseline" (cl_teach.evaluation): fails for an untrained encoder;
 - "A beats B" with a paired interval: fails for A = B and for a one-item advantage (test_intervals);
 - the collapse detectors: a healthy embedding is not flagged; a collapsed one is, including the
-  collapse that an affine-free output BatchNorm hides from the std monitor (notebooks 02, 07).
+  collapse that an affine-free output BatchNorm hides from the std monitor (notebooks 03, 09).
 """
 import math
 
@@ -69,7 +69,7 @@ def test_baselines_are_the_raw_pixels_and_the_recalibrated_untrained_encoder(spl
     raw = evaluate_features(train.x.flatten(1), train.y, test.x.flatten(1), test.y)
     assert torch.equal(raw.knn_correct, base[RAW].knn_correct)
     # the untrained baseline is the same initialisation with its BN statistics re-estimated,
-    # not the one in eval mode with the initial statistics (which looks collapsed, notebook 03)
+    # not the one in eval mode with the initial statistics (which looks collapsed, notebook 04)
     cl_teach.seed_everything(0)
     fair = knn_and_probe(recalibrate_batchnorm(SmallCNN(), train.x), train, test)
     assert torch.equal(fair.knn_correct, base[UNTRAINED].knn_correct)
@@ -99,7 +99,7 @@ def test_std_monitor_flags_complete_collapse_not_a_healthy_embedding():
     d = 64
     healthy = torch.randn(512, d, generator=g)
     collapsed = torch.randn(1, d, generator=g) + 1e-3 * torch.randn(512, d, generator=g)
-    threshold = 0.1 / math.sqrt(d)                          # notebooks 02, 07
+    threshold = 0.1 / math.sqrt(d)                          # notebooks 03, 09
     assert feature_std(healthy) > 0.5 / math.sqrt(d)
     assert feature_std(collapsed) < threshold
 

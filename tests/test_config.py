@@ -24,7 +24,7 @@ def test_threads_rejects_bad_counts(n):
 
 @pytest.mark.parametrize("n_bank, n_query, dim", [(6000, 1500, 1024), (5000, 700, 784), (3000, 333, 64)])
 def test_knn_is_bitwise_the_same_on_one_and_two_threads(n_bank, n_query, dim):
-    """Notebook 04 runs its kNN evaluation on two threads and training on one; its recorded numbers
+    """Notebook 05 runs its kNN evaluation on two threads and training on one; its recorded numbers
     rely on the similarity matrix (and so the votes) being identical on any thread count."""
     g = torch.Generator().manual_seed(dim)
     bank, queries = torch.rand(n_bank, dim, generator=g), torch.rand(n_query, dim, generator=g)

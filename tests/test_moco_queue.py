@@ -1,4 +1,4 @@
-"""MoCo's queue: filled with real keys before training (issue 18, notebook 05)."""
+"""MoCo's queue: filled with real keys before training (issue 18, notebook 07)."""
 import pytest
 import torch
 

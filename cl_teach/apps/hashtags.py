@@ -13,7 +13,7 @@ holds what only this application needs:
 * :func:`fuse`: a weighted sum of per-query standardised score matrices;
 * :func:`top_k`: the k best candidates per query, best first;
 * :func:`corrupt_tags`: label noise for the robustness experiment;
-* :func:`fit_hashtag_towers`: notebook 14's training recipe in one call (notebooks 15 and 16).
+* :func:`fit_hashtag_towers`: notebook 17's training recipe in one call (notebooks 18 and 19).
 """
 from __future__ import annotations
 
@@ -140,7 +140,7 @@ def corrupt_tags(tags: Sequence[Sequence[str]], share: float, seed: int = 0) -> 
 
 def fit_hashtag_towers(posts: Sequence[str], tags: Sequence[Sequence[str]], epochs: int = 10,
                        seed: int = 0, callbacks=(), progress: bool = False):
-    """Notebook 14's recipe in one call: featurise, train one shared tower on (post, hashtag).
+    """Notebook 17's recipe in one call: featurise, train one shared tower on (post, hashtag).
 
     Hashed 1-3-gram characters seen in >= 3 texts, 64-d bag embeddings, 50 % n-gram dropout,
     temperature 0.1, batch 256, fused AdamW at lr 1e-2 for ``epochs`` epochs.

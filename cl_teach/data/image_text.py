@@ -1,7 +1,7 @@
 """Image-text pairs: the container every source returns, and what the sources share.
 
-Three offline sources fill an :class:`ImageTextSet`, all usable by CLIP (notebook 12), WenLan
-(notebook 13) and W-CLIP (notebook 16):
+Three offline sources fill an :class:`ImageTextSet`, all usable by CLIP (notebook 15), WenLan
+(notebook 16) and W-CLIP (notebook 19):
 
 * :func:`cl_teach.data.emoji.load_emoji` -- emoji from Google's Noto Color Emoji font (Debian
   ``fonts-noto-color-emoji``) named by the PyPI package ``emoji``;

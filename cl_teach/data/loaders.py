@@ -143,7 +143,7 @@ class ViewLoader(TensorLoader):
         drop_last: drop the last partial batch (default True).
         seed: fixes the shuffling and the augmentation of every epoch.
         y: optional (N,) labels; each batch then ends with its labels (supervised training on
-            augmented views, notebook 04).
+            augmented views, notebook 05).
 
     Example:
         >>> from cl_teach.augment import Augment

@@ -1,4 +1,4 @@
-"""Texts -> bags of hashed character n-grams (the featuriser of CD-TOM's towers, notebooks 14-16).
+"""Texts -> bags of hashed character n-grams (the featuriser of CD-TOM's towers, notebooks 17-19).
 
 The towers read bags of character n-grams, hashed into buckets (the "hashing trick",
 Weinberger et al., 2009; fastText, Joulin et al., 2017): Chinese has no spaces worth trusting,

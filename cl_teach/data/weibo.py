@@ -7,7 +7,7 @@ them in ``../shared/data/weibo_hashtags``, with a README).
 
 * :func:`load_weibo` -- one split, checked by sha256; ``fallback=True`` returns a GENERATED
   bilingual stand-in (:func:`generated_weibo`) when the corpus is absent, and says so loudly;
-* :func:`weibo_posts` -- posts and hashtags of a split, short posts dropped (SimCSE, notebook 11);
+* :func:`weibo_posts` -- posts and hashtags of a split, short posts dropped (SimCSE, notebook 14);
   :func:`cl_teach.ranking.shared_label_relevance` gives each post the posts sharing a hashtag.
 """
 from __future__ import annotations

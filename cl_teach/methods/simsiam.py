@@ -13,10 +13,10 @@ class SimSiam(Method):
     """p = q(g(f(x))); loss = D(p1, sg(z2))/2 + D(p2, sg(z1))/2 with D the negative cosine.
 
     Args:
-        stop_gradient: set False to watch it collapse (notebook 02).
+        stop_gradient: set False to watch it collapse (notebook 03).
         predictor: set False to drop q (also collapses).
         output_bn: BatchNorm on z (the paper's). It keeps every dimension's batch variance at 1, which
-            hides complete collapse from the std monitor; notebook 02 turns it off to show it.
+            hides complete collapse from the std monitor; notebook 03 turns it off to show it.
         projection_dim: output of the projector g (paper 2048; 64 here for CPU speed).
         predictor_dim: bottleneck of the predictor q (paper 512 = projection_dim / 4).
     """

@@ -49,7 +49,7 @@ class FeatureTower(nn.Module):
 
     ``hidden_dim=None`` gives the identity (only CLIP's projection then trains); otherwise a
     Linear-GELU-Linear MLP with a residual-free design, LayerNorm first (batch-size independent,
-    unlike BatchNorm, which matters at the small batches of notebook 13).
+    unlike BatchNorm, which matters at the small batches of notebook 16).
 
     Example:
         >>> FeatureTower(8, hidden_dim=16, out_dim=4)(torch.rand(2, 8)).shape

@@ -6,15 +6,15 @@ use ``SmallCNN(in_channels=3)``):
 
 * :class:`TextCNN` -- embeddings, two 1-d convolutions (width 3) with a residual, then masked
   mean + max pooling (Kim, 2014, "Convolutional Neural Networks for Sentence Classification").
-  Fast; the default tower of notebooks 12, 13 and 16.
+  Fast; the default tower of notebooks 15, 16 and 19.
 * :class:`TinyTransformer` -- embeddings + learned positions, a pre-norm transformer encoder,
   masked mean pooling (Vaswani et al., 2017). Dropout inside is what makes SimCSE's two
-  "views" of a sentence differ (Gao et al., 2021), so notebook 11 uses it.
+  "views" of a sentence differ (Gao et al., 2021), so notebook 14 uses it.
 
 The third reads bags of hashed character n-grams (:mod:`cl_teach.data.ngrams`):
 
 * :class:`TextTower` -- the TF-IDF-weighted sum of n-gram embeddings (fastText, Joulin et al.,
-  2017), CD-TOM's post and hashtag tower (notebooks 14-16).
+  2017), CD-TOM's post and hashtag tower (notebooks 17-19).
 """
 from __future__ import annotations
 

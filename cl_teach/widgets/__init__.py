@@ -5,11 +5,11 @@ and a widget that redraws a figure and a one-line readout when a control moves (
 real browser); :mod:`._explorer` holds the redraw loop they share.
 
 - :func:`temperature_explorer` (notebook 01): InfoNCE's temperature and the negatives.
-- :func:`augmentation_explorer` (notebook 04): augmentation strength and the smallest crop.
-- :func:`sinkhorn_explorer` (notebook 06): SwAV's Sinkhorn-Knopp epsilon and rounds.
-- :func:`dino_teacher_explorer` (notebook 09): DINO's teacher temperature and centering.
-- :func:`logit_scale_explorer` (notebook 12): CLIP's logit scale.
-- :func:`hashtag_box` (notebook 14): a post's top-k hashtags.
+- :func:`augmentation_explorer` (notebook 05): augmentation strength and the smallest crop.
+- :func:`sinkhorn_explorer` (notebook 08): SwAV's Sinkhorn-Knopp epsilon and rounds.
+- :func:`dino_teacher_explorer` (notebook 12): DINO's teacher temperature and centering.
+- :func:`logit_scale_explorer` (notebook 15): CLIP's logit scale.
+- :func:`hashtag_box` (notebook 17): a post's top-k hashtags.
 
 ipywidgets, IPython and matplotlib are imported only when a widget or figure is built.
 """

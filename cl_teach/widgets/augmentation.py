@@ -1,4 +1,4 @@
-"""Augmentation-strength explorer (notebook 04): random SimCLR views of a few images."""
+"""Augmentation-strength explorer (notebook 05): random SimCLR views of a few images."""
 from __future__ import annotations
 
 import torch
@@ -40,7 +40,7 @@ def augmentation_views(x: torch.Tensor, strength: float = 1.0, crop_min: float =
 
 def augmentation_explorer(x: torch.Tensor, strength: float = 1.0, crop_min: float = 0.25,
                           n_views: int = 6):
-    """Augmentation-strength explorer (notebook 04): the jitter strength and the smallest crop.
+    """Augmentation-strength explorer (notebook 05): the jitter strength and the smallest crop.
 
     Sliders for the strength, the smallest crop and the seed; each row of the figure shows an
     image and ``n_views`` random views of it.

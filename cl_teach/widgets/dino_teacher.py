@@ -1,4 +1,4 @@
-"""DINO teacher explorer (notebook 09): the teacher temperature and centering as two entropies."""
+"""DINO teacher explorer (notebook 12): the teacher temperature and centering as two entropies."""
 from __future__ import annotations
 
 import math
@@ -97,7 +97,7 @@ def plot_dino_teacher_stats(stats: dict[str, object]):
 
 def dino_teacher_explorer(teacher_out: torch.Tensor, center: torch.Tensor, teacher_temperature: float = 0.04,
                           centering: bool = True):
-    """DINO teacher explorer (notebook 09): the teacher temperature and centering on/off.
+    """DINO teacher explorer (notebook 12): the teacher temperature and centering on/off.
 
     The teacher temperature moves on a log slider (0.01..1) over a trained teacher's outputs; the
     readout and figure show the two collapse modes as two entropies.

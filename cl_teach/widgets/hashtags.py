@@ -1,4 +1,4 @@
-"""Hashtag box (notebook 14): type a post, read its top-k hashtags."""
+"""Hashtag box (notebook 17): type a post, read its top-k hashtags."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -8,7 +8,7 @@ from ._explorer import explorer
 
 def hashtag_box(recommend: Callable, value: str = "今天 的 我是歌手 现场 太 好听 了",
                 k: int = 3):
-    """Type a post, read its top-``k`` hashtags (notebook 14).
+    """Type a post, read its top-``k`` hashtags (notebook 17).
 
     Args:
         recommend: ``recommend(text, k) -> [(hashtag, score), ...]``, e.g. the notebook's

@@ -1,4 +1,4 @@
-"""Logit-scale explorer (notebook 12): CLIP's image->text softmax at a logit scale s = 1 / tau."""
+"""Logit-scale explorer (notebook 15): CLIP's image->text softmax at a logit scale s = 1 / tau."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -77,7 +77,7 @@ def plot_logit_scale_stats(stats: dict[str, object], row_labels: Sequence | None
 
 def logit_scale_explorer(similarities: torch.Tensor, row_labels: Sequence | None = None,
                          col_labels: Sequence | None = None, logit_scale: float = 14.3):
-    """Logit-scale explorer (notebook 12): CLIP's s = 1 / tau over a real similarity matrix.
+    """Logit-scale explorer (notebook 15): CLIP's s = 1 / tau over a real similarity matrix.
 
     A log slider (1..100) for s; the readout and heat map show which caption each image would
     pick, and how sure.

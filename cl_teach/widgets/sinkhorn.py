@@ -1,4 +1,4 @@
-"""Sinkhorn explorer (notebook 06): how epsilon and the rounds of Sinkhorn-Knopp spread SwAV's codes."""
+"""Sinkhorn explorer (notebook 08): how epsilon and the rounds of Sinkhorn-Knopp spread SwAV's codes."""
 from __future__ import annotations
 
 import numpy as np
@@ -65,7 +65,7 @@ def plot_sinkhorn_stats(stats: dict[str, object]):
 
 
 def sinkhorn_explorer(scores: torch.Tensor, epsilon: float = 0.05, n_iters: int = 3):
-    """Sinkhorn explorer (notebook 06): epsilon and the number of Sinkhorn-Knopp rounds.
+    """Sinkhorn explorer (notebook 08): epsilon and the number of Sinkhorn-Knopp rounds.
 
     Epsilon moves on a log slider (0.001..1), the rounds from 0 to 10; the readout and figure show
     how evenly the codes spread the batch over the prototypes, and how hard (one-hot) each

@@ -61,8 +61,8 @@ device = cl_teach.setup(SEED)
 #   $K-1$ negatives; $\tau$ is the temperature. It is a $K$-way classification problem: *which of
 #   these candidates is my positive?* (notebook 01).
 #
-# What can go wrong: with no negatives every $z$ can collapse to the same point (notebook 02).
-# How to tell a good embedding: **alignment** and **uniformity** (notebook 03). Then the method
+# What can go wrong: with no negatives every $z$ can collapse to the same point (notebook 03).
+# How to tell a good embedding: **alignment** and **uniformity** (notebook 04). Then the method
 # families (04–10), text and images (11–13), and three applications on real Weibo data (14–16).
 
 # %% [markdown]
@@ -93,7 +93,7 @@ display(plotting.show_images(photos, nrow=6, titles=photo_names, scale=1.4,
 # %% [markdown]
 # **Weibo hashtags** (Wang et al., NAACL 2019): real microblog posts with the hashtags their authors
 # chose, read from `../shared/data/weibo_hashtags` (or `$CL_TEACH_WEIBO`) and checked by sha256.
-# Notebooks 14–16 learn to find a post's hashtag.
+# Notebooks 17–19 learn to find a post's hashtag.
 
 # %%
 try:
@@ -122,13 +122,13 @@ display(plotting.show_images(torch.cat([x, x1, x2]), nrow=10, scale=0.9,
 # ## Live plots and progress bars
 # Every method in the course trains with the same loop, `cl_teach.train.fit`. Callbacks add live
 # plots (`LivePlot`, redrawn in place while training) and monitors (`CollapseMonitor`). Here is
-# a 60-step SimCLR run on 5,000 images, just to see the machinery; notebook 04 does it properly.
+# a 60-step SimCLR run on 5,000 images, just to see the machinery; notebook 05 does it properly.
 #
-# **What to expect in the uniformity panel** (lower = more spread over the sphere, notebook 03).
+# **What to expect in the uniformity panel** (lower = more spread over the sphere, notebook 04).
 # The first reading, at step 0, is the *random* network, whose embeddings are already well spread.
 # In the first few steps the learning rate warms up to its peak and the first large updates move
 # all embeddings the same way: uniformity gets *worse* for a while (a brief partial collapse,
-# the topic of notebook 02). Then the negatives push the embeddings apart again and uniformity
+# the topic of notebook 03). Then the negatives push the embeddings apart again and uniformity
 # improves. The cell after the run prints where the early peak was, so you can compare.
 
 # %%

@@ -190,7 +190,7 @@ print(f"naive exp: {naive.item()} | log-sum-exp: {stable.item():.4f}")
 # (false negatives). A low $\tau$ pushes them away hardest, so the embedding becomes less
 # *tolerant* of semantically similar samples; a high $\tau$ is tolerant but ignores what makes hard
 # negatives hard. Wang & Liu call this the uniformity–tolerance dilemma. What training at a given
-# $\tau$ does to the embedding is an empirical question, measured in notebook 03.
+# $\tau$ does to the embedding is an empirical question, measured in notebook 04.
 
 # %%
 taus = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]
@@ -245,7 +245,7 @@ temperature_explorer(temperature=0.1, n_negatives=32, hardness=0.5)
 # %% [markdown]
 # ## Experiment: train at a temperature of your choice
 # SimCLR on 10,000 Fashion-MNIST images for `STEPS` steps, with alignment and uniformity
-# (notebook 03) read out live. Change `TAU` and rerun this cell and the next ones.
+# (notebook 04) read out live. Change `TAU` and rerun this cell and the next ones.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -312,7 +312,7 @@ for (name, on), dd in diffs.items():
 # this budget (150 steps, a few seconds of CPU) the kNN gain over them sits inside the noise of a
 # 2,000-image test set (the verdicts below say which way it falls for this seed), and doubling
 # the steps does not change that. So this notebook does **not** claim that 150 steps of SimCLR
-# beat raw pixels; notebook 04 trains longer and measures it.
+# beat raw pixels; notebook 05 trains longer and measures it.
 
 # %%
 name, _ = best_baseline(base, on="knn")

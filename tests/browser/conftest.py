@@ -76,7 +76,7 @@ def open_widget(voila, browser, request):
         # of the same notebook on a fresh server: the 1st and 2nd stalled, the 3rd rendered in 4 s;
         # a trivial notebook never stalled), with ipykernel 6 and 7; cause not found. Mostly the
         # augmentation explorer's page stalls, mostly the first page of a run (the Sinkhorn
-        # explorer's once, on "Executing 3 of 4", after its prep became notebook 06's cells);
+        # explorer's once, on "Executing 3 of 4", after its prep became notebook 08's cells);
         # shrinking the augmentation figure (354 -> 210 KB PNG) did not stop it. A render takes 5-30 s,
         # so each attempt gets `timeout` and a fresh kernel, up to `attempts`. On a fresh clone
         # (2026-12-01) all 3 attempts stalled once, so 5; the same cell also stalled nbclient twice

@@ -1,4 +1,4 @@
-"""Notebook 04's augmentation explorer, driven in Chromium through Voila.
+"""Notebook 05's augmentation explorer, driven in Chromium through Voila.
 
 The notebook's setup cell and widget cell are used verbatim; the one input the widget needs
 (``photos``) is loaded with the same call as in the notebook. After each move of a slider, the
@@ -21,7 +21,7 @@ def expected(strength, crop_min, seed, n_views=6):
 
 
 def test_augmentation_explorer(open_widget):
-    cells = course_cells("04", "augmentation_explorer",
+    cells = course_cells("05", "augmentation_explorer",
                          "augmentation_explorer(photos[[0, 1, 2]], strength=1.0, crop_min=0.25)",
                          prep=[PREP])
     page = open_widget(cells)
@@ -36,7 +36,7 @@ def test_augmentation_explorer(open_widget):
     page.settle()
     no_jitter = page.images()
     assert same_pixels(no_jitter[0], expected(0.0, 0.25, 0))
-    page.screenshot("04_augmentation_explorer_strength0")
+    page.screenshot("05_augmentation_explorer_strength0")
 
     # Typed, not stepped: 0.25 + 15 * 0.05 is not exactly 1.0 in binary floating point.
     page.type_into_slider("smallest crop", 1)                      # crop area 1: aspect and flip only
@@ -44,4 +44,4 @@ def test_augmentation_explorer(open_widget):
                                 " return i && i.src !== s; }", arg=no_jitter[0], timeout=60_000)
     page.settle()
     assert same_pixels(page.images()[0], expected(0.0, 1.0, 0))
-    page.screenshot("04_augmentation_explorer")
+    page.screenshot("05_augmentation_explorer")

@@ -1,4 +1,4 @@
-"""Notebook 09's DINO teacher explorer, driven in Chromium through Voila.
+"""Notebook 12's DINO teacher explorer, driven in Chromium through Voila.
 
 The notebook's setup cell, data cell and widget cell are used verbatim. The prep cell makes the
 widget's inputs with the notebook's calls but an *untrained* teacher (training takes a minute);
@@ -30,8 +30,8 @@ def readout(st):
 
 
 def test_dino_teacher_explorer(open_widget):
-    cells = course_cells("09", "dino_teacher_explorer", DEFAULT,
-                         prep=[course_cell("09", "train, test = "), PREP])   # the data cell, then ours
+    cells = course_cells("12", "dino_teacher_explorer", DEFAULT,
+                         prep=[course_cell("12", "train, test = "), PREP])   # the data cell, then ours
     ns = run_here(cells)                                             # the same inputs, in this process
     t_out, center = ns["t_out"], ns["teacher"].center
 
@@ -49,7 +49,7 @@ def test_dino_teacher_explorer(open_widget):
     assert same_pixels(page.images()[0], png_src(plot_dino_teacher_stats(off)))
     # without the center, the same outputs win for every image: the batch-mean entropy drops
     assert off["batch_entropy"] < 0.5 * on["batch_entropy"], (off["batch_entropy"], on["batch_entropy"])
-    page.screenshot("09_dino_teacher_explorer_no_centering")
+    page.screenshot("12_dino_teacher_explorer_no_centering")
 
     page.type_into_slider("teacher tau", 1)                          # no sharpening: uniform outputs
     flat_text = page.wait_for_change(READOUT, off_text, page.images())
@@ -57,4 +57,4 @@ def test_dino_teacher_explorer(open_widget):
     assert flat_text == readout(flat)
     assert same_pixels(page.images()[0], png_src(plot_dino_teacher_stats(flat)))
     assert flat["entropy"] > 0.99 * flat["log_k"]
-    page.screenshot("09_dino_teacher_explorer")
+    page.screenshot("12_dino_teacher_explorer")

@@ -1,4 +1,4 @@
-"""Notebook 14's hashtag box, driven in Chromium through Voila: type a post, read its hashtags.
+"""Notebook 17's hashtag box, driven in Chromium through Voila: type a post, read its hashtags.
 
 The setup and widget cells are the notebook's. The recommender the widget calls is built by the
 prep cell from the notebook's own pieces on the real Weibo corpus (TF-IDF + votes of similar
@@ -44,7 +44,7 @@ def test_hashtag_box(open_widget):
         load_weibo("valid")
     except FileNotFoundError as e:
         pytest.skip(f"the Weibo corpus is not here: {str(e)[:80]}")
-    cells = course_cells("14", "hashtag_box", DEFAULT, prep=[PREP])
+    cells = course_cells("17", "hashtag_box", DEFAULT, prep=[PREP])
     ns = run_here(cells)                                             # the same inputs, in this process
     recommend = ns["recommend"]
 
@@ -61,4 +61,4 @@ def test_hashtag_box(open_widget):
     assert shown(new_text) == expected(recommend, post), new_text
     assert [t for t, _ in shown(new_text)] != [t for t, _ in shown(first_text)]
     assert len(shown(new_text)) == 3
-    page.screenshot("14_hashtag_box")
+    page.screenshot("17_hashtag_box")

@@ -1,4 +1,4 @@
-"""Notebook 12's logit-scale explorer, driven in Chromium through Voila.
+"""Notebook 15's logit-scale explorer, driven in Chromium through Voila.
 
 The widget cell and setup cell are the notebook's; the prep cell builds the same inputs with the
 notebook's own calls on the real emoji pairs, with the towers left untrained (training takes a
@@ -38,7 +38,7 @@ def readout(st):
 
 
 def test_logit_scale_explorer(open_widget):
-    cells = course_cells("12", "logit_scale_explorer", DEFAULT, prep=[PREP])
+    cells = course_cells("15", "logit_scale_explorer", DEFAULT, prep=[PREP])
     ns = run_here(cells)                                             # the same inputs, in this process
     widget_cell = cells[-1].replace("logit_scale_explorer(", "_args = (lambda *a, **k: (a, k))(", 1)
     exec(widget_cell, ns)
@@ -58,7 +58,7 @@ def test_logit_scale_explorer(open_widget):
     assert same_pixels(page.images()[0], png_src(plot_logit_scale_stats(flat, **labels)))
     n = sims.shape[0]
     assert flat["probs"].max() < 3 / n, "at s = 1 no caption can dominate (cosines lie in [-1, 1])"
-    page.screenshot("12_logit_scale_explorer_flat")
+    page.screenshot("15_logit_scale_explorer_flat")
 
     page.type_into_slider("logit scale", 100)                       # s = 100: nearly a hard arg-max
     sharp_text = page.wait_for_change(READOUT, flat_text, page.images())
@@ -66,4 +66,4 @@ def test_logit_scale_explorer(open_widget):
     assert sharp_text == readout(sharp)
     assert same_pixels(page.images()[0], png_src(plot_logit_scale_stats(sharp, **labels)))
     assert sharp["probs"].max(axis=1).mean() > flat["probs"].max(axis=1).mean()
-    page.screenshot("12_logit_scale_explorer")
+    page.screenshot("15_logit_scale_explorer")

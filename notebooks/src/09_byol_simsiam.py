@@ -1,0 +1,381 @@
+# %% [markdown]
+# # 09 BYOL and SimSiam: learning without negatives
+#
+# **Learning goals**
+# 1. Write BYOL's loss: an online network *predicts* the projection of a slowly moving target
+#    network (2 - 2 cos), and the target follows by an exponential moving average.
+# 2. See that SimSiam keeps only the essential part: a predictor and a stop-gradient.
+# 3. Measure what the predictor does: the same "pull positives together" loss collapses without
+#    the predictor and stop-gradient; with them it does not, and a trained linear predictor lines
+#    up with the eigenvectors of the embeddings' correlation matrix (DirectPred's analysis).
+#
+# **Prerequisites:** 03 (collapse and its monitors), 05 (SimCLR), 07 (the momentum encoder).
+#
+# **Time budget:** about 1.5 minutes on a 2-core laptop CPU (one thread), measured in the closing note.
+
+# %%
+import copy
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+from IPython.display import Markdown, display
+
+import cl_teach
+from cl_teach.augment import Augment
+from cl_teach.data import ViewLoader, fashion_mnist_subsets
+from cl_teach.evaluation import baselines, best_baseline, knn_and_probe
+from cl_teach.losses import negative_cosine
+from cl_teach.methods import BYOL, SimSiam, ema_update
+from cl_teach.metrics import effective_rank, feature_std
+from cl_teach.models import SmallCNN, embed
+from cl_teach.plotting import LivePlot
+from cl_teach.train import CollapseMonitor, fit
+
+SEED = cl_teach.notebook_seed()
+device = cl_teach.setup(SEED)
+t_start = time.perf_counter()
+
+# %% [markdown]
+# ## Data
+# Real Fashion-MNIST, read offline (the loader announces loudly if it falls back to scikit-learn's
+# digits). We train on 12,000 training images and evaluate on 5,000 held-out test images.
+
+# %%
+train, test = fashion_mnist_subsets(12_000, 5_000, seed=SEED)
+print(train, "\n", test)
+
+
+# %% [markdown]
+# ## Intuition and math
+# Contrastive methods need negatives to stop every image from mapping to the same point.
+# BYOL (Grill et al., 2020) has none. Two networks see two views of an image:
+#
+# - the **online** network: $z = g_\theta(f_\theta(x))$, then a predictor $p = q_\theta(z)$;
+# - the **target** network: $z' = g_\xi(f_\xi(x'))$, with **no gradient**, and after each step
+#   $\xi \leftarrow \tau \xi + (1 - \tau)\theta$ (tau from 0.99 up to 1 on a cosine schedule).
+#
+# The loss is the squared distance of the normalised vectors,
+# $\mathcal{L} = \lVert \bar p - \bar z' \rVert^2 = 2 - 2\cos(p, z')$, symmetrised over the two views.
+#
+# Why doesn't it collapse? A constant output would minimise the loss, but nothing descends the
+# gradient of this loss towards it: the target gets no gradient and only averages the online
+# weights. Grill et al. (section 3.2) argue from an *optimal* predictor, $q^\star(z) =
+# \mathbb{E}[z' \mid z]$: then the online network's update follows the gradient of the expected
+# conditional variance $\mathbb{E}\big[\sum_i \mathrm{Var}(z'_i \mid z)\big]$, and discarding
+# information (a constant $z$ discards all of it) can only *raise* a conditional variance. They
+# hypothesise that the slowly moving target's role is to keep the predictor near-optimal as the
+# online network changes. In this kit the predictor is trained by the same optimiser at the
+# same learning rate as everything else; a *faster* predictor (a larger relative learning rate,
+# or setting it directly from the statistics of z) is what Tian, Chen & Ganguli (DirectPred,
+# ICML 2021) study, and we measure their alignment property below.
+#
+# Chen & He (SimSiam, 2021) showed that the EMA is not even required: with **stop-gradient** on
+# the target branch (target = the same network, `z.detach()`) and a predictor, training still
+# does not collapse; removing either one collapses.
+#
+# ## Derive: BYOL's loss and target update, inline
+
+# %%
+def byol_loss_inline(p1, p2, z1_t, z2_t):
+    def regression(p, z):                                   # || p/|p| - z/|z| ||^2 = 2 - 2 cos
+        return (F.normalize(p, dim=1) - F.normalize(z, dim=1)).pow(2).sum(dim=1)
+    return ((regression(p1, z2_t.detach()) + regression(p2, z1_t.detach())) / 2).mean()
+
+
+@torch.no_grad()
+def target_update_inline(target, online, tau):
+    for xi, theta in zip(target.parameters(), online.parameters()):
+        xi.copy_(tau * xi + (1 - tau) * theta)              # xi <- tau xi + (1 - tau) theta
+
+
+cl_teach.setup(SEED, verbose=False)
+byol = BYOL(SmallCNN())
+x1, x2 = train.x[:16], train.x[16:32]
+out = byol.training_step((x1, x2))
+p1 = byol.predictor(byol.projector(byol.encoder(x1)))
+p2 = byol.predictor(byol.projector(byol.encoder(x2)))
+with torch.no_grad():
+    t1, t2 = (byol.target_projector(byol.target_encoder(x)) for x in (x1, x2))
+ours = byol_loss_inline(p1, p2, t1, t2)
+assert torch.allclose(ours, out["loss"], atol=1e-5)
+assert torch.allclose(ours, 2 + negative_cosine(p1, t2) + negative_cosine(p2, t1), atol=1e-5)
+target = copy.deepcopy(byol.target_encoder)
+target_update_inline(target, byol.encoder, 0.99)
+ema_update(byol.target_encoder, byol.encoder, 0.99)
+assert all(torch.allclose(a, b) for a, b in zip(target.parameters(), byol.target_encoder.parameters()))
+print(f"inline BYOL loss {ours.item():.4f} = BYOL.training_step = 2 + negative_cosine terms; "
+      "inline EMA = ema_update")
+
+# %% [markdown]
+# ## Experiment: BYOL, SimSiam, and the same loss without the tricks
+# Four runs on the same batches (batch 256):
+# - **BYOL** (predictor + EMA target), 250 steps;
+# - **SimSiam** (predictor + stop-gradient, no EMA), 250 steps;
+# - **SimSiam, linear predictor**: the predictor is one bias-free 64 x 64 matrix $W_p$, the
+#   setting DirectPred analyses; 250 steps;
+# - **no predictor, no stop-gradient** (`SimSiam(predictor=False, stop_gradient=False,
+#   output_bn=False)`): plain "make the two views agree", 40 steps, enough to see it collapse.
+#   (`output_bn=False` drops the projector's last BatchNorm, which would hide the collapse from
+#   the std monitor, as notebook 03 explains.)
+#
+# The live monitor is the per-dimension std of the normalised z: about $1/\sqrt{D}$ = 0.125 for a
+# healthy 64-d embedding, 0 for a collapsed one (its axis is fixed at [0, 1.05/sqrt(D)], so noise
+# does not look like drama). For SimSiam and BYOL this train-mode number cannot show a collapse:
+# their projector ends in an affine-free BatchNorm that sets every dimension's batch variance
+# to 1, and even if all 64 dimensions were copies of one feature the std would stay at
+# $1/\sqrt{D}$. The effective rank (third panel) can; the check below uses it on held-out images.
+
+# %%
+STEPS, D = 250, 64
+ylim = {"feature_std": (0, 1.05 / math.sqrt(D))}
+reference = {"feature_std": 1 / math.sqrt(D)}
+
+
+def simsiam_linear_predictor():
+    m = SimSiam(SmallCNN(), projection_dim=D)
+    m.predictor = torch.nn.Linear(D, D, bias=False)          # W_p, DirectPred's linear predictor
+    return m
+
+
+runs, histories, RUNS = {}, {}, {
+    "BYOL": (lambda: BYOL(SmallCNN(), projection_dim=D), STEPS),
+    "SimSiam": (lambda: SimSiam(SmallCNN(), projection_dim=D), STEPS),
+    "SimSiam, linear predictor": (simsiam_linear_predictor, STEPS),
+    "no predictor, no stop-grad": (lambda: SimSiam(SmallCNN(), projection_dim=D, predictor=False,
+                                                   stop_gradient=False, output_bn=False), 40)}
+
+
+def train_run(name):
+    """One run per cell (a long cell can lose output under nbval): same seed, same batches."""
+    make, steps = RUNS[name]
+    cl_teach.setup(SEED, verbose=False)
+    method = make()
+    loader = ViewLoader(train.x, [Augment()] * 2, batch_size=256, seed=SEED + 2)
+    start = ([p.detach().clone() for p in method.encoder.parameters()],
+             getattr(method.predictor, "weight", torch.empty(0)).detach().clone())
+    histories[name] = fit(method, loader, steps=steps, lr=5e-3, desc=name,
+                          callbacks=[CollapseMonitor(every=10),
+                                     LivePlot(["loss", "feature_std", "effective_rank"], every=50,
+                                              title=name, reference=reference, ylim=ylim)])
+    runs[name] = method
+    return start
+
+
+theta_init, _ = train_run("BYOL")
+
+# %%
+_ = train_run("SimSiam")
+
+# %%
+_, W_init = train_run("SimSiam, linear predictor")
+
+# %%
+_ = train_run("no predictor, no stop-grad")
+
+# %% [markdown]
+# ## Diagnose
+# The fair baselines (notebooks 04-05): the raw pixels, and the untrained encoder with its
+# BatchNorm statistics re-estimated, under the same kNN and linear-probe protocol. Every
+# difference comes with a 95% paired-bootstrap interval over the 5,000 test images.
+#
+# The collapse check reads z of held-out images **in eval mode** (running statistics, no batch
+# standardisation) and its effective rank: a run whose dimensions have become copies of each
+# other has a rank near 1 there, whatever the train-mode std says.
+
+
+# %%
+@torch.no_grad()
+def z_of(method, x=test.x[:2000]):
+    """z = g(f(x)) of held-out images, eval mode."""
+    return embed(torch.nn.Sequential(method.encoder, method.projector), x)
+
+
+cl_teach.setup(SEED, verbose=False)
+base = baselines(SmallCNN, train, test)
+results = {**base, **{name: knn_and_probe(m.encoder, train, test) for name, m in runs.items()}}
+z_eval = {name: z_of(m) for name, m in runs.items()}
+for name, (knn, probe) in results.items():
+    extra = ""
+    if name in runs:
+        extra = (f"   train-mode std of z {histories[name].last('feature_std'):.3f}   eval z: std "
+                 f"{feature_std(z_eval[name]).item():.3f}, effective rank "
+                 f"{effective_rank(z_eval[name]).item():.1f}")
+    print(f"{name:30s} kNN {knn:.4f}   linear probe {probe:.4f}{extra}")
+
+best = {on: best_baseline(base, on=on) for on in ("knn", "probe")}
+diffs = {(name, on): results[name].compare(best[on][1], on=on)
+         for name in ("BYOL", "SimSiam") for on in ("knn", "probe")}
+for (name, on), d in diffs.items():
+    print(f"{name} - {best[on][0]} ({on}): {d.points()} points")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+collapsed = histories["no predictor, no stop-grad"]
+RANK_MIN = 4.0          # of D = 64; a collapsed run sits near 1-2 (tests/test_claims_09_11.py)
+rank = {name: effective_rank(z).item() for name, z in z_eval.items()}
+for name in ("BYOL", "SimSiam", "SimSiam, linear predictor"):
+    print(f"{name}: {'spread out' if rank[name] > RANK_MIN else 'COLLAPSED'} (eval-mode effective rank of z)")
+print("no predictor/stop-grad: "
+      f"{'collapsed' if rank['no predictor, no stop-grad'] < RANK_MIN else 'not collapsed'}")
+assert collapsed.last("feature_std") < 0.1 / math.sqrt(D) and collapsed.last("loss") < -0.99   # collapsed
+assert rank["no predictor, no stop-grad"] < RANK_MIN
+for name in ("BYOL", "SimSiam", "SimSiam, linear predictor"):
+    assert rank[name] > RANK_MIN, f"{name} should not collapse"
+for name in ("BYOL", "SimSiam"):
+    print(diffs[(name, "probe")].verdict(f"{name}'s linear probe", "the better baseline's"))
+    assert diffs[(name, "probe")].low > 0, f"{name}'s linear probe should beat the best baseline"
+
+# %% [markdown]
+# The collapsed run reaches the loss minimum (-1: both views identical) by mapping everything to
+# one point; BYOL and SimSiam keep a spread-out embedding without a single negative. The linear
+# probe of their h beats both baselines. The kNN intervals above are the honest reading of kNN:
+# at 250 steps a 23k-parameter encoder does not reliably beat kNN on raw pixels (whether the
+# interval excludes 0 changes with the seed), so this notebook claims nothing about kNN.
+#
+# The target network of BYOL got no gradient but moved by EMA. Where is it? With tau rising from
+# 0.99 to 1, it is an average of the online weights over training. The ratio below is 1 for a
+# target the EMA never moved (a broken EMA, or tau = 1 from the start; tests/test_claims_09_11.py
+# checks that case) and 0 for a copy of the online network. It is printed, not asserted: its
+# spread across seeds has not been measured yet.
+
+# %%
+b = runs["BYOL"]
+assert all(not p.requires_grad and p.grad is None for p in b.target_encoder.parameters())
+
+
+def distance(params_a, params_b):
+    return sum((a - c).pow(2).sum() for a, c in zip(params_a, params_b)).sqrt().item()
+
+
+online = list(b.encoder.parameters())
+lag = distance(b.target_encoder.parameters(), online) / distance(theta_init, online)
+print(f"||xi - theta|| / ||theta_0 - theta|| = {lag:.3f} (1 for a target the EMA never moved, 0 for a copy)")
+where = ("closer to the final online network than the initialisation does" if lag < 1
+         else "no closer to the final online network than the initialisation")
+display(Markdown(
+    f"The target sits {where}"
+    f" (ratio {lag:.2f}). With tau rising to 1 the late steps barely move it, so it is an average "
+    "weighted towards the online networks of the first half of training, not a copy."))
+
+# %% [markdown]
+# ## Why: what the predictor learns (DirectPred)
+# Tian, Chen & Ganguli (2021) analyse BYOL/SimSiam with a linear predictor $W_p$ and show that
+# during training the eigenvectors of $W_p$ line up with those of the correlation matrix of the
+# online embeddings, $F = \mathbb{E}[z z^\top]$ (and $W_p$ becomes nearly symmetric). Their
+# DirectPred then skips training the predictor altogether and sets $W_p$ from the
+# eigendecomposition of $F$. A measurement of the alignment: remove from $W_p$ its multiple of
+# the identity ($cI$ is diagonal in every basis, so it says nothing), write the rest in $F$'s
+# eigenbasis $U$, $M = U^\top (W_p - cI) U$, and take the share of $\lVert M \rVert^2$ on the
+# diagonal. A matrix whose eigenvectors are $U$ gives 1. For a matrix unrelated to $U$ (our random
+# initialisation, or the same matrix in a random orthonormal basis) it is about $1/D$.
+
+# %%
+@torch.no_grad()
+def diagonal_share(W, U):
+    """Share of ||M||^2 on the diagonal of M = U^T A U, A = W minus its multiple of I."""
+    A = W - W.diagonal().mean() * torch.eye(W.shape[0])       # c I is diagonal in every basis
+    M = U.T @ A @ U
+    return (M.diagonal().pow(2).sum() / (M.pow(2).sum() + 1e-12)).item()
+
+
+lin = runs["SimSiam, linear predictor"]
+z = z_eval["SimSiam, linear predictor"]
+F_corr = z.T @ z / z.shape[0]                                   # (D, D), E[z z^T]
+eigenvalues, U = torch.linalg.eigh(F_corr)
+W = lin.predictor.weight.detach()
+R, _ = torch.linalg.qr(torch.randn(D, D, generator=torch.Generator().manual_seed(SEED)))
+share = {"trained W_p, eigenbasis of F": diagonal_share(W, U),
+         "trained W_p, random basis": diagonal_share(W, R),
+         "initial W_p, eigenbasis of F": diagonal_share(W_init, U)}
+for k, v in share.items():
+    print(f"diagonal share, {k:30s} {v:.3f}   (1/D = {1 / D:.3f})")
+asym = ((W - W.T).pow(2).sum() / (W + W.T).pow(2).sum()).item()
+asym0 = ((W_init - W_init.T).pow(2).sum() / (W_init + W_init.T).pow(2).sum()).item()
+print(f"antisymmetric / symmetric energy of W_p: {asym0:.2f} at init -> {asym:.2f} trained")
+
+aligned = share["trained W_p, eigenbasis of F"]
+is_aligned = (aligned > 5 * share["trained W_p, random basis"]
+              and aligned > 5 * share["initial W_p, eigenbasis of F"])
+display(Markdown(
+    ("In this run the trained predictor **is** aligned: its diagonal share in F's eigenbasis is more "
+     "than 5 times that in a random basis and that of the initial W_p. " if is_aligned else
+     "In this run the alignment is **not** clear: the diagonal share in F's eigenbasis is not 5 times "
+     "both controls. ") +
+    "(Printed, not asserted: its spread across seeds has not been measured yet.)"))
+
+# %% [markdown]
+# Where the alignment holds, the predictor has learned a map that acts direction by direction
+# along the principal axes of z, without a single negative. In DirectPred's analysis this
+# alignment, together with the stop-gradient, is what makes the collapsed solution unstable:
+# each eigen-direction of F grows or decays by its own dynamics, and with the predictor tied to
+# F the directions that carry variance across images are kept. It is a measured property of
+# *this* run; the theory behind it (linear networks, a predictor near its optimum) is in their
+# paper.
+#
+# ## Does batch normalisation supply hidden negatives?
+# Soon after BYOL, Fetterman & Albrecht (Untitled AI blog, 2020) found that BYOL without BatchNorm
+# in its MLPs collapsed, and argued that BN leaks information between the images of a batch,
+# an *implicit* contrastive term. Richemond et al. (2020, "BYOL works even without batch
+# statistics") answered with BYOL trained with group normalisation plus weight standardisation,
+# which uses no batch statistics: 73.9% ImageNet linear accuracy against 74.3% with BN. So BN
+# helps (their reading: mostly through better-conditioned initialisation), but it is not the
+# reason BYOL avoids collapse. Source 004's line "Batch normalization in SimCLR prevents
+# representation collapse implicitly" garbles this: the debate was about BYOL; SimCLR has
+# explicit negatives and needs no such help.
+#
+# ## Exercises
+# 1. **BYOL without a predictor.** `BYOL` has no switch for it; subclass it and replace
+#    `self.predictor` with `torch.nn.Identity()`. Train 120 steps: does it collapse? Measure it
+#    with the eval-mode effective rank of z (`z_of`, `effective_rank`), not the train-mode std.
+# 2. **Momentum.** By default `BYOL`'s tau follows the paper's cosine schedule from `momentum`
+#    *up to 1*, so `momentum=0` alone does not give "a copy at every step": the target still
+#    freezes towards the end. Pass `schedule="constant"` to keep tau fixed: `BYOL(SmallCNN(),
+#    momentum=0.0, schedule="constant")` copies the online network into the target after every
+#    step (SimSiam with a one-step-old target), `momentum=0.999, schedule="constant"` barely moves
+#    the target in 250 steps. Compare the linear probe, with intervals (`results[a].compare(...)`).
+#
+# A solution for exercise 1 (set `RUN_SOLUTIONS = True` to run it, ~15 s):
+
+# %%
+RUN_SOLUTIONS = False
+# BEGIN SOLUTION
+class BYOLNoPredictor(BYOL):
+    def __init__(self, encoder, **kw):
+        super().__init__(encoder, **kw)
+        self.predictor = torch.nn.Identity()
+
+
+if RUN_SOLUTIONS:
+    cl_teach.setup(SEED, verbose=False)
+    m = BYOLNoPredictor(SmallCNN())
+    h = fit(m, ViewLoader(train.x, [Augment()] * 2, batch_size=256, seed=SEED + 2),
+            steps=120, lr=5e-3, callbacks=[CollapseMonitor(every=10)])
+    # the BYOL paper reports collapse
+    print("eval-mode effective rank of z:", effective_rank(z_of(m)).item())
+# END SOLUTION
+
+# %% [markdown]
+# ## Summary
+# - BYOL: an online network with a predictor regresses the projection of an EMA target
+#   (2 - 2 cos); SimSiam: the same with a stop-gradient instead of the EMA.
+# - No negatives: the asymmetry (predictor + stop-gradient/EMA) is what prevents collapse.
+#   Measured above: without it the std of z goes to 0 and the loss to -1; with it the
+#   eval-mode effective rank stays well above 1, and the linear probe beats raw pixels and the
+#   untrained encoder.
+# - Train-mode std after an affine-free BatchNorm cannot detect collapse; use the rank of
+#   held-out embeddings.
+# - A linear predictor learns the eigenvectors of the correlation matrix of z (DirectPred).
+# - The target network gets no gradient; it moves only by the EMA in `after_step`.
+#
+# **References:** Grill et al., *Bootstrap Your Own Latent* (BYOL), NeurIPS 2020; Chen & He,
+# *Exploring Simple Siamese Representation Learning* (SimSiam), CVPR 2021; Tian, Chen & Ganguli,
+# *Understanding Self-Supervised Learning Dynamics without Contrastive Pairs* (DirectPred),
+# ICML 2021; Fetterman & Albrecht, *Understanding self-supervised and contrastive learning with
+# "Bootstrap Your Own Latent" (BYOL)*, Untitled AI blog, 2020; Richemond et al., *BYOL works
+# even without batch statistics*, arXiv:2010.10241, 2020.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+print(f"notebook wall time: {time.perf_counter() - t_start:.0f} s")
