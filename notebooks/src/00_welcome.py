@@ -34,6 +34,7 @@ import cl_teach
 from cl_teach import models, plotting, train
 from cl_teach.augment import Augment, two_views
 from cl_teach.data import ViewLoader, load_fashion_mnist, load_photos, load_weibo
+from cl_teach.lineage import family_tree
 from cl_teach.methods import SimCLR
 
 SEED = cl_teach.notebook_seed()
@@ -61,9 +62,22 @@ device = cl_teach.setup(SEED)
 #   $K-1$ negatives; $\tau$ is the temperature. It is a $K$-way classification problem: *which of
 #   these candidates is my positive?* (notebook 01).
 #
-# What can go wrong: with no negatives every $z$ can collapse to the same point (notebook 03).
-# How to tell a good embedding: **alignment** and **uniformity** (notebook 04). Then the method
-# families (04–10), text and images (11–13), and three applications on real Weibo data (14–16).
+# The same loss with labels deciding the positives is *metric learning* (notebook 02): contrastive
+# learning is its self-supervised version. What can go wrong: with no negatives every $z$ can
+# collapse to the same point (notebook 03). How to tell a good embedding: **alignment** and
+# **uniformity** (notebook 04). Then the method families (05–13; 06 shows the shortcuts an
+# augmentation can leave open, 10 the negatives that are secretly positives), text and images
+# (14–16), three applications on real Weibo data (17–19), and training on several processes (20).
+#
+# ## The family tree
+# Where each method comes from and what it changed, drawn from `cl_teach.lineage.LINEAGE` (the
+# talk's slide "基于负例方法谱系", *the lineage of negative-based methods*, shows the second lane;
+# the other lanes are the families the course adds). Four families avoid collapse in four ways:
+# negatives (a softmax over other images), clustering (balanced codes or a centred teacher), an
+# asymmetric predictor with a stop-gradient, and decorrelating the dimensions.
+
+# %%
+display(family_tree())
 
 # %% [markdown]
 # ## The data sets of the course

@@ -190,7 +190,15 @@ print(f"naive exp: {naive.item()} | log-sum-exp: {stable.item():.4f}")
 # (false negatives). A low $\tau$ pushes them away hardest, so the embedding becomes less
 # *tolerant* of semantically similar samples; a high $\tau$ is tolerant but ignores what makes hard
 # negatives hard. Wang & Liu call this the uniformity–tolerance dilemma. What training at a given
-# $\tau$ does to the embedding is an empirical question, measured in notebook 04.
+# $\tau$ does to the embedding is an empirical question, measured in notebook 04 (false negatives:
+# notebook 10).
+#
+# **Which temperature?** Source 004 says "0.5 for SimCLR". That is the authors' CIFAR-10 recipe
+# (batch 512, ResNet-18); their ImageNet recipe, "the default hyperparameters in our paper" (batch
+# 4096, 100 epochs), uses $\tau = 0.1$ (google-research/simclr, README), and the paper's Table 5
+# compares temperatures with and without the L2 normalisation. MoCo uses 0.07 (v1) and 0.2 (v2);
+# CLIP learns $\tau$ from 0.07. There is no one SimCLR temperature: it depends on the data, the
+# batch and the training length, and notebook 04 measures it at this course's budget.
 
 # %%
 taus = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]
