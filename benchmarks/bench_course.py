@@ -35,8 +35,8 @@ import nbtool  # noqa: E402
 
 DEFAULT_BUDGET_S = 120.0
 COURSE_TARGET_S = 25 * 60.0
-_BUDGET = re.compile(r"time budget:?\**:?\s*(?:about|~|<=|under)?\s*([\d.]+)\s*(seconds?|s\b|minutes?|min)",
-                     re.IGNORECASE)
+_BUDGET = re.compile(r"time budget:?\**:?[\s#]*(?:about|~|<=|under)?[\s#]*"   # "#": a wrapped line
+                     r"([\d.]+)\s*(seconds?|s\b|minutes?|min)", re.IGNORECASE)
 
 
 def stated_budget(stem: str) -> tuple[float, str]:

@@ -16,6 +16,8 @@ from matplotlib.patches import FancyArrowPatch
 
 
 class Method(NamedTuple):
+    """One method of the tree."""
+
     name: str
     year: float            # year + (month - 1) / 12 of the first public version
     family: str
@@ -32,16 +34,21 @@ LINEAGE = (
     Method("Contrastive loss", 2006.4, "metric learning", "pairs + a margin", (), "02", 0, 0),
     Method("Triplet / FaceNet", 2015.2, "metric learning", "anchor, pos, neg; hard mining",
            ("Contrastive loss",), "02", 1, 0.5),
-    Method("N-pair", 2016.9, "metric learning", "N-1 negatives at once", ("Triplet / FaceNet",), "02", 1, -0.5),
-    Method("SupCon", 2020.3, "metric learning", "labels choose the positives", ("N-pair", "SimCLR"), "02", 3, 0),
+    Method("N-pair", 2016.9, "metric learning", "N-1 negatives at once",
+           ("Triplet / FaceNet",), "02", 1, -0.5),
+    Method("SupCon", 2020.3, "metric learning", "labels choose the positives",
+           ("N-pair", "SimCLR"), "02", 3, 0),
     Method("InstDisc", 2018.4, "negatives", "each image its own class; memory bank", (), "", 2, 0.5),
-    Method("CPC / InfoNCE", 2018.5, "negatives", "InfoNCE: (N+1)-way classification", ("N-pair",), "01", 2, -0.5),
-    Method("MoCo", 2019.9, "negatives", "queue + momentum key encoder", ("InstDisc", "CPC / InfoNCE"), "07", 3, 0.5),
+    Method("CPC / InfoNCE", 2018.5, "negatives", "InfoNCE: (N+1)-way classification",
+           ("N-pair",), "01", 2, -0.5),
+    Method("MoCo", 2019.9, "negatives", "queue + momentum key encoder",
+           ("InstDisc", "CPC / InfoNCE"), "07", 3, 0.5),
     Method("SimCLR", 2020.1, "negatives", "in-batch negatives, projector, strong augmentation",
            ("CPC / InfoNCE",), "05", 3, -0.5),
     Method("MoCo v2", 2020.2, "negatives", "+ SimCLR's projector and augmentations",
            ("MoCo", "SimCLR"), "07", 4, 0.5),
-    Method("MoCo v3", 2021.3, "negatives", "ViT, no queue; frozen patch projection", ("MoCo v2",), "07", 5, 0),
+    Method("MoCo v3", 2021.3, "negatives", "ViT, no queue; frozen patch projection",
+           ("MoCo v2",), "07", 5, 0),
     Method("DeepCluster", 2018.6, "clustering", "offline k-means -> pseudo-labels", (), "08", 2, 0),
     Method("SwAV", 2020.5, "clustering", "online balanced codes (Sinkhorn), multi-crop",
            ("DeepCluster",), "08", 4, 0),
@@ -67,8 +74,9 @@ COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")   #
 
 
 def family_tree(methods=LINEAGE) -> Figure:
-    """One lane per family, one column per period; each box says what the method changed, and
-    where the course teaches it; an arrow from each parent.
+    """The tree: one lane per family, one column per period, an arrow from each parent.
+
+    Each box says what the method changed and which course notebook teaches it.
 
     Example:
         >>> fig = family_tree()
@@ -77,7 +85,7 @@ def family_tree(methods=LINEAGE) -> Figure:
     """
     lane = {f: len(FAMILIES) - 1 - i for i, f in enumerate(FAMILIES)}
     pos = {m.name: (2.2 * m.col, 2.6 * lane[m.family] + 1.1 * m.row) for m in methods}
-    colour = dict(zip(FAMILIES, COLOURS))
+    colour = dict(zip(FAMILIES, COLOURS, strict=True))
     fig = Figure(figsize=(16, 11), layout="constrained")
     ax = fig.add_subplot()
     for m in methods:
