@@ -15,7 +15,11 @@ import torch
 from matplotlib.figure import Figure
 
 from ._notebook import in_notebook
+from .fonts import use_cjk_fallback
 from .train import Callback, History
+
+#: The CJK family figures fall back to for Chinese (``None``: none installed; see cl_teach.fonts).
+CJK_FONT = use_cjk_fallback()
 
 #: Axis labels for the values the kit logs.
 LABELS = {"loss": "training loss", "lr": "learning rate", "feature_std": "std of normalised z",

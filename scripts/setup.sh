@@ -8,7 +8,7 @@ VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 
 # 1. System packages: the real data sets and the browser for the widget tests.
-APT_PKGS="dataset-fashion-mnist chromium fonts-noto-color-emoji openclipart-png"
+APT_PKGS="dataset-fashion-mnist chromium fonts-noto-color-emoji fonts-noto-cjk openclipart-png"
 missing=""
 for p in $APT_PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
