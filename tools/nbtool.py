@@ -63,59 +63,14 @@ def build(stem: str):
     return nb
 
 
-RECHECK_S = 1.0
-
-
-def recheck_waits(channel, step: float = RECHECK_S) -> None:
-    """Make ``channel.get_msg(timeout)`` look at its socket again every ``step`` seconds.
-
-    nbclient waits for a cell's execute_reply with one ``get_msg`` on pyzmq's asyncio socket.
-    That wait is woken by the socket's edge-triggered file descriptor, and a wake-up can be
-    missed: the reply then sits in the socket while the wait runs to the cell timeout (900 s;
-    seen here with notebook 05's widget cell, kernel idle, reply unread: nbclient issue #312).
-    A fresh poll checks the socket's pending events first, so waiting in ``step``-second slices
-    bounds a missed wake-up at ``step`` seconds; timeouts and messages are otherwise unchanged.
-    """
-    from queue import Empty
-    if not step > 0:
-        raise ValueError(f"step must be a positive number of seconds, got {step!r}")
-    get = channel.get_msg
-
-    async def get_msg(timeout=None):
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            wait = step if deadline is None else max(0.0, min(step, deadline - time.monotonic()))
-            try:
-                return await get(timeout=wait)
-            except Empty:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise
-
-    channel.get_msg = get_msg
-
-
-def client(nb, timeout: int = 900):
-    """nbclient's NotebookClient for the course (kernel python3, cwd notebooks/), whose shell and
-    IOPub waits cannot hang on a missed wake-up (:func:`recheck_waits`)."""
-    from nbclient import NotebookClient
-
-    class CourseClient(NotebookClient):
-        async def async_start_new_kernel_client(self):
-            kc = await super().async_start_new_kernel_client()
-            recheck_waits(kc.shell_channel)
-            recheck_waits(kc.iopub_channel)
-            return kc
-
-    return CourseClient(nb, timeout=timeout, kernel_name="python3",
-                        resources={"metadata": {"path": str(NB_DIR)}})
-
-
 def execute(nb, timeout: int = 900):
     """Execute a built notebook in place as the course runs it (kernel python3, cwd notebooks/).
 
     Raises what nbclient raises (e.g. CellExecutionError); the outputs up to there stay in ``nb``.
     """
-    client(nb, timeout).execute()
+    from nbclient import NotebookClient
+    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(NB_DIR)}}).execute()
     return nb
 
 
