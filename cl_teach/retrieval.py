@@ -9,7 +9,8 @@
 
 Scores are inner products, so on L2-normalised embeddings they are cosine similarities
 (``normalize=True`` normalises for you). :func:`brute_force_search` computes the same thing in
-NumPy for checking. The metrics that judge a ranking are in :mod:`cl_teach.ranking`.
+NumPy for checking; :func:`csls_search` re-scores it against hubs (CSLS, Conneau et al., 2018).
+The metrics that judge a ranking are in :mod:`cl_teach.ranking`.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from ._validate import check_k
 
-__all__ = ["EmbeddingIndex", "brute_force_search"]
+__all__ = ["EmbeddingIndex", "brute_force_search", "csls_search"]
 
 KINDS = ("flat", "ivf", "hnsw")
 
@@ -75,6 +76,50 @@ def brute_force_search(vectors, queries, k: int, normalize: bool = False) -> tup
     sims = q.astype(np.float64) @ x.astype(np.float64).T            # (Q, N)
     order = np.argsort(-sims, axis=1, kind="stable")[:, :k]         # ties: lower row first
     return np.take_along_axis(sims, order, 1).astype(np.float32), order.astype(np.int64)
+
+
+def csls_search(vectors, queries, k: int, neighbours: int = 10,
+                query_pool=None) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k by CSLS, cross-domain similarity local scaling: cosine with the hubs pushed down.
+
+    ``CSLS(x, y) = 2 cos(x, y) - r_T(x) - r_S(y)`` (Conneau, Lample, Ranzato, Denoyer & Jegou,
+    "Word translation without parallel data", ICLR 2018), where r_T(x) is the mean cosine of query
+    x to its ``neighbours`` nearest vectors and r_S(y) the mean cosine of vector y to its
+    ``neighbours`` nearest queries. A *hub*, a vector close to many queries, has a large r_S(y)
+    and loses rank; r_T(x) is one constant per query, so it changes scores, not rankings.
+
+    Args:
+        vectors: (N, D) the candidates (target domain T), e.g. emoji pictures.
+        queries: (Q, D) the queries (source domain S), e.g. posts.
+        k: top-k to return, 1 <= k <= N.
+        neighbours: K of the two neighbourhoods (the paper's 10), <= N and <= the pool size.
+        query_pool: (P, D) the source-domain sample r_S is measured on; default ``queries``
+            (pass held-out queries to keep the test queries out of the penalty).
+
+    Returns:
+        ``(scores, positions)``: float32 (Q, k) CSLS scores best first, int64 (Q, k) row numbers.
+
+    Example:
+        >>> v = np.array([[1.0, 0.0], [0.0, 1.0]])                  # row 0 is near every query
+        >>> q = np.array([[1.0, 0.0], [1.0, 0.2], [1.0, 0.6], [1.0, 0.8]])
+        >>> brute_force_search(v, q, k=1, normalize=True)[1].ravel().tolist()
+        [0, 0, 0, 0]
+        >>> csls_search(v, q, k=1, neighbours=2)[1].ravel().tolist()
+        [0, 0, 0, 1]
+    """
+    x = _normalize(_as_matrix("vectors", vectors).astype(np.float64))            # (N, D)
+    q = _normalize(_as_matrix("queries", queries, dim=x.shape[1]).astype(np.float64))
+    pool = q if query_pool is None else _normalize(
+        _as_matrix("query_pool", query_pool, dim=x.shape[1]).astype(np.float64))  # (P, D)
+    k = check_k("k", k, x.shape[0], "the number of vectors")
+    neighbours = check_k("neighbours", neighbours, min(x.shape[0], pool.shape[0]),
+                         "the number of vectors and of query_pool rows")
+    cos = q @ x.T                                                                # (Q, N)
+    r_t = -np.sort(-cos, axis=1)[:, :neighbours].mean(1)                         # (Q,)
+    r_s = -np.sort(-(pool @ x.T), axis=0)[:neighbours].mean(0)                   # (N,)
+    csls = 2 * cos - r_t[:, None] - r_s[None, :]
+    order = np.argsort(-csls, axis=1, kind="stable")[:, :k]                      # ties: lower row first
+    return np.take_along_axis(csls, order, 1).astype(np.float32), order.astype(np.int64)
 
 
 class EmbeddingIndex:
