@@ -147,6 +147,11 @@ CASES: list[Case] = [
          lambda n, d, g: dict(query=_r(g, n, d), key=_r(g, n, d), same=torch.eye(n, dtype=torch.bool),
                               temperature=0.05),
          same_shape=[("query", "key")], temps=["temperature"], masks=["same"]),
+    Case("index_nce", losses.index_nce,
+         lambda n, d, g: dict(query=_r(g, n, d), candidates=_r(g, n + 3, d), target=torch.arange(n),
+                              false_negatives=torch.eye(n, n + 3, dtype=torch.bool), temperature=0.1),
+         same_dim=[("query", "candidates")], temps=["temperature"], labels={"target": "query"},
+         masks=["false_negatives"]),
     Case("queue_nce", losses.queue_nce,       # the queue is cast to key's dtype: no dtype-mix case for it
          lambda n, d, g: dict(query=_r(g, n, d), key=_r(g, n, d), queue=_r(g, n + 3, d), temperature=0.07),
          same_shape=[("query", "key")], temps=["temperature"], may_be_empty=["queue"]),

@@ -14,6 +14,9 @@ holds what only this application needs:
 * :func:`top_k`: the k best candidates per query, best first;
 * :func:`corrupt_tags`: label noise for the robustness experiment;
 * :func:`fit_hashtag_towers`: notebook 17's training recipe in one call (notebooks 18 and 19).
+
+The open world (candidates known before the test posts, recall over every post) is in
+:mod:`cl_teach.apps.open_world`, the tower trained for it in :mod:`cl_teach.apps.hashtag_tower`.
 """
 from __future__ import annotations
 

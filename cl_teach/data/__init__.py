@@ -15,10 +15,10 @@ from .loaders import HashtagPairLoader, TensorLoader, ViewLoader
 from .ngrams import CharNgrams, pack
 from .shapes import make_shapes
 from .text import Vocab, tokenize
-from .weibo import WeiboSplit, generated_weibo, load_weibo, weibo_posts
+from .weibo import WeiboSplit, generated_weibo, load_train_tags, load_weibo, weibo_posts
 
 __all__ = ["FASHION_CLASSES", "CharNgrams", "HashtagPairLoader", "ImageDataset", "TensorLoader",
            "ViewLoader", "WeiboSplit", "fashion_mnist_subsets", "generated_weibo", "load_digits_fallback",
            "pack", "weibo_posts",
-           "load_fashion_mnist", "load_photos", "load_weibo", "read_idx",
+           "load_fashion_mnist", "load_photos", "load_train_tags", "load_weibo", "read_idx",
            "ImageTextSet", "Vocab", "load_clipart", "load_emoji", "make_shapes", "tokenize"]

@@ -187,10 +187,14 @@ class HashtagPairLoader(TensorLoader):
         batch_size: pairs per batch (the last partial batch is dropped).
         drop: n-gram dropout probability (see :func:`cl_teach.data.ngrams.pack`).
         seed: fixes the shuffling and the dropout of every epoch.
+        index: ``tag_bags`` are the whole candidate index; each batch then also yields ``tag_ids``
+            (B,) (the hashtags' indices), ``false_negatives`` (B, T) (the post's other hashtags)
+            and ``every_tag``, all T hashtags packed without dropout (for
+            :func:`cl_teach.losses.index_nce` and towers with hashtag ids).
     """
 
     def __init__(self, post_bags, tag_bags, pairs: np.ndarray, idf: np.ndarray, batch_size: int = 256,
-                 drop: float = 0.3, seed: int = 0):
+                 drop: float = 0.3, seed: int = 0, index: bool = False):
         pairs = np.asarray(pairs)
         if pairs.ndim != 2 or pairs.shape[1] != 2 or len(pairs) < batch_size:
             raise ValueError(f"pairs must be a (P, 2) array with P >= batch_size ({batch_size}), "
@@ -198,6 +202,14 @@ class HashtagPairLoader(TensorLoader):
         super().__init__(torch.as_tensor(pairs), batch_size=batch_size, seed=seed)
         self.pairs = self.tensors[0]
         self.post_bags, self.tag_bags, self.idf, self.drop = post_bags, tag_bags, idf, drop
+        if pairs.min() < 0 or pairs[:, 1].max() >= len(tag_bags) or pairs[:, 0].max() >= len(post_bags):
+            raise ValueError(f"pairs must index the {len(post_bags)} posts and {len(tag_bags)} "
+                             f"hashtags, got values in [{pairs.min()}, {pairs.max(0).tolist()}]")
+        self.index = bool(index)
+        if self.index:
+            self.every_tag = pack(list(tag_bags), idf)               # (T bags), no dropout
+            self.tags_of_post = torch.zeros(len(post_bags), len(tag_bags), dtype=torch.bool)
+            self.tags_of_post[self.pairs[:, 0], self.pairs[:, 1]] = True
 
     def _part(self, idx, g, rows=slice(None)):
         """The ``rows`` of the posts and hashtags, and the whole batch's ``same``."""
@@ -205,7 +217,12 @@ class HashtagPairLoader(TensorLoader):
         same = (p[:, None] == p[None]) | (t[:, None] == t[None])   # (B, B): the whole batch's
         posts = pack([self.post_bags[j] for j in p.tolist()], self.idf, self.drop, g)
         tags = pack([self.tag_bags[j] for j in t.tolist()], self.idf, self.drop, g)
-        return _bags(posts, rows), _bags(tags, rows), same
+        out = (_bags(posts, rows), _bags(tags, rows), same)
+        if not self.index:
+            return out
+        false_neg = self.tags_of_post[p[rows]]                      # (b, T) the post's hashtags
+        false_neg[torch.arange(len(false_neg)), t[rows]] = False     # ... but its positive
+        return out + (t[rows], false_neg, self.every_tag)
 
 
 def _bags(packed, rows: slice):

@@ -7,6 +7,8 @@ them in ``../shared/data/weibo_hashtags``, with a README).
 
 * :func:`load_weibo` -- one split, checked by sha256; ``fallback=True`` returns a GENERATED
   bilingual stand-in (:func:`generated_weibo`) when the corpus is absent, and says so loudly;
+* :func:`load_train_tags` -- the hashtags of the 32,107 upstream training posts (their texts are
+  not distributed): with ``valid``'s, the hashtags known before the test posts (notebook 17);
 * :func:`weibo_posts` -- posts and hashtags of a split, short posts dropped (SimCSE, notebook 14);
   :func:`cl_teach.ranking.shared_label_relevance` gives each post the posts sharing a hashtag.
 """
@@ -23,7 +25,7 @@ import numpy as np
 from ..config import REPO_ROOT, data_dir
 from ._paths import search_path
 
-__all__ = ["WeiboSplit", "load_weibo", "find_weibo", "weibo_dirs", "weibo_posts",
+__all__ = ["WeiboSplit", "load_weibo", "load_train_tags", "find_weibo", "weibo_dirs", "weibo_posts",
            "generated_weibo", "HOW_TO_GET"]
 
 SHA256 = {
@@ -128,8 +130,25 @@ def load_weibo(split: str = "valid", root: str | os.PathLike | None = None,
     if not len(posts) == len(tag_lines) == len(convs):
         raise ValueError(f"{d}: {split} files are misaligned ({len(posts)} posts, "
                          f"{len(tag_lines)} tag lines, {len(convs)} conversations)")
-    tags = [[t.strip() for t in line.split(";") if t.strip()] for line in tag_lines]
+    tags = _split_tags(tag_lines)
     return WeiboSplit(split, posts, tags, convs, str(d))
+
+
+def _split_tags(lines: list[str]) -> list[list[str]]:
+    return [[t.strip() for t in line.split(";") if t.strip()] for line in lines]
+
+
+def load_train_tags(root: str | os.PathLike | None = None, verify: bool = True) -> list[list[str]]:
+    """The hashtag lists of the upstream training split (``train_tag.txt``; no texts), sha256-checked.
+
+    Raises:
+        FileNotFoundError: naming every folder searched and how to get the corpus.
+    """
+    dirs = weibo_dirs(root)
+    for d in dirs:
+        if (d / "train_tag.txt").exists():
+            return _split_tags(_read_lines(d / "train_tag.txt", verify))
+    raise FileNotFoundError(f"train_tag.txt not found in {', '.join(str(d) for d in dirs)}. {HOW_TO_GET}")
 
 
 def weibo_posts(split: str = "valid", min_tokens: int = 3, root=None):

@@ -4,7 +4,7 @@ from .barlow_twins import barlow_twins_loss, cross_correlation
 from .clip import clip_logits, clip_loss
 from .debiased import debiased_info_nce
 from .dino import dino_loss
-from .info_nce import info_nce, info_nce_logits, masked_info_nce, nt_xent, queue_nce
+from .info_nce import index_nce, info_nce, info_nce_logits, masked_info_nce, nt_xent, queue_nce
 from .koleo import koleo_loss
 from .metric import batch_triplet_loss, contrastive_pair_loss, n_pair_loss, supcon_loss, triplet_loss
 from .negative_cosine import negative_cosine
@@ -12,7 +12,8 @@ from .simcse import simcse_loss
 from .swav import sinkhorn, swav_loss
 
 __all__ = ["alignment", "barlow_twins_loss", "cross_correlation", "dino_loss", "sinkhorn", "swav_loss",
-           "info_nce", "info_nce_logits", "masked_info_nce", "negative_cosine", "nt_xent", "queue_nce",
+           "index_nce", "info_nce", "info_nce_logits", "masked_info_nce", "negative_cosine", "nt_xent",
+           "queue_nce",
            "uniformity", "clip_logits", "clip_loss", "simcse_loss",
            "contrastive_pair_loss", "triplet_loss", "batch_triplet_loss", "n_pair_loss", "supcon_loss",
            "debiased_info_nce", "koleo_loss"]

@@ -220,3 +220,56 @@ def queue_nce(query: torch.Tensor, key: torch.Tensor, queue: torch.Tensor, tempe
         n = query.shape[0]
         logits = torch.cat([logits[:, :n], logits[:, n:].masked_fill(own, float("-inf"))], dim=1)
     return F.cross_entropy(logits, torch.arange(query.shape[0], device=query.device))
+
+
+def index_nce(query: torch.Tensor, candidates: torch.Tensor, target: torch.Tensor,
+              false_negatives: torch.Tensor | None = None, temperature: float = 0.1) -> torch.Tensor:
+    """InfoNCE of each query against EVERY candidate of the index, its other positives left out.
+
+    The limit of adding index negatives to in-batch ones (mixed negative sampling, Yang et al.,
+    WWW 2020): every candidate is a negative, the rarely sampled and the hard ones included, so
+    the ranking trained is the ranking the Faiss index returns. With C candidates:
+    ``L_i = -s_{i,t_i} + log sum_{j : j = t_i or not m_ij} exp(s_ij)``, ``s = cos / tau``.
+
+    Args:
+        query: (N, D) e.g. posts. L2-normalised inside.
+        candidates: (C, D) every hashtag of the index. L2-normalised inside.
+        target: (N,) long; ``candidates[target[i]]`` is the positive of ``query[i]``.
+        false_negatives: optional (N, C) bool; ``m_ij`` marks candidate j as another positive of
+            query i (its other hashtags): left out of row i's softmax. ``m_{i, t_i}`` is ignored.
+        temperature: tau > 0.
+
+    Returns:
+        The mean over queries of the cross-entropies, a 0-d tensor.
+
+    Example:
+        >>> c = torch.eye(3); q = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]])
+        >>> round(index_nce(q, c, torch.tensor([0, 1]), temperature=0.01).item(), 4)
+        0.0
+    """
+    check_tensor("query", query, ndim=2)
+    check_tensor("candidates", candidates, ndim=2)
+    check_same_device_dtype("query", query, "candidates", candidates)
+    if candidates.shape[1] != query.shape[1]:
+        raise ValueError(f"candidates must have shape (C, {query.shape[1]}) to match query's "
+                         f"dimension, got {tuple(candidates.shape)}")
+    check_tensor("target", target, ndim=1, floating=False)
+    if target.dtype != torch.long or target.shape[0] != query.shape[0]:
+        raise ValueError(f"target must be a long (N,) = ({query.shape[0]},) tensor of candidate "
+                         f"indices, got {target.dtype} of shape {tuple(target.shape)}")
+    if bool((target < 0).any()) or bool((target >= candidates.shape[0]).any()):
+        raise ValueError(f"target must index the {candidates.shape[0]} candidates, got values in "
+                         f"[{int(target.min())}, {int(target.max())}]")
+    check_temperature(temperature)
+    logits = F.normalize(query, dim=1) @ F.normalize(candidates, dim=1).T / temperature   # (N, C)
+    if false_negatives is not None:
+        if not isinstance(false_negatives, torch.Tensor) or false_negatives.dtype != torch.bool:
+            raise TypeError(f"false_negatives must be a boolean torch.Tensor of shape (N, C), got "
+                            f"{getattr(false_negatives, 'dtype', type(false_negatives).__name__)}")
+        if false_negatives.shape != logits.shape:
+            raise ValueError(f"false_negatives must have shape (N, C) = {tuple(logits.shape)}, got "
+                             f"{tuple(false_negatives.shape)}")
+        keep = torch.zeros_like(false_negatives)
+        keep[torch.arange(len(target), device=target.device), target] = True
+        logits = logits.masked_fill(false_negatives.to(logits.device) & ~keep, float("-inf"))
+    return F.cross_entropy(logits, target)

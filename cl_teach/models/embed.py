@@ -107,7 +107,7 @@ def embed(model: nn.Module, inputs, batch_size: int = 1024, device: torch.device
 
 @torch.no_grad()
 def embed_bags(tower: nn.Module, bags: Sequence[np.ndarray], idf: np.ndarray,
-               batch_size: int = 1024) -> np.ndarray:
+               batch_size: int = 1024, items: np.ndarray | None = None) -> np.ndarray:
     """L2-normalised (N, D) float32 embeddings of N featurised texts, in eval mode.
 
     Args:
@@ -116,6 +116,7 @@ def embed_bags(tower: nn.Module, bags: Sequence[np.ndarray], idf: np.ndarray,
         bags: N int arrays of n-gram columns, from ``CharNgrams.transform(texts)``.
         idf: (n_features,) the featurizer's ``idf_``.
         batch_size: texts per forward pass.
+        items: optional (N,) ids of the texts (hashtag ids, for a tower made with ``n_items``).
 
     (Not :func:`cl_teach.models.embed_texts`, which embeds raw strings with a frozen
     pretrained sentence encoder.)
@@ -132,6 +133,15 @@ def embed_bags(tower: nn.Module, bags: Sequence[np.ndarray], idf: np.ndarray,
                          f"{getattr(idf, 'shape', type(idf).__name__)}")
     check_positive("batch_size", batch_size, integer=True)
     device = device_of(tower)
-    z = embed(tower, bags, batch_size, encode=lambda b: tower(*(t.to(device) for t in pack(b, idf))),
-              normalize=True)
+    if items is None:
+        z = embed(tower, bags, batch_size, encode=lambda b: tower(*(t.to(device) for t in pack(b, idf))),
+                  normalize=True)
+        return z.numpy().astype(np.float32)
+    items = torch.as_tensor(np.asarray(items), dtype=torch.long)
+    if items.shape != (len(bags),):
+        raise ValueError(f"items must hold one id per bag, shape ({len(bags)},), got {tuple(items.shape)}")
+    rows = list(zip(bags, items, strict=True))
+    z = embed(tower, rows, batch_size, normalize=True,
+              encode=lambda b: tower(*(t.to(device) for t in pack([r[0] for r in b], idf)),
+                                     items=torch.stack([r[1] for r in b]).to(device)))
     return z.numpy().astype(np.float32)

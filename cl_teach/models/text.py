@@ -134,6 +134,9 @@ class TextTower(nn.Module):
             14 uses ``head=False``, a purely linear tower).
         init_std: std of the initial embeddings; small (0.01, as fastText's uniform(+-1/dim))
             so that Adam's steps move them quickly.
+        n_items: > 0 adds one free embedding per item (a hashtag's id; zero at the start) to
+            the bag of the texts called with ``items=`` (a hashtag is its text plus its id;
+            posts pass no ids).
 
     Example:
         >>> f = TextTower(10, dim=8, out_dim=8, head=False)
@@ -142,10 +145,15 @@ class TextTower(nn.Module):
     """
 
     def __init__(self, n_features: int, dim: int = 128, out_dim: int = 128, head: bool = True,
-                 init_std: float = 0.1):
+                 init_std: float = 0.1, n_items: int = 0):
         super().__init__()
         self.bag = nn.EmbeddingBag(n_features, dim, mode="sum")
         nn.init.normal_(self.bag.weight, std=init_std)
+        if isinstance(n_items, bool) or not isinstance(n_items, int) or n_items < 0:
+            raise ValueError(f"n_items must be an int >= 0 (0: no item embeddings), got {n_items!r}")
+        self.items = nn.Embedding(n_items, dim) if n_items else None
+        if self.items is not None:
+            nn.init.zeros_(self.items.weight)
         if not head and dim != out_dim:
             raise ValueError(f"head=False needs dim == out_dim (the bag is the output), "
                              f"got {dim} and {out_dim}")
@@ -153,9 +161,20 @@ class TextTower(nn.Module):
                                   nn.Linear(dim, out_dim)) if head else None
         self.out_dim = out_dim
 
-    def forward(self, ids: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """H (N, out_dim) of N packed bags: the weighted sum of their n-gram embeddings (+ the head)."""
+    def forward(self, ids: torch.Tensor, offsets: torch.Tensor, weights: torch.Tensor,
+                items: torch.Tensor | None = None) -> torch.Tensor:
+        """H (N, out_dim) of N packed bags: the weighted sum of their n-gram embeddings (+ the head).
+
+        ``items`` (N,) long adds each bag's item embedding (a tower made with ``n_items``).
+        """
         h = self.bag(ids, offsets, per_sample_weights=weights)      # (N, dim)
+        if items is not None:
+            if self.items is None:
+                raise ValueError("items were given but the tower has no item embeddings (n_items=0)")
+            if items.shape != (h.shape[0],):
+                raise ValueError(f"items must be a (N,) = ({h.shape[0]},) tensor of ids, one per bag, "
+                                 f"got shape {tuple(items.shape)}")
+            h = h + self.items(items)
         if self.head is None:
             return h
         return h + self.head(h) if h.shape[1] == self.out_dim else self.head(h)
