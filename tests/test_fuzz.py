@@ -174,6 +174,11 @@ CASES: list[Case] = [
     Case("debiased_info_nce", losses.debiased_info_nce,
          lambda n, d, g: dict(z1=_r(g, n, d), z2=_r(g, n, d), temperature=0.5, tau_plus=0.1),
          same_shape=PAIR, temps=["temperature"], floats={"tau_plus": True}),
+    Case("self_guided_loss", losses.self_guided_loss,
+         lambda n, d, g: dict(c=_r(g, n, d), h=_r(g, n, 3, d), temperature=0.01),
+         temps=["temperature"], rank={"h": (3,)}),
+    Case("weight_distance", losses.weight_distance,                  # modules, not tensors: valid call only
+         lambda n, d, g: dict(tuned=torch.nn.Linear(d, n), fixed=torch.nn.Linear(d, n))),
     Case("koleo_loss", losses.koleo_loss, lambda n, d, g: dict(x=_r(g, n, d), eps=1e-8),
          floats={"eps": False}),
     Case("cross_modal_recall",

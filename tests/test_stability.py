@@ -36,6 +36,15 @@ def _inputs(kind: str, dtype: torch.dtype, n: int = N, d: int = D) -> list[torch
     return [a.to(dtype), b.to(dtype)]
 
 
+def _weight_distance(a, b):
+    """Two modules holding a and b as their weights (the regulariser reads parameters, not inputs)."""
+    tuned, fixed = torch.nn.Linear(D, N, bias=False), torch.nn.Linear(D, N, bias=False)
+    with torch.no_grad():
+        tuned.weight.copy_(a)
+        fixed.weight.copy_(b)
+    return losses.weight_distance(tuned, fixed)
+
+
 # Each entry: inputs (two (N, D) tensors, requires_grad) -> the loss at the coldest temperature.
 LOSSES: dict[str, Callable] = {
     "info_nce": lambda a, b: losses.info_nce(a, b, temperature=TAU),
@@ -78,6 +87,15 @@ LOSSES: dict[str, Callable] = {
     "supcon_loss (one view)": lambda a, b: losses.supcon_loss(a, torch.arange(N) % 4, temperature=TAU),
     "debiased_info_nce": lambda a, b: losses.debiased_info_nce(a, b, temperature=TAU, tau_plus=0.1),
     "koleo_loss": lambda a, b: losses.koleo_loss(torch.cat([a, b])),
+    "self_guided_loss": lambda a, b: losses.self_guided_loss(a, torch.stack([b, a, b.flip(0)], 1),
+                                                             temperature=TAU),
+    "weight_distance": _weight_distance,
+    "index_nce": lambda a, b: losses.index_nce(a, torch.cat([b, a.flip(0)]), torch.arange(a.shape[0]),
+                                               temperature=TAU),
+    "index_nce (false negatives)": lambda a, b: losses.index_nce(
+        a, torch.cat([b, a.flip(0)]), torch.arange(a.shape[0]),
+        false_negatives=torch.eye(a.shape[0], 2 * a.shape[0], dtype=torch.bool).roll(1, 1),
+        temperature=TAU),
 }
 KINDS = ["random", "identical", "collapsed", "large"]
 DTYPES = [torch.float32, torch.bfloat16]

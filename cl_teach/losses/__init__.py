@@ -8,6 +8,7 @@ from .info_nce import index_nce, info_nce, info_nce_logits, masked_info_nce, nt_
 from .koleo import koleo_loss
 from .metric import batch_triplet_loss, contrastive_pair_loss, n_pair_loss, supcon_loss, triplet_loss
 from .negative_cosine import negative_cosine
+from .self_guided import self_guided_loss, weight_distance
 from .simcse import simcse_loss
 from .swav import sinkhorn, swav_loss
 
@@ -16,4 +17,4 @@ __all__ = ["alignment", "barlow_twins_loss", "cross_correlation", "dino_loss", "
            "queue_nce",
            "uniformity", "clip_logits", "clip_loss", "simcse_loss",
            "contrastive_pair_loss", "triplet_loss", "batch_triplet_loss", "n_pair_loss", "supcon_loss",
-           "debiased_info_nce", "koleo_loss"]
+           "debiased_info_nce", "koleo_loss", "self_guided_loss", "weight_distance"]

@@ -8,6 +8,7 @@ from .dino import DINO
 from .dual_tower import DualTower
 from .moco import MoCo
 from .moco_v3 import MoCoV3
+from .self_guided import SelfGuided
 from .simclr import SimCLR
 from .simcse import SimCSE
 from .simsiam import SimSiam
@@ -15,4 +16,4 @@ from .swav import SwAV
 from .wenlan import WenLan
 
 __all__ = ["BYOL", "BarlowTwins", "DINO", "DeepCluster", "Method", "MoCo", "MoCoV3", "SimCLR", "SimSiam",
-           "SwAV", "ema_update", "CLIP", "DualTower", "SimCSE", "WenLan", "cosine_momentum"]
+           "SwAV", "ema_update", "CLIP", "DualTower", "SimCSE", "SelfGuided", "WenLan", "cosine_momentum"]
