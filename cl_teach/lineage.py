@@ -47,6 +47,8 @@ LINEAGE = (
            ("CPC / InfoNCE",), "05", 3, -0.5),
     Method("MoCo v2", 2020.2, "negatives", "+ SimCLR's projector and augmentations",
            ("MoCo", "SimCLR"), "07", 4, 0.5),
+    Method("Debiased CL", 2020.5, "negatives", "corrects the negatives for same-class draws",
+           ("SimCLR",), "10", 4, -0.5),
     Method("MoCo v3", 2021.3, "negatives", "ViT, no queue; frozen patch projection",
            ("MoCo v2",), "07", 5, 0),
     Method("DeepCluster", 2018.6, "clustering", "offline k-means -> pseudo-labels", (), "08", 2, 0),

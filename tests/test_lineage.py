@@ -1,10 +1,20 @@
 """The family tree of notebook 00 is consistent: parents exist and come first, each method sits in
 its family's lane and a column no earlier than its parents', and every notebook it names exists."""
+import io
 from pathlib import Path
 
 import pytest
 
 from cl_teach.lineage import COLUMNS, FAMILIES, LINEAGE, Method, family_tree
+
+
+def overlapping_boxes(methods) -> list[tuple[str, str]]:
+    """Pairs of method boxes whose drawn rectangles intersect (measured on the rendered figure)."""
+    fig = family_tree(methods)
+    fig.savefig(io.BytesIO(), format="png")                  # lays the boxes out
+    boxes = [(t.get_text().split(" (")[0], t.get_bbox_patch().get_window_extent())
+             for t in fig.axes[0].texts if t.get_bbox_patch() is not None]
+    return [(a, b) for i, (a, ba) in enumerate(boxes) for b, bb in boxes[i + 1:] if ba.overlaps(bb)]
 
 SRC = Path(__file__).resolve().parent.parent / "notebooks" / "src"
 
@@ -42,6 +52,17 @@ def test_the_tree_is_consistent_and_draws():
 ])
 def test_a_broken_tree_is_caught(broken):
     assert problems([broken(m) for m in LINEAGE])
+
+
+def test_no_two_boxes_overlap_on_the_figure():
+    assert overlapping_boxes(LINEAGE) == []
+
+
+def test_a_box_squeezed_between_two_is_caught():
+    """Same family and column, but half a lane from each neighbour: a distinct spot, drawn on top."""
+    squeezed = [m._replace(row=0.0) if m.name == "Debiased CL" else m for m in LINEAGE]
+    assert not problems(squeezed)                            # the spot check alone misses it
+    assert overlapping_boxes(squeezed)
 
 
 def test_methods_taught_by_the_course_name_their_notebook():
