@@ -88,7 +88,8 @@ class OpenWorldTower:
 
 def fit_open_world_tower(posts: Sequence[str], replies: Sequence[str] | None,
                          tags: Sequence[Sequence[str]], candidates: Sequence[str],
-                         config: TowerConfig = TowerConfig(), seed: int = 0) -> OpenWorldTower:
+                         config: TowerConfig = TowerConfig(), seed: int = 0, callbacks=(),
+                         progress: bool = False) -> OpenWorldTower:
     """Train a shared (post, hashtag) tower on the pairs of ``tags`` that are ``candidates``.
 
     Hashed character 1-3-grams seen in >= ``min_count`` texts (posts, replies and candidates),
@@ -119,5 +120,5 @@ def fit_open_world_tower(posts: Sequence[str], replies: Sequence[str] | None,
                                featurizer.idf_, batch_size=min(256, len(pairs)), drop=config.drop,
                                seed=seed, index=config.ids or config.negatives == "index")
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4, fused=True)
-    fit(model, loader, epochs=config.epochs, optimizer=opt, progress=False)
+    fit(model, loader, epochs=config.epochs, optimizer=opt, callbacks=callbacks, progress=progress)
     return OpenWorldTower(model.cpu(), featurizer, candidates, config)

@@ -23,12 +23,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 
 from .._validate import check_k
-from ..data import CharNgrams, HashtagPairLoader
-from ..methods import DualTower
-from ..train import fit
+from .hashtag_tower import TowerConfig, fit_open_world_tower
 
 __all__ = ["tag_vocabulary", "relevant_sets", "tag_matrix", "tfidf_vectorizer", "tfidf_scores",
            "hashtag_votes", "standardize", "fuse", "top_k", "corrupt_tags", "fit_hashtag_towers"]
@@ -153,15 +150,7 @@ def fit_hashtag_towers(posts: Sequence[str], tags: Sequence[Sequence[str]], epoc
         and its :class:`~cl_teach.data.CharNgrams`; embed with
         ``cl_teach.models.embed_bags(model.post_tower, featurizer.transform(texts), featurizer.idf_)``.
     """
-    vocab = tag_vocabulary(tags)
-    index = {t: i for i, t in enumerate(vocab)}
-    featurizer = CharNgrams(ngram_range=(1, 3), min_count=3).fit(list(posts) + vocab)
-    pairs = np.array([(i, index[t]) for i, ts in enumerate(tags) for t in ts])
-    torch.manual_seed(seed)
-    model = DualTower(featurizer.n_features_, dim=64, out_dim=64, shared=True, temperature=0.1,
-                      head=False, init_std=0.01)
-    loader = HashtagPairLoader(featurizer.transform(posts), featurizer.transform(vocab), pairs,
-                        featurizer.idf_, batch_size=min(256, len(pairs)), drop=0.5, seed=seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=1e-4, fused=True)
-    fit(model, loader, epochs=epochs, optimizer=opt, callbacks=callbacks, progress=progress)
-    return model.cpu(), featurizer
+    tower = fit_open_world_tower(posts, None, tags, tag_vocabulary(tags),
+                                 TowerConfig(replies=False, epochs=epochs), seed=seed,
+                                 callbacks=callbacks, progress=progress)
+    return tower.model, tower.featurizer

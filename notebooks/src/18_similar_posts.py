@@ -64,10 +64,15 @@ print(f"database {X.shape}, {len(queries)} queries with at least one relevant po
       f"(median {int(np.median([len(r) for r in relevant]))} relevant each)")
 
 
+def without_self(ids, qs, k=10):
+    """The first k ids of each row of a (k + 1)-search, the query itself removed."""
+    return np.array([[j for j in row if j != q][:k] for row, q in zip(ids.tolist(), qs)])
+
+
 def neighbours(index, vectors, k=10):
     """Top-k database ids of each query, the query itself removed."""
     _, ids = index.search(vectors[queries], k + 1)
-    return np.array([[j for j in row if j != q][:k] for row, q in zip(ids.tolist(), queries)])
+    return without_self(ids, queries, k)
 
 # %% [markdown]
 # ## Exact search is brute force
@@ -195,7 +200,7 @@ def timed(index, repeats=3):
         t = time.perf_counter()
         _, ids = index.search(xq, 11)                    # only the search is timed
         best = min(best, time.perf_counter() - t)
-    ids = np.array([[j for j in row if j != q][:10] for row, q in zip(ids.tolist(), queries)])
+    ids = without_self(ids, queries)
     return ids, 1000 * best / len(queries)
 
 
@@ -366,7 +371,7 @@ km = faiss.Kmeans(X0.shape[1], len(centroids), niter=20, seed=SEED)
 km.train(np.ascontiguousarray(X0, dtype=np.float32))
 mismatched = ivf_search(X, km.centroids, X[queries[:300]], nprobe=4, k=11)[1]
 for name, ids in (("quantizer from X (matched)", matched), ("quantizer from X0 (mismatched)", mismatched)):
-    ids = np.array([[j for j in row if j != q][:10] for row, q in zip(ids.tolist(), queries[:300])])
+    ids = without_self(ids, queries[:300])
     rec = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids.tolist(), exact[:300].tolist())])
     print(f"{name:31s} recall of exact top-10 at nprobe 4: {rec:.3f}")
 # END SOLUTION
