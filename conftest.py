@@ -14,6 +14,36 @@ def _seed():
     yield
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test whatever CL_TEACH_THREADS says (claims whose numbers are
+    thresholded); ``pytestmark = pytest.mark.usefixtures("one_thread")`` in a test file."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
+def untrained_vs_best_baseline():
+    """``compare(on)``: the untrained SmallCNN (BN re-estimated) minus the better fair baseline, a
+    paired Interval on Fashion-MNIST (3,000 / 1,000): what every "beats the baselines" claim must
+    reject. The broken variant of the claims tests of notebooks 12 and 13."""
+    def compare(on: str):
+        from cl_teach import seed_everything
+        from cl_teach.data import load_fashion_mnist
+        from cl_teach.evaluation import baselines, best_baseline, knn_and_probe
+        from cl_teach.metrics import recalibrate_batchnorm
+        from cl_teach.models import SmallCNN
+        train = load_fashion_mnist("train").subset(3000, seed=0)
+        test = load_fashion_mnist("test").subset(1000, seed=1)
+        seed_everything(0)
+        _, best = best_baseline(baselines(SmallCNN, train, test), on=on)
+        seed_everything(1)
+        return knn_and_probe(recalibrate_batchnorm(SmallCNN(), train.x), train, test).compare(best, on=on)
+    return compare
+
+
 # --- the suite's own time, per part --------------------------------------------------------------
 def suite_part(nodeid: str) -> str:
     """Which part of the suite a test belongs to: "notebooks", "browser" or "units".

@@ -22,13 +22,7 @@ D = 64
 RANK_MIN = 4.0          # notebook 09: eval-mode effective rank of z on held-out images
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")       # conftest.py; seed 0 comes from _seed
 
 
 def _images(n, seed=0):

@@ -16,13 +16,7 @@ T_MAX = 0.5
 CHANCE = 1 / 511                        # 2N - 1 candidates for N = 256
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")       # conftest.py; seed 0 comes from _seed
 
 
 # --- the notebook's definitions ------------------------------------------------------------
