@@ -133,15 +133,16 @@ print(f"coverage (ceiling of recall): dev {OW.coverage(answers['dev']):.3f}, "
 # %%
 def no_learning(query):
     """(Q, C) score matrices of the signals that learn nothing, for the posts of ``query``."""
-    q_texts, t_texts = post_texts(query["posts"], query["convs"]), post_texts(train["posts"], train["convs"])
-    x_query, x_train = vec.transform(q_texts), vec.transform(t_texts)
+    x_query = vec.transform(post_texts(query["posts"], query["convs"]))
     return {"TF-IDF": H.tfidf_scores(vec, x_query, candidates),
-            "kNN votes": H.hashtag_votes(H.tfidf_scores(vec, x_query, x_train),
-                                         H.tag_matrix(train["tags"], candidates)),
-            "popularity": np.broadcast_to(prior, (len(q_texts), len(candidates))).copy()}
+            "kNN votes": H.hashtag_votes(H.tfidf_scores(vec, x_query, x_train), train_tags),
+            "popularity": np.broadcast_to(prior, (x_query.shape[0], len(candidates))).copy()}
 
 
-vec = H.tfidf_vectorizer(post_texts(train["posts"], train["convs"]) + H.tag_vocabulary(train["tags"]))
+train_texts = post_texts(train["posts"], train["convs"])
+vec = H.tfidf_vectorizer(train_texts + H.tag_vocabulary(train["tags"]))
+x_train = vec.transform(train_texts)                              # long texts: transform once
+train_tags = H.tag_matrix(train["tags"], candidates)              # (N_train, C) who carries what
 prior = OW.popularity_scores(upstream_tags + train["tags"], candidates)
 S = {"dev": no_learning(dev), "test": no_learning(test_)}
 
@@ -239,7 +240,7 @@ for name, w in w_ensemble.items():
 # them, the tower and TF-IDF can place them by their characters.
 
 # %%
-seen = H.tag_matrix(train["tags"], candidates).sum(0) > 0          # has a training post
+seen = train_tags.sum(0) > 0                                      # has a training post
 unseen = {j for j in range(len(candidates)) if not seen[j]}
 has_unseen = [i for i, a in enumerate(answers["test"]) if a & unseen]
 unseen_answers = [answers["test"][i] & unseen for i in has_unseen]
@@ -353,10 +354,9 @@ pairs = [(i, t) for i, ts in enumerate(train["tags"]) for t in dict.fromkeys(ts)
 batch = np.random.default_rng(SEED).choice(len(pairs), 256, replace=False)
 n_tags = [len(set(train["tags"][pairs[j][0]])) for j in batch]
 print("false negatives masked in a random batch of 256 (index negatives):", sum(n - 1 for n in n_tags))
-tfidf_test = H.tfidf_scores(vec, vec.transform(post_texts(test.posts[:500], test.convs[:500])),
-                            vec.transform(post_texts(train["posts"], train["convs"])))
+tfidf_test = H.tfidf_scores(vec, vec.transform(post_texts(test.posts[:500], test.convs[:500])), x_train)
 for k in (5, 30, 100):
-    v = H.hashtag_votes(tfidf_test, H.tag_matrix(train["tags"], candidates), k=k)
+    v = H.hashtag_votes(tfidf_test, train_tags, k=k)
     r = OW.per_post_metrics(v, answers["test"][:500])["recall@10"].mean()
     print(f"votes k={k:3d}: recall@10 on 500 test posts = {r:.3f}")
 if record.exists():
