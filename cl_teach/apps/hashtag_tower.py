@@ -98,19 +98,8 @@ def fit_open_world_tower(posts: Sequence[str], replies: Sequence[str] | None,
     Raises:
         ValueError: on misaligned inputs, a bad config or fewer pairs than one batch.
     """
-    if len(tags) != len(posts):
-        raise ValueError(f"tags must hold one hashtag list per post ({len(posts)}), got {len(tags)}")
-    if not isinstance(config, TowerConfig):
-        raise TypeError(f"config must be a TowerConfig, got {type(config).__name__}")
+    featurizer, texts, pairs = _featurize_pairs(posts, replies, tags, candidates, config)
     candidates = list(candidates)
-    if len(set(candidates)) != len(candidates) or not candidates:
-        raise ValueError(f"candidates must be non-empty and unique, got {len(candidates)} with "
-                         f"{len(candidates) - len(set(candidates))} duplicates")
-    texts = post_texts(posts, replies if config.replies else None)
-    featurizer = CharNgrams(ngram_range=(1, 3), min_count=config.min_count).fit(texts + candidates)
-    index = {t: i for i, t in enumerate(candidates)}
-    pairs = np.array([(i, index[t]) for i, ts in enumerate(tags) for t in dict.fromkeys(ts)
-                      if t in index]).reshape(-1, 2)
     torch.manual_seed(seed)
     model = DualTower(featurizer.n_features_, dim=config.dim, out_dim=config.dim, shared=True,
                       temperature=config.temperature, head=config.head, init_std=0.01,
@@ -122,3 +111,29 @@ def fit_open_world_tower(posts: Sequence[str], replies: Sequence[str] | None,
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4, fused=True)
     fit(model, loader, epochs=config.epochs, optimizer=opt, callbacks=callbacks, progress=progress)
     return OpenWorldTower(model.cpu(), featurizer, candidates, config)
+
+
+def _featurize_pairs(posts, replies, tags, candidates, config):
+    """The tower's inputs, shared with the classifier: ``(featurizer, texts, pairs)``.
+
+    Hashed character 1-3-grams seen in >= ``config.min_count`` texts (post texts and
+    candidates); ``pairs`` (P, 2) are the (post, candidate) pairs of ``tags``, each once.
+    """
+    if isinstance(tags, str) or len(tags) != len(posts):
+        raise ValueError(f"tags must hold one hashtag list per post ({len(posts)}), got "
+                         f"{len(tags) if not isinstance(tags, str) else 'a str'}")
+    if not isinstance(config, TowerConfig):
+        raise TypeError(f"config must be a TowerConfig, got {type(config).__name__}")
+    candidates = list(candidates)
+    if len(set(candidates)) != len(candidates) or not candidates:
+        raise ValueError(f"candidates must be non-empty and unique, got {len(candidates)} with "
+                         f"{len(candidates) - len(set(candidates))} duplicates")
+    texts = post_texts(posts, replies if config.replies else None)
+    featurizer = CharNgrams(ngram_range=(1, 3), min_count=config.min_count).fit(texts + candidates)
+    index = {t: i for i, t in enumerate(candidates)}
+    pairs = np.array([(i, index[t]) for i, ts in enumerate(tags) for t in dict.fromkeys(ts)
+                      if t in index]).reshape(-1, 2)
+    if len(pairs) == 0:
+        raise ValueError(f"tags must hold at least one hashtag among the candidates, got 0 (post, "
+                         f"candidate) pairs from {len(posts)} posts")
+    return featurizer, texts, pairs

@@ -6,6 +6,7 @@ from .clip import CLIP
 from .deepcluster import DeepCluster
 from .dino import DINO
 from .dual_tower import DualTower
+from .hashtag_classifier import SoftmaxClassifier
 from .moco import MoCo
 from .moco_v3 import MoCoV3
 from .self_guided import SelfGuided
@@ -16,4 +17,5 @@ from .swav import SwAV
 from .wenlan import WenLan
 
 __all__ = ["BYOL", "BarlowTwins", "DINO", "DeepCluster", "Method", "MoCo", "MoCoV3", "SimCLR", "SimSiam",
-           "SwAV", "ema_update", "CLIP", "DualTower", "SimCSE", "SelfGuided", "WenLan", "cosine_momentum"]
+           "SwAV", "ema_update", "CLIP", "DualTower", "SimCSE", "SelfGuided", "WenLan", "cosine_momentum",
+           "SoftmaxClassifier"]
