@@ -27,7 +27,8 @@ LABELS = {"loss": "training loss", "lr": "learning rate", "feature_std": "std of
           "uniformity": "uniformity (lower = better)", "knn": "kNN accuracy",
           "key_query_distance": "||theta_k - theta_q||", "prototypes_used": "prototypes used (batch)",
           "teacher_entropy": "teacher entropy (nats)", "teacher_batch_entropy": "entropy of mean P_t",
-          "diag_mean": "mean diagonal of C", "offdiag_abs_mean": "mean |off-diagonal of C|"}
+          "diag_mean": "mean diagonal of C", "offdiag_abs_mean": "mean |off-diagonal of C|",
+          "dev_recall@10": "development recall@10"}
 
 
 def plot_history(history: History, keys: Sequence[str] = ("loss",), title: str | None = None,
@@ -69,7 +70,8 @@ class LivePlot(Callback):
     """Redraw :func:`plot_history` in place every ``every`` steps while :func:`fit` runs.
 
     In JupyterLab (and under nbval) the figure updates in one output; elsewhere it is only drawn
-    at the end and kept as ``self.fig`` (``fig.savefig(...)`` to look at it).
+    at the end and kept as ``self.fig`` (``fig.savefig(...)`` to look at it); the run's
+    :class:`History` is kept as ``self.history``.
     """
 
     def __init__(self, keys: Sequence[str] = ("loss",), every: int = 25, title: str | None = None,
@@ -99,7 +101,8 @@ class LivePlot(Callback):
             self._last = time.monotonic()
 
     def on_fit_end(self, method, history):
-        """Draw the final figure (kept as ``self.fig``)."""
+        """Draw the final figure (kept as ``self.fig``, the run's History as ``self.history``)."""
+        self.history = history
         self._draw(history)
 
 

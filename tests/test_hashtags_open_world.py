@@ -188,3 +188,32 @@ def test_fit_open_world_tower_errors():
         fit_open_world_tower(train.posts, train.convs, train.tags, cands, {"epochs": 1})
     with pytest.raises(ValueError, match="replies must hold one thread per post"):
         post_texts(["a", "b"], ["x"])
+
+
+def test_dev_recall_is_logged_every_epoch_and_leaves_the_training_unchanged():
+    from cl_teach.train import Callback
+
+    class Keep(Callback):
+        def on_fit_end(self, method, history):
+            self.history = history
+
+    train, dev = generated_weibo("valid", 1200), generated_weibo("test", 100)
+    cands = OW.open_world_candidates(train.tags)
+    answers = OW.answer_sets(dev.tags, cands)
+    cfg = TowerConfig(epochs=3, negatives="index")
+    keep = Keep()
+    with_dev = fit_open_world_tower(train.posts, train.convs, train.tags, cands, cfg, seed=0,
+                                    callbacks=[keep], dev=(dev.posts, dev.convs, answers))
+    plain = fit_open_world_tower(train.posts, train.convs, train.tags, cands, cfg, seed=0)
+    h = keep.history
+    per_epoch = len(h["loss"]) // cfg.epochs
+    expected = [per_epoch * e for e in range(1, cfg.epochs)] + [len(h["loss"]) - 1]
+    assert list(h.steps("dev_recall@10")) == expected
+    final = OW.per_post_metrics(with_dev.scores(dev.posts, dev.convs), answers)["recall@10"].mean()
+    assert h["dev_recall@10"][-1] == pytest.approx(final)         # the logged value is the real one
+    assert h["dev_recall@10"][-1] > h["dev_recall@10"][0] - 0.05 and final > 0.5
+    for a, b in zip(with_dev.model.parameters(), plain.model.parameters(), strict=True):
+        assert torch.equal(a, b)                                  # the callback changed nothing
+    with pytest.raises(ValueError, match="one answer set per post"):
+        fit_open_world_tower(train.posts, train.convs, train.tags, cands, cfg,
+                             dev=(dev.posts, dev.convs, answers[:-1]))

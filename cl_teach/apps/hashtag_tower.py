@@ -18,7 +18,7 @@ from ..data import CharNgrams, HashtagPairLoader
 from ..methods import DualTower
 from ..models import embed_bags
 from ..retrieval import EmbeddingIndex
-from ..train import fit
+from ..train import EvalCallback, fit
 
 __all__ = ["TowerConfig", "OpenWorldTower", "fit_open_world_tower", "post_texts"]
 
@@ -89,11 +89,15 @@ class OpenWorldTower:
 def fit_open_world_tower(posts: Sequence[str], replies: Sequence[str] | None,
                          tags: Sequence[Sequence[str]], candidates: Sequence[str],
                          config: TowerConfig = TowerConfig(), seed: int = 0, callbacks=(),
-                         progress: bool = False) -> OpenWorldTower:
+                         progress: bool = False, dev=None) -> OpenWorldTower:
     """Train a shared (post, hashtag) tower on the pairs of ``tags`` that are ``candidates``.
 
     Hashed character 1-3-grams seen in >= ``min_count`` texts (posts, replies and candidates),
-    n-gram dropout ``drop`` on both sides, AdamW, batch 256.
+    n-gram dropout ``drop`` on both sides, AdamW, batch 256. With ``dev = (posts, replies,
+    answers)`` (answer sets over ``candidates``, :func:`~cl_teach.apps.open_world.answer_sets`),
+    the development recall@10 is logged as ``dev_recall@10`` once per epoch and at the end (a
+    :class:`~cl_teach.train.EvalCallback`; it reads no random numbers, so the training is the
+    same with or without it).
 
     Raises:
         ValueError: on misaligned inputs, a bad config or fewer pairs than one batch.
@@ -109,8 +113,25 @@ def fit_open_world_tower(posts: Sequence[str], replies: Sequence[str] | None,
                                featurizer.idf_, batch_size=min(256, len(pairs)), drop=config.drop,
                                seed=seed, index=config.ids or config.negatives == "index")
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4, fused=True)
+    if dev is not None:
+        callbacks = [EvalCallback(_dev_recall(featurizer, candidates, config, dev), every=len(loader),
+                                  name="dev_recall@10"), *callbacks]      # first: a LivePlot sees the last
     fit(model, loader, epochs=config.epochs, optimizer=opt, callbacks=callbacks, progress=progress)
     return OpenWorldTower(model.cpu(), featurizer, candidates, config)
+
+
+def _dev_recall(featurizer, candidates, config, dev):
+    """``fn(model) -> recall@10`` of the development posts for an EvalCallback."""
+    from .open_world import per_post_metrics
+    posts, replies, answers = dev
+    if len(answers) != len(posts):
+        raise ValueError(f"dev must be (posts, replies, answers) with one answer set per post "
+                         f"({len(posts)}), got {len(answers)}")
+
+    def fn(model) -> float:
+        s = OpenWorldTower(model, featurizer, candidates, config).scores(posts, replies)
+        return float(per_post_metrics(s, answers)["recall@10"].mean())
+    return fn
 
 
 def _featurize_pairs(posts, replies, tags, candidates, config):
