@@ -49,8 +49,12 @@ def _marker(line: str, word: str, markdown: bool) -> bool:
     return s == word
 
 
-def strip_solutions(source: str, markdown: bool = False, where: str = "cell") -> tuple[str, int]:
-    """Replace every solution block of one cell; return the new source and the number replaced.
+def strip_solutions(source: str, markdown: bool = False, where: str = "cell",
+                    only: int | None = None) -> tuple[str, int]:
+    """Replace every solution block of one cell; return the new source and the number of blocks.
+
+    ``only=k`` replaces the k-th block (0-based) alone and keeps the others' code, for a grader
+    test that stubs one block at a time.
 
     Raises:
         ValueError: on an END without a BEGIN, a nested BEGIN, or a BEGIN never closed.
@@ -63,13 +67,16 @@ def strip_solutions(source: str, markdown: bool = False, where: str = "cell") ->
                 raise ValueError(f"{where}, line {i}: '{BEGIN}' inside another solution block")
             inside, n = True, n + 1
             indent = line[: len(line) - len(line.lstrip())]
-            out += ([f"{indent}*Your answer here.*"] if markdown
-                    else [f"{indent}# YOUR CODE HERE", f"{indent}raise NotImplementedError"])
+            if only is None or only == n - 1:
+                out += ([f"{indent}*Your answer here.*"] if markdown
+                        else [f"{indent}# YOUR CODE HERE", f"{indent}raise NotImplementedError"])
+            else:
+                inside = "kept"
         elif _marker(line, END, markdown):
             if not inside:
                 raise ValueError(f"{where}, line {i}: '{END}' without a '{BEGIN}'")
             inside = False
-        elif not inside:
+        elif not inside or inside == "kept":
             out.append(line)
     if inside:
         raise ValueError(f"{where}: '{BEGIN}' is never closed by '{END}'")
@@ -99,6 +106,97 @@ def student_notebook(stem: str) -> str:
         cell["id"] = f"c{i:02d}"                      # the ids of tools/nbtool.py's build
         nb.cells.append(cell)
     return nbformat.writes(nb) + "\n"
+
+
+def derive_stubs(stem: str) -> list[dict]:
+    """The derive functions that the student copy of ``stem`` turns into stubs.
+
+    A solution block inside a function of a code cell under a "## Derive ..." heading (up to the
+    next ``##`` heading). Returns ``[{"cell", "block", "function", "section": (first, end)}]``
+    with cell indices of the source's cells, in order.
+    """
+    import ast
+    cells = parse_percent((SRC_DIR / f"{stem}.py").read_text(encoding="utf-8"))
+    heads = [i for i, c in enumerate(cells) if c["cell_type"] == "markdown"
+             and any(line.startswith("## ") for line in c["source"].split("\n"))]
+    out = []
+    for h, start in enumerate(heads):
+        title = [line for line in cells[start]["source"].split("\n") if line.startswith("## ")][-1]
+        if not title[3:].lower().startswith("derive"):
+            continue
+        end = heads[h + 1] if h + 1 < len(heads) else len(cells)
+        for i in range(start + 1, end):
+            if cells[i]["cell_type"] != "code":
+                continue
+            src = cells[i]["source"]
+            lines = src.split("\n")
+            begins = [n for n, line in enumerate(lines, 1) if _marker(line, BEGIN, False)]
+            funcs = [f for f in ast.walk(ast.parse(src)) if isinstance(f, ast.FunctionDef)]
+            for k, line_no in enumerate(begins):
+                inner = [f for f in funcs if f.lineno < line_no <= f.end_lineno]
+                if inner:
+                    name = max(inner, key=lambda f: f.lineno).name        # the innermost
+                    out.append({"cell": i, "block": k, "function": name, "section": (start + 1, end)})
+    return out
+
+
+def grade_derive(stem: str, timeout: int = 600) -> list[dict]:
+    """Run the graders of ``stem``'s derive cells against broken stubs and the teacher's solution.
+
+    The notebook is executed from the top (one kernel, cwd ``notebooks/``) up to each derive
+    section; then, for each stubbed function alone, the section's cells run twice with a broken
+    body (the student copy's ``raise NotImplementedError``, and ``return None``: a grader that
+    only calls the function passes a no-op) and once with the teacher's body. Returns one row per
+    stub: ``{"function", "raised", "noop_error", "solution_error"}``: a real grader has
+    ``raised`` True (NotImplementedError from that function), ``noop_error`` an exception name
+    and ``solution_error`` None.
+
+    Raises:
+        RuntimeError: when a teacher cell before a derive section fails.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    cells = parse_percent((SRC_DIR / f"{stem}.py").read_text(encoding="utf-8"))
+    stubs = derive_stubs(stem)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c["source"]) for c in cells]     # execute_cell stores by index
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            allow_errors=True, resources={"metadata": {"path": str(ROOT / "notebooks")}})
+
+    def run(first: int, end: int, replace: dict | None = None):
+        """Execute code cells [first, end); stop at the first error and return it (or None)."""
+        for i in range(first, end):
+            if cells[i]["cell_type"] != "code":
+                continue
+            cell = nbformat.v4.new_code_cell((replace or {}).get(i, cells[i]["source"]))
+            client.execute_cell(cell, i)
+            errors = [o for o in cell.outputs if o.output_type == "error"]
+            if errors:
+                return errors[0]
+        return None
+
+    rows, done = [], 0
+    with client.setup_kernel():
+        for section in dict.fromkeys(s["section"] for s in stubs):
+            err = run(done, section[0])
+            if err is not None:
+                raise RuntimeError(f"{stem}: a teacher cell before the derive section failed: "
+                                   f"{err.ename}: {err.evalue}")
+            for stub in (s for s in stubs if s["section"] == section):
+                stubbed, _ = strip_solutions(cells[stub["cell"]]["source"], only=stub["block"])
+                err = run(*section, {stub["cell"]: stubbed})
+                raised = (err is not None and err.ename == "NotImplementedError"
+                          and any(stub["function"] in line for line in err.traceback))
+                noop = stubbed.replace("raise NotImplementedError", "return None", 1)
+                err_noop = run(*section, {stub["cell"]: noop})
+                err_ok = run(*section)
+                rows.append({"function": stub["function"], "raised": raised,
+                             "noop_error": None if err_noop is None else err_noop.ename,
+                             "solution_error": None if err_ok is None
+                             else f"{err_ok.ename}: {err_ok.evalue}"})
+            done = section[1]
+    return rows
 
 
 def stems() -> list[str]:
@@ -138,4 +236,15 @@ def check() -> int:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="fail when the committed copies are out of sync")
-    sys.exit(check() if ap.parse_args().check else write_all())
+    ap.add_argument("--grade", nargs="+", metavar="STEM",
+                    help="run these notebooks' derive graders against broken stubs and the solution")
+    args = ap.parse_args()
+    if args.grade:
+        bad = 0
+        for stem in args.grade:
+            for row in grade_derive(stem):
+                ok = row["raised"] and row["noop_error"] and row["solution_error"] is None
+                bad += not ok
+                print(f"{stem} {row['function']}: {'ok' if ok else 'NOT A REAL CHECK'} {row}")
+        sys.exit(1 if bad else 0)
+    sys.exit(check() if args.check else write_all())

@@ -8,6 +8,9 @@ Each notebook has one source, ``notebooks/src/NN_name.py``, in the "percent" for
     python tools/nbtool.py run    [NAMES...]   # build, execute in place, print wall times, and
                                                # regenerate the student copies (tools/exercises.py)
     python tools/nbtool.py check               # every .ipynb matches its source (CI runs this)
+    python tools/nbtool.py retext [NAMES...]   # copy the source's text into the executed notebook,
+                                               # outputs kept, when only markdown or comment lines
+                                               # changed (refuses a change of code or NBVAL markers)
 
 NAMES are stems like ``01_infonce_temperature``; none means all.
 """
@@ -110,6 +113,38 @@ def check() -> int:
     return 1 if bad else 0
 
 
+def _code_only(source: str) -> list[str]:
+    """The lines that can change what a code cell computes or how nbval checks it."""
+    return [line.rstrip() for line in source.split("\n")
+            if line.strip() and (not line.strip().startswith("#") or line.strip().startswith("# NBVAL"))]
+
+
+def retext(stem: str) -> bool:
+    """Give ``notebooks/<stem>.ipynb`` its source's text when only markdown or comments differ.
+
+    Returns whether the notebook changed. Raises ValueError (naming the cell) when the cells
+    differ in number, kind, code or NBVAL markers: that notebook must be re-executed (``run``).
+    """
+    import nbformat
+    path = NB_DIR / f"{stem}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    want = parse_percent((SRC_DIR / f"{stem}.py").read_text(encoding="utf-8"))
+    if [c.cell_type for c in nb.cells] != [c["cell_type"] for c in want]:
+        raise ValueError(f"{path}: the cells differ in number or kind from notebooks/src/{stem}.py; "
+                         f"re-execute it with `python tools/nbtool.py run {stem}`")
+    changed = False
+    for i, (cell, new) in enumerate(zip(nb.cells, want, strict=True)):
+        if cell.source == new["source"]:
+            continue
+        if cell.cell_type == "code" and _code_only(cell.source) != _code_only(new["source"]):
+            raise ValueError(f"{path}, cell {i}: its code or NBVAL markers changed, not only comments; "
+                             f"re-execute it with `python tools/nbtool.py run {stem}`")
+        cell.source, changed = new["source"], True
+    if changed:
+        nbformat.write(nb, path)
+    return changed
+
+
 def _stems(args):
     return args or sorted(p.stem for p in SRC_DIR.glob("[0-9][0-9]_*.py"))
 
@@ -128,5 +163,10 @@ if __name__ == "__main__":
         subprocess.run([sys.executable, str(ROOT / "tools" / "exercises.py")], check=True)
     elif cmd == "check":
         sys.exit(check())
+    elif cmd == "retext":
+        for s in _stems(names):
+            print(f"{s}: {'text updated, outputs kept' if retext(s) else 'unchanged'}")
+        import subprocess
+        subprocess.run([sys.executable, str(ROOT / "tools" / "exercises.py")], check=True)
     else:
         sys.exit(__doc__)

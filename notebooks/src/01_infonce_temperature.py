@@ -69,15 +69,18 @@ device = cl_teach.setup(SEED)
 # %%
 def my_info_nce(q, k, tau):
     """q, k: (N, D); k[i] is the positive of q[i], the other N - 1 keys its negatives (K = N)."""
+    # BEGIN SOLUTION
     q, k = q / q.norm(dim=1, keepdim=True), k / k.norm(dim=1, keepdim=True)
     logits = q @ k.T / tau                                   # (N, N): query i against every key
     labels = torch.arange(q.shape[0])                        # the positive of query i is key i
     log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)   # log-softmax, stable
     return -log_prob[labels, labels].mean()
+    # END SOLUTION
 
 
 def my_nt_xent(z1, z2, tau):
     """z1, z2: (N, D), two views of N images -> 2N views, each with K = 2N - 1 candidates."""
+    # BEGIN SOLUTION
     n = z1.shape[0]
     z = F.normalize(torch.cat([z1, z2]), dim=1)              # (2N, D)
     sim = z @ z.T / tau                                      # (2N, 2N)
@@ -85,6 +88,7 @@ def my_nt_xent(z1, z2, tau):
     pos = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])   # the twin of view i
     log_prob = sim - torch.logsumexp(sim, dim=1, keepdim=True)
     return -log_prob[torch.arange(2 * n), pos].mean()
+    # END SOLUTION
 
 # %% [markdown]
 # Check: the package functions compute the same numbers.

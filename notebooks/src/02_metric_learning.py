@@ -195,27 +195,33 @@ assert same_votes > 0.99, "on the unit sphere, nearest in Euclidean distance = m
 # %%
 def pair_loss_inline(x1, x2, same, margin):
     """Hadsell et al. (2006), without their 1/2: y d^2 + (1 - y) max(0, m - d)^2, averaged."""
+    # BEGIN SOLUTION
     d = (x1 - x2).norm(dim=1)                                        # (N,) distance of each pair
     return torch.where(same, d.pow(2), F.relu(margin - d).pow(2)).mean()
+    # END SOLUTION
 
 
 def batch_hard_inline(z, y, margin):
     """Batch-hard triplets: each anchor with its farthest positive and its nearest negative."""
+    # BEGIN SOLUTION
     d = torch.cdist(z, z)                                            # (N, N) Euclidean distances
     same = y[:, None] == y[None]                                     # (N, N), the diagonal included
     d_ap = d.masked_fill(~same, float("-inf")).amax(dim=1)           # (N,) farthest positive
     d_an = d.masked_fill(same, float("inf")).amin(dim=1)             # (N,) nearest negative
     return F.relu(d_ap - d_an + margin).mean()
+    # END SOLUTION
 
 
 def supcon_inline(z, y, tau):
     """SupCon's L_out over the views z (V N, D) with labels y (V N,): all same-label views are positives."""
+    # BEGIN SOLUTION
     z = F.normalize(z, dim=1)
     self_ = torch.eye(len(y), dtype=torch.bool)
     logits = (z @ z.T / tau).masked_fill(self_, float("-inf"))      # (VN, VN); a view is not a candidate
     log_prob = logits.log_softmax(dim=1)                             # log p(k | i) over k != i
     positive = (y[:, None] == y[None]) & ~self_                      # P(i)
     return -(log_prob.masked_fill(~positive, 0).sum(1) / positive.sum(1)).mean()
+    # END SOLUTION
 
 
 # %%

@@ -50,13 +50,17 @@ test_set = load_fashion_mnist("test").subset(2_000, seed=SEED + 1)
 
 # %%
 def my_feature_std(z):
+    # BEGIN SOLUTION
     zn = z / z.norm(dim=1, keepdim=True)                    # on the sphere
     return zn.std(dim=0).mean()                             # std of each dimension, averaged
+    # END SOLUTION
 
 def my_effective_rank(z):
+    # BEGIN SOLUTION
     s = torch.linalg.svdvals(F.normalize(z, dim=1))         # singular values, descending
     p = s / s.sum()
     return torch.exp(-(p * torch.log(p + 1e-12)).sum())
+    # END SOLUTION
 
 # %%
 g = torch.Generator().manual_seed(SEED)

@@ -108,12 +108,14 @@ display(plotting.show_images(augmentation_views(train_set.x[idx[:6]], 1.0, 0.25,
 
 # %%
 def nt_xent_inline(z1, z2, tau):
+    # BEGIN SOLUTION
     n = z1.shape[0]
     z = F.normalize(torch.cat([z1, z2]), dim=1)            # (2N, D): all views on the unit sphere
     logits = z @ z.T / tau                                 # (2N, 2N) cosine similarities / tau
     logits.fill_diagonal_(float("-inf"))                   # a view is not its own negative
     positive = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])   # j(i): the other view
     return F.cross_entropy(logits, positive)               # mean over the 2N views
+    # END SOLUTION
 
 
 # %%

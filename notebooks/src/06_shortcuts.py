@@ -241,12 +241,14 @@ print("jitter only: the pixel layout finds > 90% of positives; with crops < 30%"
 
 # %%
 def knn_inline(h_bank, y_bank, h_query, k=20, temperature=0.07):
+    # BEGIN SOLUTION
     bank = torch.nn.functional.normalize(h_bank, dim=1)                 # (N, D)
     q = torch.nn.functional.normalize(h_query, dim=1)                   # (M, D)
     sim, idx = (q @ bank.T).topk(k, dim=1)                              # (M, k) nearest neighbours
     votes = torch.zeros(q.shape[0], int(y_bank.max()) + 1)
     votes.scatter_add_(1, y_bank.long()[idx], (sim / temperature).exp())
     return votes.argmax(dim=1)                                          # (M,) predicted labels
+    # END SOLUTION
 
 
 h_bank, h_query = train.x[:2000].flatten(1), test.x[:500].flatten(1)

@@ -69,21 +69,25 @@ print(train, "\n", test)
 
 # %%
 def moco_loss_inline(q, k, queue, tau):
+    # BEGIN SOLUTION
     q, k = F.normalize(q, dim=1), F.normalize(k, dim=1)        # queries, keys: (N, C)
     l_pos = (q * k).sum(dim=1, keepdim=True)                   # (N, 1)
     l_neg = q @ F.normalize(queue, dim=1).T                    # (N, K)
     logits = torch.cat([l_pos, l_neg], dim=1) / tau            # (N, 1 + K)
     labels = torch.zeros(q.shape[0], dtype=torch.long)         # the positive is class 0
     return F.cross_entropy(logits, labels)
+    # END SOLUTION
 
 
 @torch.no_grad()
 def momentum_and_enqueue_inline(f_k, f_q, queue, ptr, keys, m):
+    # BEGIN SOLUTION
     for p_k, p_q in zip(f_k.parameters(), f_q.parameters()):
         p_k.mul_(m).add_((1 - m) * p_q)                        # theta_k <- m theta_k + (1 - m) theta_q
     n, K = keys.shape[0], queue.shape[0]
     queue[(ptr + torch.arange(n)) % K] = keys                  # replace the oldest keys
     return (ptr + n) % K
+    # END SOLUTION
 
 
 g = torch.Generator().manual_seed(SEED)
@@ -380,17 +384,21 @@ print(f"TinyViT: {vit.num_patches} patch tokens + [CLS] -> tokens {tuple(vit.tok
 
 # %%
 def ctr_inline(q, k, tau):
+    # BEGIN SOLUTION
     q, k = F.normalize(q, dim=1), F.normalize(k, dim=1)        # queries, keys: (N, P)
     logits = q @ k.T / tau                                     # (N, N): q_i . k_j / tau
     labels = torch.arange(q.shape[0])                          # the positive of q_i is k_i
     return F.cross_entropy(logits, labels) * (2 * tau)
+    # END SOLUTION
 
 
 def mocov3_loss_inline(m, x1, x2):
+    # BEGIN SOLUTION
     q1, q2 = (m.predictor(m.projector(m.encoder(x))) for x in (x1, x2))         # (N, P), gradient
     with torch.no_grad():                                                       # keys: none
         k1, k2 = (m.momentum_projector(m.momentum_encoder(x)) for x in (x1, x2))
     return ctr_inline(q1, k2, m.temperature) + ctr_inline(q2, k1, m.temperature)
+    # END SOLUTION
 
 
 cl_teach.setup(SEED, verbose=False)

@@ -86,6 +86,7 @@ print(train, "\n", test)
 # %%
 @torch.no_grad()
 def sinkhorn_inline(S, n_iters=3, eps=0.05):
+    # BEGIN SOLUTION
     Q = torch.exp(S / eps).T                       # (K, N), the authors' layout
     K, N = Q.shape
     Q /= Q.sum()                                   # total mass 1
@@ -93,13 +94,16 @@ def sinkhorn_inline(S, n_iters=3, eps=0.05):
         Q /= Q.sum(dim=1, keepdim=True); Q /= K    # each prototype gets 1/K
         Q /= Q.sum(dim=0, keepdim=True); Q /= N    # each image has 1/N
     return (Q * N).T                               # (N, K), rows sum to 1
+    # END SOLUTION
 
 
 def swapped_loss_inline(s1, s2, tau=0.1):
+    # BEGIN SOLUTION
     q1, q2 = sinkhorn_inline(s1), sinkhorn_inline(s2)                 # codes: no gradient
     l12 = -(q1 * F.log_softmax(s2 / tau, dim=1)).sum(dim=1).mean()   # view 2 predicts q1
     l21 = -(q2 * F.log_softmax(s1 / tau, dim=1)).sum(dim=1).mean()   # view 1 predicts q2
     return (l12 + l21) / 2
+    # END SOLUTION
 
 
 g = torch.Generator().manual_seed(SEED)
@@ -384,6 +388,7 @@ def faiss_kmeans(x, K, seed):
 
 def split_empty_inline(x, C, y, rng):
     """Every empty cluster takes over part of a donor (the paper's fix, as Faiss does it)."""
+    # BEGIN SOLUTION
     y, K = y.copy(), len(C)
     size = np.bincount(y, minlength=K)
     for c in np.flatnonzero(size == 0):
@@ -398,12 +403,15 @@ def split_empty_inline(x, C, y, rng):
         y[rows[new]], C[c], C[donor] = c, C[donor] + delta, C[donor] - delta
         size[c], size[donor] = new.sum(), (~new).sum()
     return y
+    # END SOLUTION
 
 
 def pseudo_labels_inline(h, K, dim, seed):
+    # BEGIN SOLUTION
     x = pca_whiten(h, dim)
     C, y, _ = faiss_kmeans(x, K, seed)
     return split_empty_inline(x, C, y, np.random.default_rng(seed))
+    # END SOLUTION
 
 
 cl_teach.setup(SEED, verbose=False)

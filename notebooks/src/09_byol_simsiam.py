@@ -79,15 +79,19 @@ print(train, "\n", test)
 
 # %%
 def byol_loss_inline(p1, p2, z1_t, z2_t):
+    # BEGIN SOLUTION
     def regression(p, z):                                   # || p/|p| - z/|z| ||^2 = 2 - 2 cos
         return (F.normalize(p, dim=1) - F.normalize(z, dim=1)).pow(2).sum(dim=1)
     return ((regression(p1, z2_t.detach()) + regression(p2, z1_t.detach())) / 2).mean()
+    # END SOLUTION
 
 
 @torch.no_grad()
 def target_update_inline(target, online, tau):
+    # BEGIN SOLUTION
     for xi, theta in zip(target.parameters(), online.parameters()):
         xi.copy_(tau * xi + (1 - tau) * theta)              # xi <- tau xi + (1 - tau) theta
+    # END SOLUTION
 
 
 cl_teach.setup(SEED, verbose=False)
@@ -101,7 +105,12 @@ with torch.no_grad():
 ours = byol_loss_inline(p1, p2, t1, t2)
 assert torch.allclose(ours, out["loss"], atol=1e-5)
 assert torch.allclose(ours, 2 + negative_cosine(p1, t2) + negative_cosine(p2, t1), atol=1e-5)
+with torch.no_grad():                       # move the online encoder away from its copy, the target
+    g = torch.Generator().manual_seed(SEED)   # (at initialisation they are equal: any update passes)
+    for theta in byol.encoder.parameters():
+        theta.add_(0.01 * torch.randn(theta.shape, generator=g))
 target = copy.deepcopy(byol.target_encoder)
+assert not all(torch.equal(a, b) for a, b in zip(target.parameters(), byol.encoder.parameters()))
 target_update_inline(target, byol.encoder, 0.99)
 ema_update(byol.target_encoder, byol.encoder, 0.99)
 assert all(torch.allclose(a, b) for a, b in zip(target.parameters(), byol.target_encoder.parameters()))

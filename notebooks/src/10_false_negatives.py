@@ -90,14 +90,18 @@ print("training images per class:", M_c.tolist())
 # %%
 def fn_pairs(y, C):
     """Exact counts: same-label ordered pairs (i, j), i != j, in a batch of labels y; all pairs."""
+    # BEGIN SOLUTION
     n_c = torch.bincount(y, minlength=C)                        # (C,) images of each class
     return int((n_c * (n_c - 1)).sum()), len(y) * (len(y) - 1)
+    # END SOLUTION
 
 
 def fn_rate_expected(M_c):
     """E[rho] = sum_c M_c (M_c - 1) / (M (M - 1)), exact, for batches drawn without replacement."""
+    # BEGIN SOLUTION
     M = int(M_c.sum())
     return Fraction(int((M_c * (M_c - 1)).sum()), M * (M - 1))
+    # END SOLUTION
 
 
 def fn_per_view_bruteforce(y):

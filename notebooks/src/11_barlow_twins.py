@@ -63,6 +63,7 @@ print(train, "\n", test)
 
 # %%
 def barlow_inline(zA, zB, lambd=5e-3):
+    # BEGIN SOLUTION
     N, D = zA.shape
     zA = (zA - zA.mean(0)) / torch.sqrt(zA.var(0, unbiased=False) + 1e-5)   # (N, D), batch-normalised
     zB = (zB - zB.mean(0)) / torch.sqrt(zB.var(0, unbiased=False) + 1e-5)
@@ -70,6 +71,7 @@ def barlow_inline(zA, zB, lambd=5e-3):
     on_diag = (1 - torch.diagonal(C)).pow(2).sum()
     off_diag = (C - torch.diag(torch.diagonal(C))).pow(2).sum()
     return on_diag + lambd * off_diag, C
+    # END SOLUTION
 
 
 g = torch.Generator().manual_seed(SEED)

@@ -100,15 +100,19 @@ print(train, "\n", test)
 
 # %%
 def dino_loss_inline(student, teacher, c, tau_s=0.1, tau_t=0.04):
+    # BEGIN SOLUTION
     P_t = [F.softmax((t.detach() - c) / tau_t, dim=1) for t in teacher]      # (N, K) each, no gradient
     log_P_s = [F.log_softmax(s / tau_s, dim=1) for s in student]             # (N, K) each
     losses = [-(p_t * log_P_s[v]).sum(dim=1).mean()
               for i, p_t in enumerate(P_t) for v in range(len(student)) if v != i]
     return sum(losses) / len(losses)
+    # END SOLUTION
 
 
 def center_update_inline(c, teacher, m=0.9):
+    # BEGIN SOLUTION
     return m * c + (1 - m) * torch.cat(teacher).mean(dim=0)                   # (K,)
+    # END SOLUTION
 
 
 cl_teach.setup(SEED, verbose=False)
@@ -148,6 +152,7 @@ display(show_images(torch.cat(rows, dim=1)[None], scale=6,                 # one
 
 # %%
 def multicrop_loss_inline(s_global, s_local, t_global, c, tau_s=0.1, tau_t=0.04):
+    # BEGIN SOLUTION
     P_t = [F.softmax((t.detach() - c) / tau_t, dim=1) for t in t_global]     # 2 x (N, K): the targets
 
     def H(p_t, s):                                                           # cross-entropy, batch mean
@@ -156,6 +161,7 @@ def multicrop_loss_inline(s_global, s_local, t_global, c, tau_s=0.1, tau_t=0.04)
     terms = [H(P_t[0], s_global[1]), H(P_t[1], s_global[0])]                # each global view: the other
     terms += [H(p_t, s) for s in s_local for p_t in P_t]                     # each local crop: both
     return sum(terms) / len(terms), len(terms)                               # 2 + 2V terms
+    # END SOLUTION
 
 
 cl_teach.setup(SEED, verbose=False)

@@ -124,6 +124,7 @@ print(vocab, f"| unknown share of test tokens: {(test_ids == 1).sum() / (test_id
 # %%
 def my_simcse(z1, z2, tau=0.05, hard_negatives=None, same=None):
     """z1: (N, D) anchors; z2: (N, D) positives; hard_negatives: (N, D); same: (N, N or 2N) bool."""
+    # BEGIN SOLUTION
     keys = z2 if hard_negatives is None else torch.cat([z2, hard_negatives])   # (N or 2N, D)
     logits = F.normalize(z1, dim=1) @ F.normalize(keys, dim=1).T / tau        # (N, N or 2N)
     target = torch.arange(z1.shape[0])                                        # positive of row i: column i
@@ -132,6 +133,7 @@ def my_simcse(z1, z2, tau=0.05, hard_negatives=None, same=None):
         drop[target, target] = False                                         # the positive always stays
         logits = logits.masked_fill(drop, float("-inf"))                     # false negatives leave
     return F.cross_entropy(logits, target)
+    # END SOLUTION
 
 
 torch.manual_seed(SEED)

@@ -93,12 +93,14 @@ display(plotting.show_images(shapes_test.images[:8], nrow=8, scale=1.3,
 # %%
 def my_clip_loss(u, v, tau):
     """u: (N, D) image embeddings, v: (N, D) caption embeddings; pair i is (u[i], v[i])."""
+    # BEGIN SOLUTION
     u, v = F.normalize(u, dim=1), F.normalize(v, dim=1)
     logits = u @ v.T / tau                                     # (N, N): row = image, column = caption
     labels = torch.arange(u.shape[0])                          # the right caption of image i is i
     image_to_text = F.cross_entropy(logits, labels)            # log-sum-exp over each row
     text_to_image = F.cross_entropy(logits.T, labels)          # ... and over each column
     return (image_to_text + text_to_image) / 2
+    # END SOLUTION
 
 
 g = torch.Generator().manual_seed(SEED)

@@ -122,6 +122,7 @@ print("USE is multilingual: cos('dog face', '狗脸') =", round(float(zh[0] @ zh
 def my_queue_nce(q, k, queue, tau, q_ids=None, queue_ids=None):
     """q: (N, D) queries of one modality; k: (N, D) momentum keys of the other; queue: (K, D);
     q_ids (N,), queue_ids (K,): pair ids -- a queue key of the query's own pair is left out."""
+    # BEGIN SOLUTION
     q = F.normalize(q, dim=1)
     candidates = F.normalize(torch.cat([k, queue]), dim=1)     # (N + K, D): the batch's keys, then the queue
     logits = q @ candidates.T / tau                            # (N, N + K)
@@ -130,13 +131,16 @@ def my_queue_nce(q, k, queue, tau, q_ids=None, queue_ids=None):
         keep_batch = torch.zeros(len(q_ids), k.shape[0], dtype=torch.bool)
         logits = logits.masked_fill(torch.cat([keep_batch, own], dim=1), float("-inf"))
     return F.cross_entropy(logits, torch.arange(q.shape[0]))   # the positive of query i is key i
+    # END SOLUTION
 
 
 def my_enqueue(queue, ptr, keys):
     """Replace the oldest len(keys) entries (a ring buffer); return the new pointer."""
+    # BEGIN SOLUTION
     idx = (ptr + torch.arange(keys.shape[0])) % queue.shape[0]
     queue[idx] = keys
     return (ptr + keys.shape[0]) % queue.shape[0]
+    # END SOLUTION
 
 
 torch.manual_seed(SEED)

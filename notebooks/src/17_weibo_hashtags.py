@@ -79,6 +79,7 @@ print(valid, test, sep="\n")
 
 # %%
 def my_index_nce(query, candidates, target, false_negatives, temperature):
+    # BEGIN SOLUTION
     q = query / query.norm(dim=1, keepdim=True)                    # (N, D) on the sphere
     c = candidates / candidates.norm(dim=1, keepdim=True)          # (C, D): the whole index
     logits = q @ c.T / temperature                                 # (N, C)
@@ -87,6 +88,7 @@ def my_index_nce(query, candidates, target, false_negatives, temperature):
     logits = logits.masked_fill(false_negatives & ~positive, float("-inf"))   # out, not pushed
     log_softmax = logits - torch.logsumexp(logits, dim=1, keepdim=True)       # stable at low tau
     return -log_softmax[torch.arange(len(q)), target].mean()
+    # END SOLUTION
 
 
 # %%

@@ -497,10 +497,12 @@ for name, (z_emoji, z_test, _) in Z.items():
 
 # %%
 def my_csls(z_query, z_cand, z_pool, K=10):
+    # BEGIN SOLUTION
     cos = z_query @ z_cand.T                                           # (Q, N), rows L2-normalised
     r_T = cos.topk(K, dim=1).values.mean(1)                            # (Q,) a query's K nearest candidates
     r_S = (z_pool @ z_cand.T).topk(K, dim=0).values.mean(0)            # (N,) a candidate's K nearest queries
     return 2 * cos - r_T[:, None] - r_S[None, :]
+    # END SOLUTION
 
 
 # %%

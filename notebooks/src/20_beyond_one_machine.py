@@ -86,17 +86,21 @@ print(train, "\n", test)
 # %%
 def my_gather(chunks):
     """What all_gather gives every process: the W chunks (N, D), concatenated in rank order."""
+    # BEGIN SOLUTION
     return torch.cat(chunks)                                        # (W N, D)
+    # END SOLUTION
 
 
 def my_nt_xent(z1, z2, tau):
     """NT-Xent of 05, written out: each of the 2B views against the other 2B - 1."""
+    # BEGIN SOLUTION
     B = z1.shape[0]
     z = F.normalize(torch.cat([z1, z2]), dim=1)                     # (2B, D)
     sim = z @ z.T / tau                                             # (2B, 2B)
     sim.fill_diagonal_(float("-inf"))                               # a view is not its own negative
     twin = torch.arange(2 * B).roll(B)                              # (2B,) the positive of view i
     return F.cross_entropy(sim, twin)
+    # END SOLUTION
 
 
 def local_nt_xent(z1, z2, world_size, tau):
