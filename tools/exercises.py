@@ -170,6 +170,7 @@ def grade_derive(stem: str, timeout: int = 600) -> list[dict]:
             if cells[i]["cell_type"] != "code":
                 continue
             cell = nbformat.v4.new_code_cell((replace or {}).get(i, cells[i]["source"]))
+            nb.cells[i] = cell                 # before: display updates look the cell up by index
             client.execute_cell(cell, i)
             errors = [o for o in cell.outputs if o.output_type == "error"]
             if errors:

@@ -28,28 +28,15 @@ SRC_DIR = NB_DIR / "src"
 
 
 def parse_percent(text: str) -> list[dict]:
-    """Split a percent-format script into ``[{"cell_type", "source"}]``."""
-    cells, kind, lines = [], None, []
+    """Split a percent-format script into ``[{"cell_type", "source"}]``.
 
-    def flush():
-        if kind is not None:
-            while lines and not lines[-1].strip():
-                lines.pop()
-            while lines and not lines[0].strip():
-                lines.pop(0)
-            src = "\n".join(lines)
-            if kind == "markdown":
-                src = "\n".join(line[2:] if line.startswith("# ") else line.lstrip("#") for line in lines)
-            cells.append({"cell_type": kind, "source": src})
-
-    for line in text.splitlines():
-        if line.startswith("# %%"):
-            flush()
-            kind, lines = ("markdown" if "[markdown]" in line else "code"), []
-        elif kind is not None:
-            lines.append(line)
-    flush()
-    return cells
+    jupytext's reader (the format's reference implementation, the one JupyterLab uses to open the
+    sources as notebooks): on every course source it gives the cells the hand-written parser it
+    replaces gave.
+    """
+    import jupytext
+    return [{"cell_type": c.cell_type, "source": c.source}
+            for c in jupytext.reads(text, fmt="py:percent").cells]
 
 
 def build(stem: str):
@@ -113,10 +100,16 @@ def check() -> int:
     return 1 if bad else 0
 
 
-def _code_only(source: str) -> list[str]:
-    """The lines that can change what a code cell computes or how nbval checks it."""
-    return [line.rstrip() for line in source.split("\n")
-            if line.strip() and (not line.strip().startswith("#") or line.strip().startswith("# NBVAL"))]
+def _code_only(source: str):
+    """What can change what a code cell computes or how nbval checks it: its syntax tree (comments
+    and layout dropped) and its NBVAL marker lines; the non-comment lines where it does not parse."""
+    import ast
+    markers = [line.strip() for line in source.split("\n") if line.strip().startswith("# NBVAL")]
+    try:
+        return ast.dump(ast.parse(source)), markers
+    except SyntaxError:                                          # e.g. an IPython magic
+        return [line.rstrip() for line in source.split("\n")
+                if line.strip() and not line.strip().startswith("#")], markers
 
 
 def retext(stem: str) -> bool:

@@ -26,7 +26,6 @@
 # line says `cuda`; if it says `cpu`, your PyTorch build does not see it.
 
 # %%
-
 import torch
 from IPython.display import display
 

@@ -11,7 +11,6 @@
 # **Prerequisites:** notebooks 01–03. **Time budget:** about 1.5 minutes on a 2-core laptop CPU.
 
 # %%
-
 import numpy as np
 import torch
 from IPython.display import display

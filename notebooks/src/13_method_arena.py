@@ -17,7 +17,6 @@
 # ## Setup
 
 # %%
-
 import numpy as np
 import torch
 from IPython.display import Markdown, display
