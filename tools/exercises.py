@@ -111,8 +111,9 @@ def student_notebook(stem: str) -> str:
 def derive_stubs(stem: str) -> list[dict]:
     """The derive functions that the student copy of ``stem`` turns into stubs.
 
-    A solution block inside a function of a code cell under a "## Derive ..." heading (up to the
-    next ``##`` heading). Returns ``[{"cell", "block", "function", "section": (first, end)}]``
+    A solution block inside a function of a code cell under a "## Derive ..." or "## Exercises"
+    heading (up to the next ``##`` heading): a function the learner writes, checked by a later
+    cell of its section. Returns ``[{"cell", "block", "function", "section": (first, end)}]``
     with cell indices of the source's cells, in order.
     """
     import ast
@@ -122,7 +123,7 @@ def derive_stubs(stem: str) -> list[dict]:
     out = []
     for h, start in enumerate(heads):
         title = [line for line in cells[start]["source"].split("\n") if line.startswith("## ")][-1]
-        if not title[3:].lower().startswith("derive"):
+        if not title[3:].lower().startswith(("derive", "exercises")):
             continue
         end = heads[h + 1] if h + 1 < len(heads) else len(cells)
         for i in range(start + 1, end):

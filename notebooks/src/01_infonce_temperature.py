@@ -375,24 +375,101 @@ _ = method.train()
 
 # %% [markdown]
 # ## Exercises
+# Each code exercise is a function to fill in; the cell after it checks it (in the student copy
+# too), so run that cell until it passes.
+#
 # 1. MoCo keeps a bank of negatives instead of using the batch. Write InfoNCE with an explicit
-#    `(K, D)` bank: logits `[q·k⁺, q·n₁, …, q·n_K] / τ`, label 0. Check it against
-#    `losses.info_nce(q, k, temperature, negatives=bank)`.
-# 2. In the explorer, find a temperature where the hardest negative gets about half the weight
-#    with hardness 0.5. What happens to that temperature when you raise the hardness?
+#    `(K, D)` bank: logits `[q·k⁺, q·n₁, …, q·n_K] / τ`, label 0.
+
+# %%
+def my_info_nce_bank(q, k, bank, tau):
+    """q, k: (N, D) queries and their positives; bank: (K, D) negatives shared by every query."""
+    # BEGIN SOLUTION
+    q, k, bank = F.normalize(q, dim=1), F.normalize(k, dim=1), F.normalize(bank, dim=1)
+    logits = torch.cat([(q * k).sum(1, keepdim=True), q @ bank.T], dim=1) / tau   # (N, 1 + K)
+    return -(logits[:, 0] - torch.logsumexp(logits, dim=1)).mean()
+    # END SOLUTION
+
 
 # %%
 bank = torch.randn(100, 16, generator=g)
 q, k = torch.randn(8, 16, generator=g), torch.randn(8, 16, generator=g)
-# BEGIN SOLUTION
-def my_info_nce_bank(q, k, bank, tau):
-    q, k, bank = F.normalize(q, dim=1), F.normalize(k, dim=1), F.normalize(bank, dim=1)
-    logits = torch.cat([(q * k).sum(1, keepdim=True), q @ bank.T], dim=1) / tau   # (N, 1 + K)
-    return -(logits[:, 0] - torch.logsumexp(logits, dim=1)).mean()
+for tau in (0.05, 0.5):
+    ours, pkg = my_info_nce_bank(q, k, bank, tau), losses.info_nce(q, k, temperature=tau, negatives=bank)
+    assert torch.allclose(ours, pkg, atol=1e-5), f"at tau = {tau}: yours {ours:.5f}, the package {pkg:.5f}"
+print("exercise 1: my_info_nce_bank equals losses.info_nce(..., negatives=bank)")
 
-assert torch.allclose(my_info_nce_bank(q, k, bank, 0.1),
-                      losses.info_nce(q, k, temperature=0.1, negatives=bank), atol=1e-5)
-# END SOLUTION
+# %% [markdown]
+# 2. The explorer's question, answered by code: write `tau_for_share(share, hardness)`, the
+#    temperature at which the hardest negative gets `share` of the gradient weight
+#    (`temperature_stats(tau, hardness=hardness)["hardest_share"]`). The share falls as τ rises,
+#    so a bisection on $\log	au$ between 0.001 and 10 finds it.
+
+# %%
+def tau_for_share(share, hardness=0.5):
+    """The temperature where the hardest of the explorer's 32 negatives gets ``share`` of the weight."""
+    # BEGIN SOLUTION
+    lo, hi = math.log(1e-3), math.log(10.0)
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        if temperature_stats(math.exp(mid), hardness=hardness)["hardest_share"] > share:
+            lo = mid                                   # still too concentrated: warm up
+        else:
+            hi = mid
+    return math.exp((lo + hi) / 2)
+    # END SOLUTION
+
+
+# %%
+# NBVAL_CHECK_OUTPUT
+t_half = tau_for_share(0.5)
+got = temperature_stats(t_half, hardness=0.5)["hardest_share"]
+assert abs(got - 0.5) < 0.01, f"at tau = {t_half:.4g} the hardest negative gets {got:.3f}, not 0.5"
+print(f"exercise 2: the hardest negative gets half the weight at tau = {t_half:.2f}")
+
+# %% [markdown]
+# 3. Now raise the hardness from 0.2 to 0.5 to 0.8 (the negatives move towards the positive).
+#    Does the temperature of exercise 2 change? Predict first, then run the cell below.
+
+# %%
+for h in (0.2, 0.5, 0.8):
+    cap = temperature_stats(1e-3, hardness=h)["hardest_share"]          # the coldest share: the most
+    t = f"{tau_for_share(0.5, hardness=h):.4f}" if cap > 0.5 else "none (never half)"
+    print(f"hardness {h}: tau for half the weight {t}; the hardest share at tau = 0.001: {cap:.3f}")
+
+# %% [markdown]
+# <details><summary><b>Worked answer</b> (open it when you have your own)</summary>
+#
+# Hardness moves every negative's similarity by the **same** amount (the spread stays 0.15), and
+# a softmax does not change when the same constant is added to all its inputs:
+# $p_j = e^{s_j/\tau} / \sum_l e^{s_l/\tau}$ is the same for $s_j + c$. So the weights *among
+# the negatives*, and the temperature that gives the hardest one half of them, do not depend on
+# the hardness (0.2 and 0.5 above). What hardness does change is the positive's share of the whole
+# softmax, and so the loss. At 0.8 the negatives reach the positive's similarity, where the
+# explorer caps them: several negatives tie at the cap, and even at τ → 0 the hardest one only gets
+# 1/(number tied) of the weight — no temperature gives it half.
+# </details>
+#
+# 4. The gradient of InfoNCE with respect to its logits is $\partial L / \partial \ell_j =
+#    (p_j - [j = 0]) / N$ for each of N queries (softmax minus the one-hot label). Write it and
+#    compare it with autograd.
+
+# %%
+def logit_gradient(logits):
+    """dL/dlogits of the mean cross-entropy with label 0 for each row of (N, 1 + K) logits."""
+    # BEGIN SOLUTION
+    p = torch.softmax(logits, dim=1)
+    p[:, 0] -= 1
+    return p / logits.shape[0]
+    # END SOLUTION
+
+
+# %%
+ell = torch.randn(6, 11, generator=g, dtype=torch.float64, requires_grad=True)
+(auto,) = torch.autograd.grad(F.cross_entropy(ell, torch.zeros(6, dtype=torch.long)), ell)
+ours = logit_gradient(ell.detach())
+assert torch.allclose(ours, auto), f"largest difference from autograd {(ours - auto).abs().max():.3g}"
+print("exercise 4: softmax minus one-hot, over N, is the gradient autograd computes")
 
 # %% [markdown]
 # ## Summary
