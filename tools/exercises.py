@@ -123,7 +123,7 @@ def derive_stubs(stem: str) -> list[dict]:
     out = []
     for h, start in enumerate(heads):
         title = [line for line in cells[start]["source"].split("\n") if line.startswith("## ")][-1]
-        if not title[3:].lower().startswith(("derive", "exercises")):
+        if not title[3:].lower().startswith(("derive", "exercise")):
             continue
         end = heads[h + 1] if h + 1 < len(heads) else len(cells)
         for i in range(start + 1, end):

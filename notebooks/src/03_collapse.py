@@ -260,20 +260,82 @@ display(plotting.plot_spectrum({f"{name} (eff. rank {r['rank']:.1f})": r["z"] fo
 # ## Explore
 # Run `run(...)` on a SimSiam with `output_bn=True` (the paper's projector) and no stop-gradient:
 # does the std monitor still see the collapse? What does the effective rank say?
+
+# %% [markdown]
+# ## Exercises
+# Each code exercise is a function (or a method) to fill in; the cell after it checks it, in the
+# student copy too.
 #
-# ## Exercise
-# Add a *uniformity* term to the positives-only loss,
-# $\mathcal L = \text{alignment} + \lambda\,\tfrac12\big(\text{uniformity}(z_1) + \text{uniformity}(z_2)\big)$
-# (notebook 04) with $\lambda = 1$, the weight Wang & Isola (ICML 2020) use, averaged over both
-# views as they do. Train and compare its monitors with positives-only. (Wang & Isola show this
-# alone learns good features.) Then try a *weak* term, $\lambda = 0.1$: is it enough to stop the collapse?
+# 1. **What a healthy spread looks like.** Write `sphere_sample(n, d, generator)`: n points drawn
+#    uniformly on the unit sphere of $\mathbb R^d$ (hint: a standard normal vector, normalised, is
+#    uniform on the sphere). The check compares the monitors with what uniform points give.
 
 # %%
-# NBVAL_IGNORE_OUTPUT
+def sphere_sample(n, d, generator):
+    """(n, d) points uniform on the unit sphere."""
+    # BEGIN SOLUTION
+    x = torch.randn(n, d, generator=generator)
+    return x / x.norm(dim=1, keepdim=True)
+    # END SOLUTION
+
+
+# %%
+g = torch.Generator().manual_seed(SEED)
+z_u = sphere_sample(4096, 64, g)
+assert z_u.shape == (4096, 64) and torch.allclose(z_u.norm(dim=1), torch.ones(4096), atol=1e-5), \
+    "each row must have norm 1"
+std_u, rank_u = metrics.feature_std(z_u).item(), metrics.effective_rank(z_u).item()
+assert abs(std_u - 1 / math.sqrt(64)) < 0.005, f"feature std {std_u:.4f}; uniform gives 1/sqrt(64) = 0.125"
+assert rank_u > 60 and abs(z_u.mean(0)).max() < 0.05, f"effective rank {rank_u:.1f}: not spread evenly"
+print(f"exercise 1: uniform on the sphere: std {std_u:.3f} (1/sqrt(64) = 0.125), effective rank {rank_u:.1f}")
+
+# %% [markdown]
+# 2. **A spectrum you choose.** Write `embedding_with_rank(n, d, r, generator)`: n embeddings in
+#    $\mathbb R^d$ that use exactly r directions equally (all r nonzero singular values equal): the
+#    "dimensional collapse" of the spectrum plot, made on purpose.
+
+# %%
+def embedding_with_rank(n, d, r, generator):
+    """(n, d) embeddings whose r nonzero singular values are equal."""
+    # BEGIN SOLUTION
+    u, _ = torch.linalg.qr(torch.randn(n, r, generator=generator))      # (n, r) orthonormal columns
+    v, _ = torch.linalg.qr(torch.randn(d, r, generator=generator))      # (d, r) orthonormal columns
+    return u @ v.T                                                      # singular values: r ones
+    # END SOLUTION
+
+
+# %%
+for r in (1, 3, 16):
+    z_r = embedding_with_rank(512, 64, r, g)
+    s_r = torch.linalg.svdvals(z_r)
+    assert z_r.shape == (512, 64) and (s_r > 1e-4).sum() == r, \
+        f"r = {r}: {(s_r > 1e-4).sum()} nonzero singular values"
+    assert torch.allclose(s_r[:r], s_r[0].expand(r), rtol=1e-3), f"r = {r}: the singular values differ"
+print("exercise 2: r equal singular values; the monitor (rows normalised first) reads",
+      {r: round(metrics.effective_rank(embedding_with_rank(512, 64, r, g)).item(), 1) for r in (1, 3, 16)})
+
+# %% [markdown]
+# <details><summary><b>Question: which monitor would miss a collapse to 3 directions, and
+# why?</b> (open it when you have your own answer)</summary>
+#
+# The std monitor. Look at the derive cell's printout: the "3-d subspace" embeddings have a
+# feature std close to the healthy ones', while their effective rank reads 3. The std of each
+# coordinate measures spread along the axes, and points spread over a 3-dimensional subspace
+# that is not aligned with the axes still vary along every axis. Only the spectrum counts the
+# directions used: *dimensional* collapse (Jing et al., ICLR 2022) shows in the effective rank
+# (and in the spectrum plot above), a *complete* collapse in both.
+# </details>
+#
+# 3. **The cure for Experiment 1.** Add a *uniformity* term to the positives-only loss,
+#    $\mathcal L = \text{alignment} + \lambda\,\tfrac12\big(\text{uniformity}(z_1) +
+#    \text{uniformity}(z_2)\big)$ (notebook 04) with $\lambda = 1$, the weight Wang & Isola
+#    (ICML 2020) use, averaged over both views as they do: write the loss in `training_step`. The
+#    check trains it as long as positives-only trained and compares the effective ranks.
+
+# %%
 from cl_teach.losses import uniformity
 
 
-# BEGIN SOLUTION
 class AlignUniform(PositivesOnly):
     def __init__(self, encoder, lam=1.0, dim=64):
         super().__init__(encoder, dim)
@@ -282,14 +344,20 @@ class AlignUniform(PositivesOnly):
     def training_step(self, batch):
         x1, x2 = batch
         z1, z2 = self.projector(self.encoder(x1)), self.projector(self.encoder(x2))
+        # BEGIN SOLUTION
         loss = alignment(z1, z2) + self.lam * (uniformity(z1) + uniformity(z2)) / 2
+        # END SOLUTION
         return {"loss": loss, "z1": z1.detach(), "z2": z2.detach()}
 
+
+# %%
+# NBVAL_IGNORE_OUTPUT
 cl_teach.setup(SEED, verbose=False)
-au = AlignUniform(models.SmallCNN(), lam=1.0)
-h_au = run(au, steps=60, title="alignment + uniformity")
-print(f"final std {h_au.last('feature_std'):.3f}, effective rank {h_au.last('effective_rank'):.1f}")
-# END SOLUTION
+h_au = run(AlignUniform(models.SmallCNN(), lam=1.0), steps=len(h_pos["loss"]), title="alignment + uniformity")
+rank_au, rank_pos = h_au.last("effective_rank"), h_pos.last("effective_rank")
+print(f"exercise 3: effective rank after {len(h_pos['loss'])} steps: alignment + uniformity "
+      f"{rank_au:.1f}, positives only {rank_pos:.1f}")
+assert rank_au > 5 * rank_pos, "with the uniformity term the embeddings should not collapse"
 
 # %% [markdown]
 # ## Summary
