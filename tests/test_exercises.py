@@ -34,7 +34,7 @@ def test_student_copy_has_no_solution_and_no_output(stem):
     text = "\n".join("".join(c["source"]) for c in nb["cells"])
     assert "BEGIN SOLUTION" not in text.replace("`# BEGIN SOLUTION`", "")
     placeholders = (len(re.findall(r"# YOUR CODE HERE\n\s*raise NotImplementedError", text))
-                    + text.count("*Your answer here.*"))
+                    + text.count(exercises.ANSWER_OPEN))
     assert placeholders >= exercises.count_solutions(stem)
     for c in nb["cells"]:
         if c["cell_type"] == "code":
@@ -55,7 +55,7 @@ def test_strip_keeps_indentation_and_code_around():
 def test_strip_markdown_answer():
     out, n = exercises.strip_solutions("Why?\n<!-- BEGIN SOLUTION -->\nBecause.\n<!-- END SOLUTION -->",
                                        markdown=True)
-    assert (out, n) == ("Why?\n*Your answer here.*", 1)
+    assert (out, n) == (f"Why?\n{exercises.ANSWER_OPEN}\n\nBecause.\n\n{exercises.ANSWER_CLOSE}", 1)
 
 
 @pytest.mark.parametrize("src,msg", [("# BEGIN SOLUTION\nx = 1", "never closed"),

@@ -11,6 +11,8 @@
 # **Prerequisites:** notebooks 01–03. **Time budget:** about 1.5 minutes on a 2-core laptop CPU.
 
 # %%
+import math
+
 import numpy as np
 import torch
 from IPython.display import display
@@ -333,11 +335,57 @@ display(fig)
 # `steps=600`: how do the points on the circle change? (At convergence, Wang & Liu predict a low
 # temperature spreads the points more uniformly and a high one leaves them clumpier; at 120 steps
 # the sweep above found the small-τ embedding the *least* uniform. Which one do you see at 600?)
+
+# %% [markdown]
+# ## Exercises
+# Each code exercise is a function to fill in; the cell after it checks it, in the student copy
+# too.
 #
-# ## Exercise
-# Wang & Isola train with $\mathcal L_{\text{align}} + \lambda \mathcal L_{\text{uniform}}$ directly.
-# Compute both metrics on the *backbone* features $h$ of `trained` and of `random_net`: does the
-# ordering you found on $z$ hold on $h$?
+# 1. Two points on the circle at angle $\theta$ apart: write `alignment_at_angle(theta)`, their
+#    alignment ($\alpha = 2$) in closed form (hint: $\lVert x - y\rVert^2 = 2 - 2\cos\theta$ on
+#    the unit sphere; notebook 02 derives it).
+
+# %%
+def alignment_at_angle(theta):
+    """Alignment (alpha = 2) of unit vectors at angle theta (a float, radians)."""
+    # BEGIN SOLUTION
+    return 2 - 2 * math.cos(theta)
+    # END SOLUTION
+
+
+# %%
+for theta in (0.0, 0.5, math.pi / 2, math.pi):
+    pair = torch.tensor([[1.0, 0.0]]), torch.tensor([[math.cos(theta), math.sin(theta)]])
+    want = metrics.alignment(*pair).item()
+    got = alignment_at_angle(theta)
+    assert abs(got - want) < 1e-5, f"theta = {theta:.3f}: yours {got}, metrics.alignment {want:.5f}"
+print("exercise 1: alignment = 2 - 2 cos(theta), from 0 (same point) to 4 (antipodes)")
+
+# %% [markdown]
+# 2. The most uniform two points are antipodal. Write `uniformity_of_antipodes(t)`, the
+#    uniformity of $\{x, -x\}$ in closed form, and say why the one-liner of the derive cell
+#    returned `-inf` for it at t = 200 while the package did not.
+
+# %%
+def uniformity_of_antipodes(t):
+    """Uniformity log E[exp(-t |x - y|^2)] of two antipodal unit vectors."""
+    # BEGIN SOLUTION
+    return -4.0 * t                       # |x - (-x)|^2 = 4: log exp(-4t), exactly
+    # END SOLUTION
+
+
+# %%
+for t in (0.5, 2.0, 200.0):
+    want = metrics.uniformity(far, t=t).item()
+    got = uniformity_of_antipodes(t)
+    assert abs(got - want) < 1e-3 * max(1.0, abs(want)), f"t = {t}: yours {got}, the package {want:.4f}"
+print("exercise 2: log exp(-4t) = -4t; exp(-800) underflows to 0 in float32 (log 0 = -inf), "
+      "log-sum-exp never forms it")
+
+# %% [markdown]
+# 3. Wang & Isola train with $\mathcal L_{\text{align}} + \lambda \mathcal L_{\text{uniform}}$
+#    directly. Compute both metrics on the *backbone* features $h$ of `trained` and of
+#    `random_net`: does the ordering you found on $z$ hold on $h$?
 
 # %%
 # BEGIN SOLUTION
