@@ -68,3 +68,23 @@ def test_dino_teacher_stats_bad_input():
         dino_teacher_stats(torch.full((8, 4), float("nan")), torch.zeros(4))
     with pytest.raises(ValueError, match="teacher_out"):
         dino_teacher_stats(torch.randn(8), torch.zeros(8))
+
+
+def test_explorers_carry_a_static_fallback():
+    """Displayed, an explorer adds a PNG of its figure and its readout as text for static viewers
+    (GitHub, nbconvert, the course site), beside the widget view that JupyterLab and Voila draw."""
+    import base64
+
+    import ipywidgets as W
+
+    from cl_teach.widgets import temperature_explorer
+    from cl_teach.widgets._explorer import explorer
+
+    data = temperature_explorer(temperature=0.2)._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in data
+    assert base64.b64decode(data["image/png"]).startswith(b"\x89PNG")
+    assert "tau = 0.2" in data["text/plain"] and "VBox" not in data["text/plain"]
+    # without a figure there is no picture, and the readout is still said in words
+    bare = explorer([W.FloatSlider(value=1.0)], lambda v: v, describe=lambda v: f"<b>value</b> {v}",
+                    html=True)._repr_mimebundle_()
+    assert "image/png" not in bare and bare["text/plain"].endswith("value 1.0")
