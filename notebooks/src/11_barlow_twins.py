@@ -218,29 +218,89 @@ assert diffs[("Barlow Twins", "probe")].low > 0, "the linear probe should beat r
 # claims nothing about kNN. Compare lambda = 0 with lambda = 5e-3 the same way (its interval is
 # printed above): whatever its sign, the gap in the accuracy of h is small next to the gap in the
 # rank of z, because the projector absorbs much of the redundancy (as in notebook 03).
-#
+
+# %% [markdown]
 # ## Exercises
-# 1. **Lambda sweep.** Train 120 steps each with lambda in {1e-3, 5e-3, 2e-2, 1e-1}. Plot the
-#    effective rank and kNN against lambda. Where does the invariance term start to lose?
-# 2. **Width.** Zbontar et al. (Figure 4) found Barlow Twins keeps improving with a wider
-#    projector, up to the widest they tried, 16384 (unlike SimCLR and BYOL, which saturate).
-#    Try `projection_dim=32` and `projection_dim=512`, once with lambda = 5e-3 and once with
-#    Tsai et al.'s lambda = 1/D.
+# Each code exercise is a function to fill in; the cell after it checks it, in the student copy
+# too.
 #
-# A solution for exercise 1 (set `RUN_SOLUTIONS = True` to run it, ~40 s):
+# 1. **The optimum, built by hand.** The loss is 0 exactly when C is the identity. For two
+#    *identical* views that means features that are standardised and uncorrelated over the batch:
+#    *whitened*. Write `whiten(z)` (centre, then multiply by the inverse square root of the batch
+#    covariance, e.g. from `torch.linalg.eigh`), and see the loss of identical whitened views vanish.
 
 # %%
-RUN_SOLUTIONS = False
-# BEGIN SOLUTION
-if RUN_SOLUTIONS:
-    for lambd in (1e-3, 5e-3, 2e-2, 1e-1):
-        cl_teach.setup(SEED, verbose=False)
-        m = BarlowTwins(SmallCNN(), lambd=lambd)
-        fit(m, ViewLoader(train.x, [Augment()] * 2, batch_size=256, seed=SEED + 2), steps=120, lr=5e-3,
-            progress=False)
-        print(f"lambda {lambd:g}: effective rank {rank_of_z(m):.1f}, "
-              f"kNN {knn_and_probe(m.encoder, train, test).knn:.3f}")
-# END SOLUTION
+def whiten(z):
+    """(N, D) -> (N, D) with zero mean and identity (biased) covariance over the batch, N > D."""
+    # BEGIN SOLUTION
+    zc = z - z.mean(0)
+    cov = zc.T @ zc / z.shape[0]                                        # (D, D)
+    evals, evecs = torch.linalg.eigh(cov)
+    return zc @ evecs @ torch.diag(evals.rsqrt()) @ evecs.T             # ZCA whitening
+    # END SOLUTION
+
+
+# %%
+g = torch.Generator().manual_seed(SEED)
+z_raw = torch.randn(512, 16, generator=g, dtype=torch.float64) @ torch.randn(16, 16, generator=g,
+                                                                            dtype=torch.float64)
+w = whiten(z_raw)
+c_w = cross_correlation(w, w)
+assert torch.allclose(c_w, torch.eye(16, dtype=torch.float64), atol=1e-4), \
+    f"C of the whitened views is not the identity: largest error {(c_w - torch.eye(16)).abs().max():.2g}"
+(loss_raw, _, red_raw, _), (loss_w, _, red_w, _) = (barlow_twins_loss(v, v, terms=True) for v in (z_raw, w))
+assert loss_w < 1e-4 < loss_raw, (loss_raw, loss_w)
+print(f"exercise 1: identical views; sum of squared off-diagonal C: correlated features {red_raw:.2f}, "
+      f"whitened {red_w:.1e} (the loss weighs it by lambda = 5e-3)")
+
+# %% [markdown]
+# 2. **Why it cannot collapse.** Write `loss_of_a_constant(D)`: the loss, in closed form, of
+#    an embedding that maps every image to the same point (hint: after the batch standardisation
+#    in `barlow_inline`, what is left of a constant, and so what is C?).
+
+# %%
+def loss_of_a_constant(D):
+    """barlow_twins_loss(z, z) when every row of the (N, D) z is the same vector."""
+    # BEGIN SOLUTION
+    return float(D)             # standardised, a constant is 0: C = 0, and each (1 - C_ii)^2 = 1
+    # END SOLUTION
+
+
+# %%
+for dim in (8, 32, D):
+    const = torch.randn(1, dim, generator=g).expand(64, dim).contiguous()
+    want = barlow_twins_loss(const, const).item()
+    got = loss_of_a_constant(dim)
+    assert abs(got - want) < 1e-3 * dim, f"D = {dim}: yours {got}, the package {want:.4f}"
+print(f"exercise 2: a collapsed embedding costs D (here {D}): the invariance term alone forbids it")
+
+# %% [markdown]
+# 3. **The batch must be larger than D.** With N = 16 images and D = 32 dimensions, no embedding,
+#    however good, brings the loss of two identical views to 0. Which term stays above 0, and
+#    what is the least it can be? Predict, then run the cell (it prints a bound to compare with).
+
+# %%
+for n in (16, 33, 64):
+    z_n = torch.randn(n, 32, generator=g, dtype=torch.float64)
+    z_n = whiten(z_n) if n > 32 else z_n
+    _, on_diag, off_diag, c_n = barlow_twins_loss(z_n, z_n, terms=True)
+    r = torch.linalg.matrix_rank(c_n).item()
+    print(f"N = {n:2d}, D = 32: rank of C {r:2d}, invariance term {on_diag.item():.3f}, redundancy "
+          f"term {off_diag.item():6.2f} (bound D^2/rank - D = {32 ** 2 / r - 32:.2f})")
+
+# %% [markdown]
+# <!-- BEGIN SOLUTION -->
+# For identical views each dimension is perfectly correlated with itself, so $C_{ii} = 1$ and the
+# invariance term is 0 whatever N is. The redundancy term is the one that stays. After centring,
+# the N rows span at most N - 1 directions, so C (D × D, positive semi-definite, unit diagonal)
+# has rank r ≤ N - 1. Its eigenvalues $\mu_k$ sum to its trace, D, over at most r nonzero ones, so
+# by Cauchy–Schwarz $\lVert C\rVert_F^2 = \sum_k \mu_k^2 \ge D^2 / r$, and the off-diagonal part
+# is at least $D^2/r - D$: 36.3 for N = 16, D = 32, reached only when the r eigenvalues are equal
+# (the random batch above sits above it). Once N > D, whitening reaches C = I (33 and 64 above).
+# The batch must outnumber the dimensions for the redundancy term to be satisfiable. Zbontar et
+# al. (2021) train with N = 2048 and D = 8192, more dimensions than images in a batch: at their
+# scale the floor is there too, and the loss is minimised, never zeroed.
+# <!-- END SOLUTION -->
 
 # %% [markdown]
 # ## Summary
