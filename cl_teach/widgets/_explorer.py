@@ -84,7 +84,9 @@ def _static_box():
                 fig = self._fallback.get("fig")
                 if fig is not None:
                     buf = io.BytesIO()
-                    fig.savefig(buf, format="png", dpi=80)
+                    with warnings.catch_warnings():             # emoji: as in redraw
+                        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+                        fig.savefig(buf, format="png", dpi=80)
                     data["image/png"] = base64.b64encode(buf.getvalue()).decode("ascii")
                 return data
 
