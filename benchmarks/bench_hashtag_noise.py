@@ -34,13 +34,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import RESULTS, loadavg, machine, set_threads  # noqa: E402
-from benchmarks.bench_hashtags import Split, log, non_learned  # noqa: E402
+from benchmarks.bench_hashtags import log, non_learned, open_world_protocol  # noqa: E402
 from cl_teach.apps import hashtag_noise as N  # noqa: E402
 from cl_teach.apps import hashtags as H  # noqa: E402
 from cl_teach.apps import open_world as OW  # noqa: E402
 from cl_teach.apps.hashtag_classifier import fit_hashtag_classifier  # noqa: E402
 from cl_teach.apps.hashtag_tower import TowerConfig, post_texts  # noqa: E402
-from cl_teach.data import load_train_tags, load_weibo  # noqa: E402
 
 SHARES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 CLASSIFIER_GRID = [dict(lr=1e-2, epochs=10), dict(lr=3e-2, epochs=10), dict(lr=1e-2, epochs=20),
@@ -63,20 +62,12 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     set_threads(1)
     t0 = time.time()
-    valid, test_ws = load_weibo("valid"), load_weibo("test")
-    upstream = load_train_tags()
-    candidates = OW.open_world_candidates(upstream, valid.tags)
-    OW.check_open_world(candidates, upstream, valid.tags)
-    train, test = Split(valid), Split(test_ws)
-    answers = OW.answer_sets(test.tags, candidates)
+    w = open_world_protocol()
+    upstream, candidates, train, test, answers = w.upstream, w.candidates, w.train, w.test, w.answers
+    dev_train, dev, dev_candidates, dev_answers = w.dev_train, w.dev, w.dev_candidates, w.dev_answers
     tower_cfg = tower_config()
 
     # ---- the classifier's options on the development split (clean labels) --------------------
-    perm = np.random.default_rng(0).permutation(len(valid))
-    dev_train = Split(valid, np.sort(perm[len(valid) // 5:]))
-    dev = Split(valid, np.sort(perm[:len(valid) // 5]))
-    dev_candidates = OW.open_world_candidates(upstream, dev_train.tags)
-    dev_answers = OW.answer_sets(dev.tags, dev_candidates)
     tried = []
     for change in CLASSIFIER_GRID:
         cfg = replace(tower_cfg, **change)

@@ -29,6 +29,7 @@ import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -104,6 +105,28 @@ def log(msg: str, t0: float) -> None:
     print(f"[{time.time() - t0:6.0f}s] {msg}", flush=True)
 
 
+def open_world_protocol() -> SimpleNamespace:
+    """The splits and candidate sets of the benchmark (also ``bench_hashtag_noise.py``'s).
+
+    Test world: ``valid`` trains, ``test`` is scored, the candidates are ``train_tag.txt`` +
+    ``valid``'s hashtags (``check_open_world``: never a test-only one). Development world: a fifth
+    of ``valid`` (a fixed permutation) is scored, the rest trains, its own candidate set.
+    """
+    valid, test_ws = load_weibo("valid"), load_weibo("test")
+    upstream = load_train_tags()
+    candidates = OW.open_world_candidates(upstream, valid.tags)
+    OW.check_open_world(candidates, upstream, valid.tags)            # never a test-only hashtag
+    test = Split(test_ws)
+    perm = np.random.default_rng(0).permutation(len(valid))          # the development split
+    dev_train = Split(valid, np.sort(perm[len(valid) // 5:]))
+    dev = Split(valid, np.sort(perm[:len(valid) // 5]))
+    dev_candidates = OW.open_world_candidates(upstream, dev_train.tags)
+    return SimpleNamespace(valid=valid, test_ws=test_ws, upstream=upstream, candidates=candidates,
+                           train=Split(valid), test=test, answers=OW.answer_sets(test.tags, candidates),
+                           dev_train=dev_train, dev=dev, dev_candidates=dev_candidates,
+                           dev_answers=OW.answer_sets(dev.tags, dev_candidates))
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -112,19 +135,10 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     set_threads(1)
     t0 = time.time()
-    valid, test_ws = load_weibo("valid"), load_weibo("test")
-    train_tags = load_train_tags()
-    candidates = OW.open_world_candidates(train_tags, valid.tags)
-    OW.check_open_world(candidates, train_tags, valid.tags)          # never a test-only hashtag
-    train, test = Split(valid), Split(test_ws)
-    answers = OW.answer_sets(test.tags, candidates)
-
-    rng = np.random.default_rng(0)                                    # the development split
-    perm = rng.permutation(len(valid))
-    dev_rows, fit_rows = np.sort(perm[:len(valid) // 5]), np.sort(perm[len(valid) // 5:])
-    dev_train, dev = Split(valid, fit_rows), Split(valid, dev_rows)
-    dev_candidates = OW.open_world_candidates(train_tags, dev_train.tags)
-    dev_answers = OW.answer_sets(dev.tags, dev_candidates)
+    w = open_world_protocol()
+    valid, test_ws, train_tags, candidates = w.valid, w.test_ws, w.upstream, w.candidates
+    train, test, answers = w.train, w.test, w.answers
+    dev_train, dev, dev_candidates, dev_answers = w.dev_train, w.dev, w.dev_candidates, w.dev_answers
     log(f"{len(candidates)} candidates; test coverage {OW.coverage(answers):.4f}, "
         f"dev coverage {OW.coverage(dev_answers):.4f}", t0)
 
