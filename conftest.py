@@ -1,8 +1,13 @@
 """Test-wide settings (root conftest: outside testpaths, so --doctest-modules never collects it)."""
 import os
+import sys
+from pathlib import Path
 
 import pytest
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
+pytest_plugins = ["nbval_grader"]      # nbval's run of a notebook also grades its derive stubs
 
 os.environ.setdefault("CL_TEACH_THREADS", "1")
 torch.set_num_threads(int(os.environ["CL_TEACH_THREADS"]))   # as the notebooks: one thread

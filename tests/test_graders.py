@@ -92,19 +92,62 @@ def test_every_notebook_with_a_derive_section_stubs_its_functions():
                 f"'# BEGIN SOLUTION' / '# END SOLUTION': the student copy would ship it solved")
 
 
-GRADED = [s for s in exercises.stems() if exercises.derive_stubs(s)]
+TOY_NB = TOY + """
+# %%
+# NBVAL_CHECK_OUTPUT
+print(round(float(np.random.rand()), 6))
+"""
 
 
-def check_graders(stem, monkeypatch):
-    """Every stub of ``stem`` is called by its grader, a no-op fails it, the solution passes."""
-    monkeypatch.setenv("CL_TEACH_THREADS", "1")
-    rows = exercises.grade_derive(stem)
-    for r in rows:
-        assert r["solution_error"] is None, f"{stem}: the teacher's {r['function']} fails its grader: {r}"
-        assert r["raised"], f"{stem}: no cell of the derive section calls the stub of {r['function']}"
-        assert r["noop_error"], f"{stem}: a no-op {r['function']} passes its grader: the check is empty"
+def nbval_toy(tmp_path, checks: dict[str, str]) -> dict[str, str]:
+    """Execute one toy notebook per grader cell (name -> check), then run pytest + nbval with the
+    grading plugin on them, as the suite does; return each notebook's outcome per cell."""
+    import subprocess
+    import xml.etree.ElementTree as ET
+
+    import nbformat
+    from nbclient import NotebookClient
+    for name, check in checks.items():
+        cells = exercises.parse_percent(TOY_NB.format(check=check))
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import numpy as np\nnp.random.seed(0)")] + [
+            nbformat.v4.new_markdown_cell(c["source"]) if c["cell_type"] == "markdown"
+            else nbformat.v4.new_code_cell(c["source"]) for c in cells])     # seeded before the section
+        NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+        nbformat.write(nb, tmp_path / f"{name}.ipynb")
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    env = {**__import__("os").environ, "PYTHONPATH": str(ROOT / "tools")}
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "nbval_grader",
+                    "--nbval-lax", "--nbval-current-env", "--junitxml", str(tmp_path / "r.xml"),
+                    *[f"{n}.ipynb" for n in checks]], cwd=tmp_path, env=env, capture_output=True, timeout=300)
+    out = {}
+    for case in ET.parse(tmp_path / "r.xml").getroot().iter("testcase"):
+        failed = case.find("failure") is not None or case.find("error") is not None
+        out.setdefault(case.get("classname").removesuffix(".ipynb"), []).append("failed" if failed else "passed")
+    return out
 
 
-@pytest.mark.parametrize("stem", GRADED[::2])       # the other half: test_graders_b.py (its own worker)
-def test_derive_graders_catch_broken_stubs(stem, monkeypatch):
-    check_graders(stem, monkeypatch)
+def test_nbval_run_grades_the_stubs_and_keeps_the_checked_outputs(tmp_path):
+    """In the suite's own path (nbval + tools/nbval_grader.py): the real grader's notebook passes
+    every cell, the last one a checked random draw after the section, which shows that the broken
+    runs (their grader draws too) left the random state as they found it; an unchecked call and a
+    missing call fail the section's first cell, and the teacher's run goes on unchanged."""
+    got = nbval_toy(tmp_path, {
+        "real": "assert np.isclose(my_mean(np.random.rand(3)), 0.5, atol=0.5)",
+        "unchecked": "my_mean(np.random.rand(3))",
+        "missing": "np.random.rand(3)",
+    })
+    assert got["real"] == ["passed"] * 5, got
+    assert got["unchecked"] == got["missing"] == ["passed", "failed", "passed", "passed", "passed"], got
+
+
+def test_every_graded_notebook_is_run_by_nbval():
+    """The grading rides on nbval: each notebook with derive stubs has its executed copy, whose
+    cells are those of its source (so the stubs found in the .ipynb are the source's)."""
+    import nbformat
+    for stem in exercises.stems():
+        stubs = exercises.derive_stubs(stem)
+        if not stubs:
+            continue
+        nb = nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4)
+        assert [(s["function"], s["section"]) for s in exercises.find_stubs(nb.cells)] == [
+            (s["function"], s["section"]) for s in stubs], f"notebooks/{stem}.ipynb is stale"

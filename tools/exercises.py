@@ -119,15 +119,20 @@ def student_notebook(stem: str) -> str:
 
 
 def derive_stubs(stem: str) -> list[dict]:
-    """The derive functions that the student copy of ``stem`` turns into stubs.
+    """The derive functions that the student copy of ``stem`` turns into stubs (:func:`find_stubs`
+    of its source's cells)."""
+    return find_stubs(parse_percent((SRC_DIR / f"{stem}.py").read_text(encoding="utf-8")))
+
+
+def find_stubs(cells: list) -> list[dict]:
+    """The derive functions among ``cells`` (a source's, or an ``.ipynb``'s: same cells, same order).
 
     A solution block inside a function of a code cell under a "## Derive ..." or "## Exercises"
     heading (up to the next ``##`` heading): a function the learner writes, checked by a later
     cell of its section. Returns ``[{"cell", "block", "function", "section": (first, end)}]``
-    with cell indices of the source's cells, in order.
+    with cell indices, in order.
     """
     import ast
-    cells = parse_percent((SRC_DIR / f"{stem}.py").read_text(encoding="utf-8"))
     heads = [i for i, c in enumerate(cells) if c["cell_type"] == "markdown"
              and any(line.startswith("## ") for line in c["source"].split("\n"))]
     out = []
@@ -151,16 +156,59 @@ def derive_stubs(stem: str) -> list[dict]:
     return out
 
 
+def run_section(execute, cells: list, section: tuple[int, int], replace: dict | None = None):
+    """Execute the code cells of ``section`` (``[first, end)``), with ``replace`` (cell index ->
+    source) put in; stop at the first error and return it (``{"ename", "evalue", "traceback"}``),
+    or None. ``execute(index, source)`` runs one cell in the kernel and returns its error or None."""
+    for i in range(*section):
+        if cells[i]["cell_type"] == "code":
+            err = execute(i, (replace or {}).get(i, cells[i]["source"]))
+            if err is not None:
+                return err
+    return None
+
+
+def grade_stub(execute, cells: list, stub: dict) -> dict:
+    """Run ``stub``'s section twice with a broken body: the student copy's ``raise
+    NotImplementedError`` and a no-op ``return None`` (a grader that only calls the function passes
+    it). Returns ``{"function", "raised", "noop_error"}``: a real grader has ``raised`` True
+    (NotImplementedError from that function) and ``noop_error`` an exception name.
+
+    The section's cells re-run after this (the teacher's body) redefine what the broken runs left.
+    """
+    stubbed, _ = strip_solutions(cells[stub["cell"]]["source"], only=stub["block"])
+    err = run_section(execute, cells, stub["section"], {stub["cell"]: stubbed})
+    raised = (err is not None and err["ename"] == "NotImplementedError"
+              and any(stub["function"] in line for line in err["traceback"]))
+    noop = stubbed.replace("raise NotImplementedError", "return None", 1)
+    err_noop = run_section(execute, cells, stub["section"], {stub["cell"]: noop})
+    return {"function": stub["function"], "raised": raised,
+            "noop_error": None if err_noop is None else err_noop["ename"]}
+
+
+def grade_problems(rows: list[dict]) -> list[str]:
+    """What is wrong with the graders of ``rows`` (:func:`grade_stub`'s), as sentences; [] if nothing."""
+    out = []
+    for r in rows:
+        if not r["raised"]:
+            out.append(f"no cell of the section calls the stub of {r['function']}: the student copy "
+                       f"would run on without it")
+        if not r["noop_error"]:
+            out.append(f"a no-op {r['function']} (return None) passes its grader: the check is empty")
+        if r.get("solution_error"):
+            out.append(f"the teacher's {r['function']} fails its grader: {r['solution_error']}")
+    return out
+
+
 def grade_derive(stem: str, timeout: int = 600) -> list[dict]:
     """Run the graders of ``stem``'s derive cells against broken stubs and the teacher's solution.
 
     The notebook is executed from the top (one kernel, cwd ``notebooks/``) up to each derive
-    section; then, for each stubbed function alone, the section's cells run twice with a broken
-    body (the student copy's ``raise NotImplementedError``, and ``return None``: a grader that
-    only calls the function passes a no-op) and once with the teacher's body. Returns one row per
-    stub: ``{"function", "raised", "noop_error", "solution_error"}``: a real grader has
-    ``raised`` True (NotImplementedError from that function), ``noop_error`` an exception name
-    and ``solution_error`` None.
+    section; then :func:`grade_stub` runs each stubbed function's section with its broken bodies,
+    and the section runs once more with the teacher's body. Returns one row per stub:
+    ``{"function", "raised", "noop_error", "solution_error"}`` (``solution_error`` None when the
+    solution passes). The test suite does the same inside nbval's run of the executed notebooks
+    (``tools/nbval_grader.py``), at no extra cost for the prefix; this is the command-line check.
 
     Raises:
         RuntimeError: when a teacher cell before a derive section fails.
@@ -169,44 +217,31 @@ def grade_derive(stem: str, timeout: int = 600) -> list[dict]:
     from nbclient import NotebookClient
 
     cells = parse_percent((SRC_DIR / f"{stem}.py").read_text(encoding="utf-8"))
-    stubs = derive_stubs(stem)
+    stubs = find_stubs(cells)
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c["source"]) for c in cells]     # execute_cell stores by index
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             allow_errors=True, resources={"metadata": {"path": str(ROOT / "notebooks")}})
 
-    def run(first: int, end: int, replace: dict | None = None):
-        """Execute code cells [first, end); stop at the first error and return it (or None)."""
-        for i in range(first, end):
-            if cells[i]["cell_type"] != "code":
-                continue
-            cell = nbformat.v4.new_code_cell((replace or {}).get(i, cells[i]["source"]))
-            nb.cells[i] = cell                 # before: display updates look the cell up by index
-            client.execute_cell(cell, i)
-            errors = [o for o in cell.outputs if o.output_type == "error"]
-            if errors:
-                return errors[0]
-        return None
+    def execute(i: int, source: str):
+        cell = nbformat.v4.new_code_cell(source)
+        nb.cells[i] = cell                     # before: display updates look the cell up by index
+        client.execute_cell(cell, i)
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        return dict(errors[0]) if errors else None
 
     rows, done = [], 0
     with client.setup_kernel():
         for section in dict.fromkeys(s["section"] for s in stubs):
-            err = run(done, section[0])
+            err = run_section(execute, cells, (done, section[0]))
             if err is not None:
                 raise RuntimeError(f"{stem}: a teacher cell before the derive section failed: "
-                                   f"{err.ename}: {err.evalue}")
+                                   f"{err['ename']}: {err['evalue']}")
             for stub in (s for s in stubs if s["section"] == section):
-                stubbed, _ = strip_solutions(cells[stub["cell"]]["source"], only=stub["block"])
-                err = run(*section, {stub["cell"]: stubbed})
-                raised = (err is not None and err.ename == "NotImplementedError"
-                          and any(stub["function"] in line for line in err.traceback))
-                noop = stubbed.replace("raise NotImplementedError", "return None", 1)
-                err_noop = run(*section, {stub["cell"]: noop})
-                err_ok = run(*section)
-                rows.append({"function": stub["function"], "raised": raised,
-                             "noop_error": None if err_noop is None else err_noop.ename,
-                             "solution_error": None if err_ok is None
-                             else f"{err_ok.ename}: {err_ok.evalue}"})
+                row = grade_stub(execute, cells, stub)
+                err_ok = run_section(execute, cells, section)
+                row["solution_error"] = None if err_ok is None else f"{err_ok['ename']}: {err_ok['evalue']}"
+                rows.append(row)
             done = section[1]
     return rows
 
@@ -255,8 +290,8 @@ if __name__ == "__main__":
         bad = 0
         for stem in args.grade:
             for row in grade_derive(stem):
-                ok = row["raised"] and row["noop_error"] and row["solution_error"] is None
-                bad += not ok
-                print(f"{stem} {row['function']}: {'ok' if ok else 'NOT A REAL CHECK'} {row}")
+                problems = grade_problems([row])
+                bad += bool(problems)
+                print(f"{stem} {row['function']}: " + ("; ".join(problems) or "ok"))
         sys.exit(1 if bad else 0)
     sys.exit(check() if args.check else write_all())
