@@ -109,9 +109,10 @@ def nbval_toy(tmp_path, checks: dict[str, str]) -> dict[str, str]:
     from nbclient import NotebookClient
     for name, check in checks.items():
         cells = exercises.parse_percent(TOY_NB.format(check=check))
-        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import numpy as np\nnp.random.seed(0)")] + [
+        seeded = nbformat.v4.new_code_cell("import numpy as np\nnp.random.seed(0)")   # before the section
+        nb = nbformat.v4.new_notebook(cells=[seeded] + [
             nbformat.v4.new_markdown_cell(c["source"]) if c["cell_type"] == "markdown"
-            else nbformat.v4.new_code_cell(c["source"]) for c in cells])     # seeded before the section
+            else nbformat.v4.new_code_cell(c["source"]) for c in cells])
         NotebookClient(nb, timeout=120, kernel_name="python3").execute()
         nbformat.write(nb, tmp_path / f"{name}.ipynb")
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
@@ -122,7 +123,8 @@ def nbval_toy(tmp_path, checks: dict[str, str]) -> dict[str, str]:
     out = {}
     for case in ET.parse(tmp_path / "r.xml").getroot().iter("testcase"):
         failed = case.find("failure") is not None or case.find("error") is not None
-        out.setdefault(case.get("classname").removesuffix(".ipynb"), []).append("failed" if failed else "passed")
+        name = case.get("classname").removesuffix(".ipynb")
+        out.setdefault(name, []).append("failed" if failed else "passed")
     return out
 
 
