@@ -607,36 +607,72 @@ display(Markdown(
 
 # %% [markdown]
 # ## Exercises
-# 1. **Momentum.** Train the queue variant with `momentum=0.9` and `momentum=0.99` (300 steps
-#    each) and rerun `similarity_by_age` on each: are the old keys now easier negatives than
-#    the young ones? What happens to kNN? For reference, He et al. (2020, section 4.1, ResNet-50,
-#    K = 4,096, ImageNet linear probe): m = 0 fails (the training loss oscillates and does not
-#    converge); m = 0.9 gives 55.2%, 0.99 gives 57.8%, 0.999 gives 59.0% and 0.9999 gives 58.9%.
-# 2. **Shuffling BN.** Train with `bn_splits=1` and compare the loss curve and kNN with the
-#    default. Why does the loss of the cheating model drop faster?
-#
-# A solution sketch for exercise 1, on a short run (set `RUN_SOLUTIONS = True` to run it):
+# 1. **Momentum.** Write `queue_run(momentum)`: the queue variant of the experiment above (queue
+#    filled with real keys, the same 600 batches, the same learning rate) at another momentum, and
+#    return the trained `MoCo`. The cell after it trains it at m = 0.9 and bins the queue's keys by
+#    age on the same fresh batch for both momenta (`similarity_by_age`): are the old keys now
+#    easier negatives than the young ones, and by how much more than at m = 0.999? What happens to
+#    kNN? For reference, He et al. (2020, section 4.1, ResNet-50, K = 4,096, ImageNet linear
+#    probe): m = 0 fails (the training loss oscillates and does not converge); m = 0.9 gives 55.2%,
+#    0.99 gives 57.8%, 0.999 gives 59.0% and 0.9999 gives 58.9%.
 
 # %%
-RUN_SOLUTIONS = False
-# BEGIN SOLUTION
-def knn_after(momentum, steps=300):
+def queue_run(momentum):
+    """The experiment's queue variant (K = 4,096, filled with real keys), trained at ``momentum``."""
+    # BEGIN SOLUTION
     cl_teach.setup(SEED, verbose=False)
     m = MoCo(SmallCNN(), queue_size=4096, temperature=0.2, momentum=momentum)
     g = torch.Generator().manual_seed(SEED + 2)
-    m.fill_queue(Augment()(train.x[torch.randperm(len(train.x), generator=g)[:4096]], g))
-    fit(m, ViewLoader(train.x, [Augment()] * 2, batch_size=BATCH, seed=SEED), steps=steps, lr=5e-3,
+    m.fill_queue(Augment()(train.x[torch.randperm(len(train.x), generator=g)[:m.queue_size]], g))
+    fit(m, ViewLoader(train.x, [Augment()] * 2, batch_size=BATCH, seed=SEED), steps=STEPS, lr=5e-3,
         progress=False)
-    young_old = paired_difference(*similarity_by_age(m, Augment()(train.x[idx], g),
-                                                     Augment()(train.x[idx], g))[1][:, [0, -1]].T)
-    return knn_and_probe(m.encoder, train, test).knn, young_old
+    return m
+    # END SOLUTION
 
 
-if RUN_SOLUTIONS:
-    for mom in (0.9, 0.99, 0.999):
-        knn, young_old = knn_after(mom)
-        print(f"momentum {mom}: kNN {knn:.3f}, q.k youngest minus oldest keys {young_old}")
-# END SOLUTION
+# %%
+fast = queue_run(0.9)
+g = torch.Generator().manual_seed(SEED + 4)
+views = Augment()(train.x[idx], g), Augment()(train.x[idx], g)       # one fresh batch for both
+gap = {m: per_bin[:, 0] - per_bin[:, -1] for m, per_bin in (
+    (0.9, similarity_by_age(fast, *views)[1]), (MOMENTUM, similarity_by_age(runs["queue K=4096"], *views)[1]))}
+more_stale = paired_difference(gap[0.9], gap[MOMENTUM])
+knn_fast = knn_and_probe(fast.encoder, train, test).compare(results["queue K=4096"], on="knn")
+print(f"young minus old keys: m = 0.9 {gap[0.9].mean():+.3f}, m = {MOMENTUM} {gap[MOMENTUM].mean():+.3f}; "
+      f"difference {more_stale}")
+print(f"kNN, m = 0.9 minus m = {MOMENTUM}: {knn_fast.points()} points")
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print("staleness:", more_stale.verdict("the young-old gap at m = 0.9", f"the gap at m = {MOMENTUM}"))
+assert more_stale.low > 0, ("with m = 0.9 the key encoder follows the query encoder within ~10 "
+                            "steps, so a 128-step-old key should be staler than at m = 0.999")
+
+# %% [markdown]
+# <!-- BEGIN SOLUTION -->
+# **Answer.** With m = 0.9 the key encoder forgets its past in about 1 / (1 - m) = 10 steps, so
+# the queue holds keys from 128 different encoders, and the oldest sit far from where today's
+# queries land: they are easy negatives, and the task can partly be solved by a key's age instead
+# of its content. At m = 0.999 the queue is nearly consistent (the gap printed above is small).
+# What that does to kNN at this budget, the interval above says (its verdict changes with the
+# seed: compare `CL_TEACH_SEED=1`); He et al. measure the cost at ImageNet scale (55.2% against
+# 59.0%).
+# <!-- END SOLUTION -->
+#
+# 2. **Shuffling BN.** Train with `bn_splits=1` and compare the loss curve and kNN with the
+#    default. Why does the loss of the cheating model drop faster?
+#
+# <!-- BEGIN SOLUTION -->
+# **Answer.** With one BN batch, a query and its own key are normalised with the statistics of
+# the same images, while the queue's keys came from other batches with other statistics. The
+# network can find the positive by that statistical signature (which batch it was normalised in)
+# instead of by the image's content: He et al. (2020, section 3.3) report that without shuffling
+# "the model appears to 'cheat' the pretext task and easily finds a low-loss solution", with a
+# worse linear probe. Shuffling the keys before splitting them into BN sub-batches gives a query
+# and its key different statistics, so the signature no longer identifies the positive. Measure
+# it here with `queue_run` and `MoCo(..., bn_splits=1)`: the loss curves side by side
+# (`plot_history`) and `compare(..., on="knn")` with its interval.
+# <!-- END SOLUTION -->
 
 # %% [markdown]
 # 3. **The 2 tau factor.** On one fixed similarity matrix $s$ (random unit vectors, N = 64), compute
