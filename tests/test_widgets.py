@@ -1,6 +1,7 @@
 """The pure numbers behind the explorers (the browser tests drive the widgets themselves)."""
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -88,3 +89,37 @@ def test_explorers_carry_a_static_fallback():
     bare = explorer([W.FloatSlider(value=1.0)], lambda v: v, describe=lambda v: f"<b>value</b> {v}",
                     html=True)._repr_mimebundle_()
     assert "image/png" not in bare and bare["text/plain"].endswith("value 1.0")
+
+
+def test_false_negative_stats_match_a_real_loader():
+    """E[rho] and P(>= 1) against an independent count: the label batches of the package's own
+    shuffled loader over a balanced label set (the formula's law), and a broken share that counts
+    the anchor as its own negative, which the interval must reject."""
+    from cl_teach.data import TensorLoader
+    from cl_teach.widgets import false_negative_stats
+    c, n, m = 20, 64, 4000
+    st = false_negative_stats(c, n, m)
+    y = torch.arange(m) % c                                          # 200 images of each class
+    batches = [b[0] for _ in range(4) for b in TensorLoader(y, batch_size=n, seed=1)][:240]
+    n_c = [torch.bincount(b, minlength=c).double() for b in batches]           # (C,) per batch
+    rho = np.array([float((k * (k - 1)).sum()) / (n * (n - 1)) for k in n_c])
+    half = 1.96 * rho.std(ddof=1) / np.sqrt(len(rho))
+    assert abs(rho.mean() - st["expected"]) < 4 * half                 # the loader's batches agree
+    assert st["ci95"][0] - 3 * half < rho.mean() < st["ci95"][1] + 3 * half
+    met = np.mean([(torch.bincount(b, minlength=c)[b] > 1).float().mean().item() for b in batches])
+    assert abs(met - st["p_any"]) < 0.01, (met, st["p_any"])
+    wrong = st["expected"] * (n - 1) / n + 1 / n                         # counts the anchor itself
+    assert not st["ci95"][0] <= wrong <= st["ci95"][1]
+    assert false_negative_stats(c, 4 * n, m)["expected"] == st["expected"]     # whatever N
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"n_classes": 0, "batch_size": 8}, "n_classes"), ({"n_classes": 10, "batch_size": 1}, "batch_size"),
+    ({"n_classes": 10, "batch_size": 20_000}, "batch_size"),
+    ({"n_classes": 7000, "batch_size": 8}, "n_classes"),
+    ({"n_classes": 10, "batch_size": 8, "n_batches": 1}, "n_batches"),
+    ({"n_classes": 2.5, "batch_size": 8}, "n_classes")])
+def test_false_negative_stats_bad_input(kwargs, match):
+    from cl_teach.widgets import false_negative_stats
+    with pytest.raises((ValueError, TypeError), match=match):
+        false_negative_stats(**kwargs)

@@ -6,6 +6,7 @@ real browser); :mod:`._explorer` holds the redraw loop they share.
 
 - :func:`temperature_explorer` (notebook 01): InfoNCE's temperature and the negatives.
 - :func:`augmentation_explorer` (notebook 05): augmentation strength and the smallest crop.
+- :func:`false_negative_explorer` (notebook 10): the batch size and the classes against false negatives.
 - :func:`sinkhorn_explorer` (notebook 08): SwAV's Sinkhorn-Knopp epsilon and rounds.
 - :func:`dino_teacher_explorer` (notebook 12): DINO's teacher temperature and centering.
 - :func:`logit_scale_explorer` (notebook 15): CLIP's logit scale.
@@ -15,6 +16,7 @@ ipywidgets, IPython and matplotlib are imported only when a widget or figure is 
 """
 from .augmentation import augmentation_explorer, augmentation_views
 from .dino_teacher import dino_teacher_explorer, dino_teacher_stats, plot_dino_teacher_stats
+from .false_negatives import false_negative_explorer, false_negative_stats, plot_false_negative_stats
 from .hashtags import hashtag_box
 from .logit_scale import logit_scale_explorer, logit_scale_stats, plot_logit_scale_stats
 from .sinkhorn import plot_sinkhorn_stats, sinkhorn_explorer, sinkhorn_stats
@@ -26,7 +28,8 @@ from .temperature import (
 )
 
 __all__ = ["augmentation_explorer", "augmentation_views", "dino_teacher_explorer", "dino_teacher_stats",
-           "hashtag_box", "logit_scale_explorer", "logit_scale_stats", "negatives_with_similarities",
-           "plot_dino_teacher_stats", "plot_logit_scale_stats", "plot_sinkhorn_stats",
+           "false_negative_explorer", "false_negative_stats", "hashtag_box", "logit_scale_explorer",
+           "logit_scale_stats", "negatives_with_similarities", "plot_dino_teacher_stats",
+           "plot_false_negative_stats", "plot_logit_scale_stats", "plot_sinkhorn_stats",
            "plot_temperature_stats", "sinkhorn_explorer", "sinkhorn_stats", "temperature_explorer",
            "temperature_stats"]

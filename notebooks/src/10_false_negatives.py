@@ -201,6 +201,36 @@ display(fig)
 # negative; its expectation is $\mathbb{E}[\rho] (N - 1)/N + 1/N$, which at small batches
 # overstates the share (at $N = 8$ about twice the true one).
 #
+# ## Explore: the batch size and the number of classes
+# `cl_teach.widgets.false_negative_explorer` splits this notebook's 12,000 training images into
+# $C$ balanced classes and draws 200 batches of $N$ images at each setting, as a shuffled loader
+# does. First, its numbers are the formulas derived above:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from cl_teach.widgets import false_negative_stats
+
+for n_classes, n in ((10, 64), (100, 256), (1000, 4096)):
+    st = false_negative_stats(n_classes, n, len(train.y))
+    counts = torch.full((n_classes,), len(train.y) // n_classes)      # (C,) balanced classes
+    assert math.isclose(st["expected"], float(fn_rate_expected(counts)), rel_tol=1e-12)
+    assert math.isclose(st["p_any"], p_at_least_one(n, counts), rel_tol=1e-9)
+print("false_negative_stats equals fn_rate_expected and p_at_least_one at three settings")
+
+# %% [markdown]
+# Move **batch N** from 8 to 4096: the share stays on its line (about $1/C$) while the false
+# negatives per anchor grow with $N$. Move **classes C** to 1000 (ImageNet's number): at $N = 256$
+# most anchors meet no image of their class at all, at SimCLR's $N = 4096$ nearly every anchor
+# does. Each setting draws its own batches, so about one setting in twenty shows an interval
+# that misses the line: that is what a 95% interval means.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from cl_teach.widgets import false_negative_explorer
+
+false_negative_explorer(len(train.y))        # this notebook's 12,000 training images, split into C classes
+
+# %% [markdown]
 # ## Two cures, derived
 # **Oracle elimination.** With the labels (which self-supervised learning does not have; this is
 # the upper bound of what *detecting* false negatives could buy), drop same-class views from each
