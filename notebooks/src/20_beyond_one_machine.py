@@ -259,26 +259,32 @@ fig.axes[0].set_xticks(batches, [str(b) for b in batches])
 display(fig)
 
 # %%
-print(f"W = 4: {d_neg[4].verdict('global negatives', 'local negatives')} (kNN, this seed)")
+for w in d_neg:
+    print(f"W = {w}: {d_neg[w].verdict('global negatives', 'local negatives')} (kNN, this seed)")
 print(f"W = {W_MAX}: {d_base['local'].verdict('local negatives', best_name)} (kNN, this seed)")
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(f"W = {W_MAX}, global batch {W_MAX * PER_PROCESS}:",
-      d_neg[W_MAX].verdict("global negatives", "local negatives"), "(kNN)")
 print(f"W = {W_MAX}:", d_base["global"].verdict("global negatives", "the best baseline"), "(kNN)")
-assert d_neg[W_MAX].low > 0, "with 32 processes, global negatives should beat local-only ones"
 assert d_base["global"].low > 0, "SimCLR with global negatives should beat raw pixels and the untrained f"
 
 # %% [markdown]
 # Compare the two lines at the same W, not across W: a bigger global batch also averages each
 # gradient over more images, with local negatives too; what the gather adds is the gap between
 # the lines. Each interval covers the test images, not the training run: another seed trains
-# another model.
-# The two asserted claims are rerun at `CL_TEACH_SEED` = 0, 1, 2 and under another CPU kernel
-# dispatch by `benchmarks/claims.py` (its record: `benchmarks/results/claims.json`). The verdicts
-# printed above the checked cell (at W = 4, and of local negatives against the best baseline) are
-# this seed's only, and not asserted.
+# another model, and another CPU rounds differently.
+#
+# **What is asserted, and what is not.** That SimCLR with global negatives beats the best
+# baseline is asserted, and `benchmarks/claims.py` reruns it at `CL_TEACH_SEED` = 0, 1, 2 and
+# under another CPU kernel dispatch (its record: `benchmarks/results/claims.json`). The gap
+# between global and local negatives is printed above and **not** asserted: at W = 32 it excluded
+# 0 at every seed on one CPU, but the same seed 1 on another CPU (an Intel Xeon instead of an AMD
+# EPYC) trained a model whose interval straddles 0 (the record says where). So at this budget,
+# 1,000 steps of a 23k-parameter CNN on Fashion-MNIST, the kNN payoff of the gather is **not a
+# reliable difference** across machines and seeds; what is exact, and checked, is the loss: the
+# gathered loss is the global batch's, and the local one is a different, easier task (its loss
+# does not rise with W). SimCLR's own evidence for many negatives is at ImageNet scale (Chen et
+# al., 2020, Figure 9: batch sizes up to 8,192 help most when training is short).
 #
 # ## The real thing: two processes over gloo
 # `torchrun` (an alias of `python -m torch.distributed.run`) starts W copies of a script and
