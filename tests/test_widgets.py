@@ -123,3 +123,31 @@ def test_false_negative_stats_bad_input(kwargs, match):
     from cl_teach.widgets import false_negative_stats
     with pytest.raises((ValueError, TypeError), match=match):
         false_negative_stats(**kwargs)
+
+
+def test_collapse_stats_against_the_metrics():
+    """All directions kept is the embedding itself; k directions give a rank of at most about k; the
+    std behind an affine-free BatchNorm stays healthy whatever k (the monitor's blind spot), while
+    the plain std falls; noise lifts a rank-1 embedding's rank."""
+    from cl_teach.metrics import effective_rank, feature_std
+    from cl_teach.widgets import collapse_stats, plot_collapse_stats
+    z = torch.randn(800, 32, generator=torch.Generator().manual_seed(3)) + 0.3
+    full = collapse_stats(z, 32)
+    assert math.isclose(full["rank"], effective_rank(z).item(), rel_tol=1e-4)
+    assert math.isclose(full["std"], feature_std(z).item(), rel_tol=1e-4)
+    for k in (1, 2, 8):
+        st = collapse_stats(z, k)
+        assert st["rank"] < k + 0.05 and st["std_after_bn"] > 0.9 / math.sqrt(32), (k, st["rank"])
+        assert st["std"] < full["std"]
+    assert collapse_stats(z, 1, 0.05)["rank"] > 1.5 > collapse_stats(z, 1)["rank"]
+    plot_collapse_stats(collapse_stats(z, 3, 0.01))                   # draws without error
+
+
+@pytest.mark.parametrize("args,match", [((0,), "keep"), ((33,), "keep"), ((2.0,), "keep"),
+                                        ((2, -0.1), "noise")])
+def test_collapse_stats_bad_input(args, match):
+    from cl_teach.widgets import collapse_stats
+    with pytest.raises((ValueError, TypeError), match=match):
+        collapse_stats(torch.randn(50, 32), *args)
+    with pytest.raises(ValueError, match="z"):
+        collapse_stats(torch.randn(1, 32), 1)

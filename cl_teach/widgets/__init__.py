@@ -5,6 +5,7 @@ and a widget that redraws a figure and a one-line readout when a control moves (
 real browser); :mod:`._explorer` holds the redraw loop they share.
 
 - :func:`temperature_explorer` (notebook 01): InfoNCE's temperature and the negatives.
+- :func:`collapse_explorer` (notebook 03): the directions an embedding keeps against the monitors.
 - :func:`augmentation_explorer` (notebook 05): augmentation strength and the smallest crop.
 - :func:`false_negative_explorer` (notebook 10): the batch size and the classes against false negatives.
 - :func:`sinkhorn_explorer` (notebook 08): SwAV's Sinkhorn-Knopp epsilon and rounds.
@@ -15,6 +16,7 @@ real browser); :mod:`._explorer` holds the redraw loop they share.
 ipywidgets, IPython and matplotlib are imported only when a widget or figure is built.
 """
 from .augmentation import augmentation_explorer, augmentation_views
+from .collapse import collapse_explorer, collapse_stats, plot_collapse_stats
 from .dino_teacher import dino_teacher_explorer, dino_teacher_stats, plot_dino_teacher_stats
 from .false_negatives import false_negative_explorer, false_negative_stats, plot_false_negative_stats
 from .hashtags import hashtag_box
@@ -27,9 +29,10 @@ from .temperature import (
     temperature_stats,
 )
 
-__all__ = ["augmentation_explorer", "augmentation_views", "dino_teacher_explorer", "dino_teacher_stats",
-           "false_negative_explorer", "false_negative_stats", "hashtag_box", "logit_scale_explorer",
-           "logit_scale_stats", "negatives_with_similarities", "plot_dino_teacher_stats",
+__all__ = ["augmentation_explorer", "augmentation_views", "collapse_explorer", "collapse_stats",
+           "dino_teacher_explorer", "dino_teacher_stats", "false_negative_explorer",
+           "false_negative_stats", "hashtag_box", "logit_scale_explorer", "logit_scale_stats",
+           "negatives_with_similarities", "plot_collapse_stats", "plot_dino_teacher_stats",
            "plot_false_negative_stats", "plot_logit_scale_stats", "plot_sinkhorn_stats",
            "plot_temperature_stats", "sinkhorn_explorer", "sinkhorn_stats", "temperature_explorer",
            "temperature_stats"]

@@ -258,8 +258,40 @@ display(plotting.plot_spectrum({f"{name} (eff. rank {r['rank']:.1f})": r["z"] fo
 
 # %% [markdown]
 # ## Explore
-# Run `run(...)` on a SimSiam with `output_bn=True` (the paper's projector) and no stop-gradient:
-# does the std monitor still see the collapse? What does the effective rank say?
+# `cl_teach.widgets.collapse_explorer` takes the trained SimCLR's test embeddings and keeps only
+# their largest singular directions, optionally adding a little isotropic noise, and reads the
+# monitors on the result: the effective rank, the std of $z/\|z\|$, and that std after an
+# affine-free BatchNorm over the batch (what a projector ending in BN shows the std monitor in
+# train mode). First, its numbers are your monitors from the top of the notebook:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from cl_teach.widgets import collapse_stats
+
+z_simclr = results["SimCLR (contrast)"]["z"]                      # (1000, 64) test embeddings
+u, s, vh = torch.linalg.svd(z_simclr.double(), full_matrices=False)
+for keep in (64, 3, 1):
+    st = collapse_stats(z_simclr, keep)
+    squeezed = (u[:, :keep] * s[:keep]) @ vh[:keep]                # the `keep` largest directions
+    assert math.isclose(st["rank"], my_effective_rank(squeezed).item(), abs_tol=1e-3), keep   # as above
+    assert math.isclose(st["std"], my_feature_std(squeezed).item(), rel_tol=1e-4, abs_tol=1e-6), keep
+    assert st["std_after_bn"] > 0.9 / math.sqrt(64), "after BN the std monitor reads healthy, always"
+print("collapse_stats equals my_effective_rank and my_feature_std at 64, 3 and 1 directions; "
+      "after BN the std monitor reads healthy at all three")
+
+# %% [markdown]
+# Move **directions** down to 3, then 1: the effective rank follows and the plain std falls, but
+# the std after BN stays at $1/\sqrt{D}$, which is why this notebook's SimSiam runs use
+# `output_bn=False`. At 1 direction, move **noise** up a little: a spread of a few percent
+# lifts the rank from 1 to 2 or more, the residual of the collapsed runs above. Then run
+# `run(...)` on a SimSiam with `output_bn=True` (the paper's projector) and no stop-gradient: does
+# the std monitor still see the collapse? What does the effective rank say?
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from cl_teach.widgets import collapse_explorer
+
+collapse_explorer(z_simclr)
 
 # %% [markdown]
 # ## Exercises
