@@ -151,3 +151,30 @@ def test_collapse_stats_bad_input(args, match):
         collapse_stats(torch.randn(50, 32), *args)
     with pytest.raises(ValueError, match="z"):
         collapse_stats(torch.randn(1, 32), 1)
+
+
+def test_search_stats_against_brute_force():
+    """Recall 1 with every cell probed and with a wide HNSW beam, below 1 with one cell; the
+    scanned share is the visited lists' size; bad settings raise."""
+    from cl_teach.retrieval import EmbeddingIndex, brute_force_search
+    from cl_teach.widgets import plot_search_stats, search_stats
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3000, 16)).astype(np.float32)
+    q = np.arange(0, 3000, 30)
+    _, ids = brute_force_search(x, x[q], k=11)
+    exact = np.array([[j for j in row if j != i][:10] for row, i in zip(ids.tolist(), q.tolist())])
+    ivf = EmbeddingIndex(kind="ivf", nlist=20).fit(x)
+    assert search_stats(ivf, x, q, exact, 20)["recall"] == 1.0
+    one = search_stats(ivf, x, q, exact, 1)
+    assert one["recall"] < 0.9 and 0 < one["scanned"] < 0.2
+    hnsw = EmbeddingIndex(kind="hnsw", m=16).fit(x)
+    assert search_stats(hnsw, x, q, exact, 256)["recall"] > 0.98
+    plot_search_stats(one)                                            # draws without error
+    with pytest.raises(ValueError, match="nprobe"):
+        search_stats(ivf, x, q, exact, 21)
+    with pytest.raises(ValueError, match="ef_search"):
+        search_stats(hnsw, x, q, exact, 5)
+    with pytest.raises(ValueError, match="kind"):
+        search_stats(EmbeddingIndex().fit(x), x, q, exact, 4)
+    with pytest.raises(ValueError, match="exact_ids"):
+        search_stats(ivf, x, q, exact[:, :5], 4)

@@ -9,6 +9,7 @@ real browser); :mod:`._explorer` holds the redraw loop they share.
 - :func:`augmentation_explorer` (notebook 05): augmentation strength and the smallest crop.
 - :func:`false_negative_explorer` (notebook 10): the batch size and the classes against false negatives.
 - :func:`sinkhorn_explorer` (notebook 08): SwAV's Sinkhorn-Knopp epsilon and rounds.
+- :func:`search_explorer` (notebook 18): Faiss's nprobe / ef_search against the recall of exact search.
 - :func:`dino_teacher_explorer` (notebook 12): DINO's teacher temperature and centering.
 - :func:`logit_scale_explorer` (notebook 15): CLIP's logit scale.
 - :func:`hashtag_box` (notebook 17): a post's top-k hashtags.
@@ -21,6 +22,7 @@ from .dino_teacher import dino_teacher_explorer, dino_teacher_stats, plot_dino_t
 from .false_negatives import false_negative_explorer, false_negative_stats, plot_false_negative_stats
 from .hashtags import hashtag_box
 from .logit_scale import logit_scale_explorer, logit_scale_stats, plot_logit_scale_stats
+from .search import plot_search_stats, search_explorer, search_stats
 from .sinkhorn import plot_sinkhorn_stats, sinkhorn_explorer, sinkhorn_stats
 from .temperature import (
     negatives_with_similarities,
@@ -33,6 +35,6 @@ __all__ = ["augmentation_explorer", "augmentation_views", "collapse_explorer", "
            "dino_teacher_explorer", "dino_teacher_stats", "false_negative_explorer",
            "false_negative_stats", "hashtag_box", "logit_scale_explorer", "logit_scale_stats",
            "negatives_with_similarities", "plot_collapse_stats", "plot_dino_teacher_stats",
-           "plot_false_negative_stats", "plot_logit_scale_stats", "plot_sinkhorn_stats",
-           "plot_temperature_stats", "sinkhorn_explorer", "sinkhorn_stats", "temperature_explorer",
-           "temperature_stats"]
+           "plot_false_negative_stats", "plot_logit_scale_stats", "plot_search_stats",
+           "plot_sinkhorn_stats", "plot_temperature_stats", "search_explorer", "search_stats",
+           "sinkhorn_explorer", "sinkhorn_stats", "temperature_explorer", "temperature_stats"]

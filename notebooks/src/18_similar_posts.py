@@ -293,6 +293,35 @@ assert abs(ivf_rows[2][4] - q_trained["P@10"]) < 0.1 * q_trained["P@10"], (ivf_r
 # of them costs little; the neighbours an approximate index swaps in are also close to the query.
 
 # %% [markdown]
+# ## Explore: nprobe
+# `cl_teach.widgets.search_explorer` moves the IVF index's `nprobe` and reads, for the same
+# queries, the recall of the exact top-10, the share of the posts the visited cells hold, and the
+# time per query on this machine at this moment (reported, never compared: it moves with the
+# machine's load). First, its recall is this notebook's `overlap`:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from cl_teach.widgets import search_stats
+
+for nprobe in (1, 4, nlist):
+    ivf.nprobe = nprobe
+    ids, _ = timed(ivf, repeats=1)
+    assert np.isclose(search_stats(ivf, X, queries, exact, nprobe)["recall"], overlap(ids)), nprobe
+print("search_stats's recall equals overlap() at nprobe 1, 4 and nlist")
+
+# %% [markdown]
+# Move **nprobe** from 1 to `nlist`: the mean recall climbs to 1 while the share scanned grows
+# like nprobe / nlist. The histogram shows what the mean hides: at small nprobe the recall is
+# spread over the queries, some keep all ten neighbours while others lose half or more (their
+# neighbours sit across a cell border the query's few cells do not reach).
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from cl_teach.widgets import search_explorer
+
+search_explorer(ivf, X, queries, exact, knob=4)
+
+# %% [markdown]
 # ## Diagnose: the nearest posts of a few queries
 
 # %%
