@@ -178,3 +178,29 @@ def test_search_stats_against_brute_force():
         search_stats(EmbeddingIndex().fit(x), x, q, exact, 4)
     with pytest.raises(ValueError, match="exact_ids"):
         search_stats(ivf, x, q, exact[:, :5], 4)
+
+
+def test_hubness_stats_against_csls_and_bad_input():
+    """Penalty 0 is cosine's k-occurrence, 0.5 is CSLS's (csls_search, an independent ranking),
+    hubs built into the data lose queries as the penalty grows; bad input raises."""
+    from cl_teach.retrieval import brute_force_search, csls_search
+    from cl_teach.widgets import hubness_stats, plot_hubness_stats
+    rng = np.random.default_rng(2)
+    m = rng.standard_normal(32)
+    c = rng.standard_normal((120, 32)) + rng.uniform(0, 1.5, (120, 1)) * m
+    q, pool = (rng.standard_normal((400, 32)) + m for _ in range(2))
+    cos, csls = hubness_stats(c, q, pool, 0.0), hubness_stats(c, q, pool, 0.5)
+    def occurrence(ids):
+        return np.bincount(ids.ravel(), minlength=120)
+    assert (cos["n_k"] == occurrence(brute_force_search(c, q, 10, normalize=True)[1])).all()
+    assert (csls["n_k"] == occurrence(csls_search(c, q, 10, query_pool=pool)[1])).all()
+    strong = hubness_stats(c, q, pool, 1.0)
+    assert cos["skewness"] > csls["skewness"] > strong["skewness"] and cos["hub_share"] > strong["hub_share"]
+    assert cos["n_k"].sum() == csls["n_k"].sum() == 400 * 10
+    plot_hubness_stats(csls)                                          # draws without error
+    with pytest.raises(ValueError, match="penalty"):
+        hubness_stats(c, q, pool, -0.1)
+    with pytest.raises(ValueError, match="neighbours"):
+        hubness_stats(c, q, pool, 0.5, neighbours=401)
+    with pytest.raises(ValueError, match="queries"):
+        hubness_stats(c, q[:, :5], pool)

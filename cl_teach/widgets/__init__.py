@@ -13,6 +13,7 @@ real browser); :mod:`._explorer` holds the redraw loop they share.
 - :func:`dino_teacher_explorer` (notebook 12): DINO's teacher temperature and centering.
 - :func:`logit_scale_explorer` (notebook 15): CLIP's logit scale.
 - :func:`hashtag_box` (notebook 17): a post's top-k hashtags.
+- :func:`hubness_explorer` (notebook 19): CSLS's hub penalty against the k-occurrence.
 
 ipywidgets, IPython and matplotlib are imported only when a widget or figure is built.
 """
@@ -21,6 +22,7 @@ from .collapse import collapse_explorer, collapse_stats, plot_collapse_stats
 from .dino_teacher import dino_teacher_explorer, dino_teacher_stats, plot_dino_teacher_stats
 from .false_negatives import false_negative_explorer, false_negative_stats, plot_false_negative_stats
 from .hashtags import hashtag_box
+from .hubness import hubness_explorer, hubness_stats, plot_hubness_stats
 from .logit_scale import logit_scale_explorer, logit_scale_stats, plot_logit_scale_stats
 from .search import plot_search_stats, search_explorer, search_stats
 from .sinkhorn import plot_sinkhorn_stats, sinkhorn_explorer, sinkhorn_stats
@@ -33,8 +35,9 @@ from .temperature import (
 
 __all__ = ["augmentation_explorer", "augmentation_views", "collapse_explorer", "collapse_stats",
            "dino_teacher_explorer", "dino_teacher_stats", "false_negative_explorer",
-           "false_negative_stats", "hashtag_box", "logit_scale_explorer", "logit_scale_stats",
-           "negatives_with_similarities", "plot_collapse_stats", "plot_dino_teacher_stats",
-           "plot_false_negative_stats", "plot_logit_scale_stats", "plot_search_stats",
-           "plot_sinkhorn_stats", "plot_temperature_stats", "search_explorer", "search_stats",
-           "sinkhorn_explorer", "sinkhorn_stats", "temperature_explorer", "temperature_stats"]
+           "false_negative_stats", "hashtag_box", "hubness_explorer", "hubness_stats",
+           "logit_scale_explorer", "logit_scale_stats", "negatives_with_similarities",
+           "plot_collapse_stats", "plot_dino_teacher_stats", "plot_false_negative_stats",
+           "plot_hubness_stats", "plot_logit_scale_stats", "plot_search_stats", "plot_sinkhorn_stats",
+           "plot_temperature_stats", "search_explorer", "search_stats", "sinkhorn_explorer",
+           "sinkhorn_stats", "temperature_explorer", "temperature_stats"]
