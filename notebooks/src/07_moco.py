@@ -635,7 +635,8 @@ fast = queue_run(0.9)
 g = torch.Generator().manual_seed(SEED + 4)
 views = Augment()(train.x[idx], g), Augment()(train.x[idx], g)       # one fresh batch for both
 gap = {m: per_bin[:, 0] - per_bin[:, -1] for m, per_bin in (
-    (0.9, similarity_by_age(fast, *views)[1]), (MOMENTUM, similarity_by_age(runs["queue K=4096"], *views)[1]))}
+    (0.9, similarity_by_age(fast, *views)[1]),
+    (MOMENTUM, similarity_by_age(runs["queue K=4096"], *views)[1]))}
 more_stale = paired_difference(gap[0.9], gap[MOMENTUM])
 knn_fast = knn_and_probe(fast.encoder, train, test).compare(results["queue K=4096"], on="knn")
 print(f"young minus old keys: m = 0.9 {gap[0.9].mean():+.3f}, m = {MOMENTUM} {gap[MOMENTUM].mean():+.3f}; "

@@ -371,7 +371,8 @@ print(f"no predictor, 60 steps: loss {h_no_pred.last('loss'):.3f} (0 = the views
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print("no predictor, 60 steps:", "not collapsed" if rank["no predictor, 60 steps"] > RANK_MIN else "COLLAPSED")
+print("no predictor, 60 steps:",
+      "not collapsed" if rank["no predictor, 60 steps"] > RANK_MIN else "COLLAPSED")
 assert rank["no predictor, 60 steps"] > RANK_MIN, "at 60 steps the EMA target should still hold off collapse"
 
 # %% [markdown]

@@ -643,7 +643,8 @@ def local_knn_correct(per_process, world_size):
 
 # %%
 local_8x8 = local_knn_correct(8, 8)
-assert tuple(local_8x8.shape) == (len(test.y),), f"expected one 0/1 per test image, got {tuple(local_8x8.shape)}"
+assert tuple(local_8x8.shape) == (len(test.y),), (
+    f"expected one 0/1 per test image, got {tuple(local_8x8.shape)}")
 d8 = paired_difference(correct[W_MAX, "global"], local_8x8, seed=SEED)
 more_local = paired_difference(local_8x8, correct[W_MAX, "local"], seed=SEED)
 print(f"global batch 64, global minus local negatives: N = {PER_PROCESS}, W = {W_MAX}: "
