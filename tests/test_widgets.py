@@ -204,3 +204,24 @@ def test_hubness_stats_against_csls_and_bad_input():
         hubness_stats(c, q, pool, 0.5, neighbours=401)
     with pytest.raises(ValueError, match="queries"):
         hubness_stats(c, q[:, :5], pool)
+
+
+def test_circle_stats_closed_form_and_bad_input():
+    """The uniform circle's uniformity against its Bessel closed form, and against a broken form
+    (log I0 without the -2t) that a large sample must reject; clumping raises uniformity."""
+    from scipy.special import i0
+
+    from cl_teach.widgets import circle_stats, uniform_circle_uniformity
+    for t in (0.5, 2.0, 5.0):
+        assert math.isclose(uniform_circle_uniformity(t), -2 * t + math.log(i0(2 * t)), rel_tol=1e-9)
+    big = circle_stats(0.0, 0.0, n=5000, seed=3)
+    assert abs(big["uniformity"] - big["uniform_limit"]) < 0.02
+    assert abs(big["uniformity"] - math.log(i0(4.0))) > 1                # the broken form is far
+    assert circle_stats(20.0, 0.1)["uniformity"] > circle_stats(2.0, 0.1)["uniformity"]
+    assert circle_stats(0.0, 1.0)["alignment"] > circle_stats(0.0, 0.1)["alignment"]
+    for kwargs, match in (({"concentration": -1, "noise": 0.1}, "concentration"),
+                          ({"concentration": 1, "noise": -0.1}, "noise"),
+                          ({"concentration": 1, "noise": 0.1, "n": 1}, "n"),
+                          ({"concentration": 1, "noise": 0.1, "t": 0}, "t")):
+        with pytest.raises(ValueError, match=match):
+            circle_stats(**kwargs)

@@ -6,6 +6,7 @@ real browser); :mod:`._explorer` holds the redraw loop they share.
 
 - :func:`temperature_explorer` (notebook 01): InfoNCE's temperature and the negatives.
 - :func:`collapse_explorer` (notebook 03): the directions an embedding keeps against the monitors.
+- :func:`circle_explorer` (notebook 04): alignment and uniformity of points on the circle.
 - :func:`augmentation_explorer` (notebook 05): augmentation strength and the smallest crop.
 - :func:`false_negative_explorer` (notebook 10): the batch size and the classes against false negatives.
 - :func:`sinkhorn_explorer` (notebook 08): SwAV's Sinkhorn-Knopp epsilon and rounds.
@@ -18,6 +19,7 @@ real browser); :mod:`._explorer` holds the redraw loop they share.
 ipywidgets, IPython and matplotlib are imported only when a widget or figure is built.
 """
 from .augmentation import augmentation_explorer, augmentation_views
+from .circle import circle_explorer, circle_stats, plot_circle_stats, uniform_circle_uniformity
 from .collapse import collapse_explorer, collapse_stats, plot_collapse_stats
 from .dino_teacher import dino_teacher_explorer, dino_teacher_stats, plot_dino_teacher_stats
 from .false_negatives import false_negative_explorer, false_negative_stats, plot_false_negative_stats
@@ -33,11 +35,12 @@ from .temperature import (
     temperature_stats,
 )
 
-__all__ = ["augmentation_explorer", "augmentation_views", "collapse_explorer", "collapse_stats",
-           "dino_teacher_explorer", "dino_teacher_stats", "false_negative_explorer",
-           "false_negative_stats", "hashtag_box", "hubness_explorer", "hubness_stats",
-           "logit_scale_explorer", "logit_scale_stats", "negatives_with_similarities",
-           "plot_collapse_stats", "plot_dino_teacher_stats", "plot_false_negative_stats",
-           "plot_hubness_stats", "plot_logit_scale_stats", "plot_search_stats", "plot_sinkhorn_stats",
-           "plot_temperature_stats", "search_explorer", "search_stats", "sinkhorn_explorer",
-           "sinkhorn_stats", "temperature_explorer", "temperature_stats"]
+__all__ = ["augmentation_explorer", "augmentation_views", "circle_explorer", "circle_stats",
+           "collapse_explorer", "collapse_stats", "dino_teacher_explorer", "dino_teacher_stats",
+           "false_negative_explorer", "false_negative_stats", "hashtag_box", "hubness_explorer",
+           "hubness_stats", "logit_scale_explorer", "logit_scale_stats", "negatives_with_similarities",
+           "plot_circle_stats", "plot_collapse_stats", "plot_dino_teacher_stats",
+           "plot_false_negative_stats", "plot_hubness_stats", "plot_logit_scale_stats",
+           "plot_search_stats", "plot_sinkhorn_stats", "plot_temperature_stats", "search_explorer",
+           "search_stats", "sinkhorn_explorer", "sinkhorn_stats", "temperature_explorer",
+           "temperature_stats", "uniform_circle_uniformity"]

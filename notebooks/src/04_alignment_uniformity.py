@@ -331,7 +331,38 @@ display(fig)
 
 # %% [markdown]
 # ## Explore
-# Go back to `train_simclr` and try `dim=2` at temperature 0.05 and 1.0, then again with
+# `cl_teach.widgets.circle_explorer` draws points on the circle from a von Mises distribution
+# (concentration kappa; 0 is uniform) and gives each a positive at an angle of Gaussian noise. It
+# reads both metrics on them; for the uniform circle, uniformity has a closed form,
+# $\log \mathbb E\, e^{-t(2 - 2\cos\delta)} = -2t + \log I_0(2t)$ ($I_0$ the modified Bessel
+# function), the lowest value points on the circle can reach. First, the explorer's numbers are your
+# one-liners, and a large uniform sample meets the closed form:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from cl_teach.widgets import circle_stats
+
+for kappa, noise in ((0.0, 0.3), (8.0, 0.1)):
+    st = circle_stats(kappa, noise)
+    assert torch.isclose(my_alignment(st["x"], st["y"]), torch.tensor(st["alignment"], dtype=torch.float64))
+    assert torch.isclose(my_uniformity(st["x"]), torch.tensor(st["uniformity"], dtype=torch.float64))
+big = circle_stats(0.0, 0.0, n=4000)
+assert abs(big["uniformity"] - big["uniform_limit"]) < 0.02, (big["uniformity"], big["uniform_limit"])
+print(f"circle_stats equals my_alignment and my_uniformity; 4,000 uniform points: uniformity within "
+      f"0.02 of -2t + log I0(2t) = {big['uniform_limit']:.3f}")
+
+# %% [markdown]
+# Move **kappa** up: the points clump and uniformity climbs towards 0 (one point); move **noise**
+# down to 0: alignment is perfect whatever kappa. The goal is the star, both at once.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from cl_teach.widgets import circle_explorer
+
+circle_explorer()
+
+# %% [markdown]
+# Then go back to `train_simclr` and try `dim=2` at temperature 0.05 and 1.0, then again with
 # `steps=600`: how do the points on the circle change? (At convergence, Wang & Liu predict a low
 # temperature spreads the points more uniformly and a high one leaves them clumpier; at 120 steps
 # the sweep above found the small-τ embedding the *least* uniform. Which one do you see at 600?)
