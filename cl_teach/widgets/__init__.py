@@ -13,6 +13,7 @@ real browser); :mod:`._explorer` holds the redraw loop they share.
 - :func:`search_explorer` (notebook 18): Faiss's nprobe / ef_search against the recall of exact search.
 - :func:`dino_teacher_explorer` (notebook 12): DINO's teacher temperature and centering.
 - :func:`logit_scale_explorer` (notebook 15): CLIP's logit scale.
+- :func:`stale_key_explorer` (notebook 16): WenLan's queue size against the own stale keys it holds.
 - :func:`hashtag_box` (notebook 17): a post's top-k hashtags.
 - :func:`hubness_explorer` (notebook 19): CSLS's hub penalty against the k-occurrence.
 
@@ -28,6 +29,13 @@ from .hubness import hubness_explorer, hubness_stats, plot_hubness_stats
 from .logit_scale import logit_scale_explorer, logit_scale_stats, plot_logit_scale_stats
 from .search import plot_search_stats, search_explorer, search_stats
 from .sinkhorn import plot_sinkhorn_stats, sinkhorn_explorer, sinkhorn_stats
+from .stale_keys import (
+    plot_stale_key_stats,
+    stale_key_explorer,
+    stale_key_share_expected,
+    stale_key_stats,
+    stale_key_sweep,
+)
 from .temperature import (
     negatives_with_similarities,
     plot_temperature_stats,
@@ -38,9 +46,11 @@ from .temperature import (
 __all__ = ["augmentation_explorer", "augmentation_views", "circle_explorer", "circle_stats",
            "collapse_explorer", "collapse_stats", "dino_teacher_explorer", "dino_teacher_stats",
            "false_negative_explorer", "false_negative_stats", "hashtag_box", "hubness_explorer",
-           "hubness_stats", "logit_scale_explorer", "logit_scale_stats", "negatives_with_similarities",
-           "plot_circle_stats", "plot_collapse_stats", "plot_dino_teacher_stats",
-           "plot_false_negative_stats", "plot_hubness_stats", "plot_logit_scale_stats",
-           "plot_search_stats", "plot_sinkhorn_stats", "plot_temperature_stats", "search_explorer",
-           "search_stats", "sinkhorn_explorer", "sinkhorn_stats", "temperature_explorer",
-           "temperature_stats", "uniform_circle_uniformity"]
+           "hubness_stats", "logit_scale_explorer", "logit_scale_stats",
+           "negatives_with_similarities", "plot_circle_stats", "plot_collapse_stats",
+           "plot_dino_teacher_stats", "plot_false_negative_stats", "plot_hubness_stats",
+           "plot_logit_scale_stats", "plot_search_stats", "plot_sinkhorn_stats",
+           "plot_stale_key_stats", "plot_temperature_stats", "search_explorer", "search_stats",
+           "sinkhorn_explorer", "sinkhorn_stats", "stale_key_explorer", "stale_key_share_expected",
+           "stale_key_stats", "stale_key_sweep", "temperature_explorer", "temperature_stats",
+           "uniform_circle_uniformity"]

@@ -280,7 +280,8 @@ assert d_trained.low > 0.1, d_trained
 # %%
 display(Markdown(
     f"With 1,024 keys, **{after_epoch_1['WenLan K=1024']:.0%}** of the queries met a stale key of their "
-    f"own pair after the first epoch (about $\\tfrac12 (K/N)^2$ with reshuffled epochs); with "
+    f"own pair after the first epoch (about $\\tfrac12 (K/N)^2$, {0.5 * (1024 / per_epoch) ** 2:.0%}, "
+    f"over whole epochs; more here, as the run stops early in an epoch: see Explore below); with "
     f"{small_queue} keys, {after_epoch_1[f'WenLan K={small_queue}']:.1%}. Masking them: "
     f"{d_queue['WenLan K=1024, own masked'].points()} points of mean recall over the unmasked queue "
     f"({d_queue['WenLan K=1024, own masked'].verdict('masked', 'unmasked')}); the short queue: "
@@ -374,6 +375,41 @@ print(f"queue_len {int(wenlan.queue_len)} / {wenlan.queue_size}, pointer {int(we
       f"key norms {wenlan.text_queue.norm(dim=1).min():.4f}..{wenlan.text_queue.norm(dim=1).max():.4f}")
 print(f"negatives per query: CLIP {batch_size - 1}, WenLan {batch_size - 1 + wenlan.queue_size}")
 assert int(wenlan.queue_len) == wenlan.queue_size
+
+# %% [markdown]
+# ## Explore
+# How often does a queue hold a query's own key? A pair met $p$ pairs into an epoch was last met at
+# a uniform position $p'$ of the previous (independently shuffled) epoch, $N - p' + p$ keys ago; a
+# queue of $K$ keys still holds that key when this is at most $K$, so with probability
+# $\operatorname{clip}((K - p)/N, 0, 1)$: a sawtooth over each epoch, whose mean over a whole epoch is
+# $\tfrac12 (K/N)^2$ for $K \le N$. `cl_teach.widgets.stale_key_stats` replays the loader's batches
+# (the same seed, so the same batches) with WenLan's queue rule; first, it is exactly the share the
+# two runs above logged, step by step, and the closed form follows it:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from cl_teach.widgets import stale_key_stats
+
+for name, k in (("WenLan K=1024", 1024), (f"WenLan K={small_queue}", small_queue)):
+    st = stale_key_stats(len(train_idx), batch_size, k, steps, seed=SEED)
+    logged = np.asarray(hists[name]["own_key_share"])
+    assert np.allclose(st["share"], logged, atol=1e-6), f"{name}: replay and the run's log differ"
+    later = st["expected"][st["steps_per_epoch"]:].mean()
+    assert abs(st["after_epoch_1"] - later) < 0.02, (name, st["after_epoch_1"], later)
+print(f"the replay equals both runs' own_key_share at all {steps} steps; after epoch 1 the closed "
+      "form is within 2 points of it")
+
+# %% [markdown]
+# Move **K** from a fifth of an epoch past one epoch: the sawtooth on the left rises and widens, and
+# the mean share on the right climbs the parabola (the dotted lines are the two queues trained
+# above). Masking those keys (`mask_own_keys=True`) is what keeps a long queue honest.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from cl_teach.widgets import stale_key_explorer
+
+stale_key_explorer(len(train_idx), batch_size, steps, queue_size=1024, seed=SEED,
+                   marks={"K=1024": 1024, f"K={small_queue}": small_queue})
 
 # %% [markdown]
 # ## Exercises
