@@ -8,6 +8,7 @@ real browser); :mod:`._explorer` holds the redraw loop they share.
 - :func:`collapse_explorer` (notebook 03): the directions an embedding keeps against the monitors.
 - :func:`circle_explorer` (notebook 04): alignment and uniformity of points on the circle.
 - :func:`augmentation_explorer` (notebook 05): augmentation strength and the smallest crop.
+- :func:`shortcut_explorer` (notebook 06): which augmentation closes which shortcut to the positive.
 - :func:`false_negative_explorer` (notebook 10): the batch size and the classes against false negatives.
 - :func:`sinkhorn_explorer` (notebook 08): SwAV's Sinkhorn-Knopp epsilon and rounds.
 - :func:`search_explorer` (notebook 18): Faiss's nprobe / ef_search against the recall of exact search.
@@ -28,6 +29,7 @@ from .hashtags import hashtag_box
 from .hubness import hubness_explorer, hubness_stats, plot_hubness_stats
 from .logit_scale import logit_scale_explorer, logit_scale_stats, plot_logit_scale_stats
 from .search import plot_search_stats, search_explorer, search_stats
+from .shortcuts import plot_shortcut_stats, shortcut_explorer, shortcut_stats
 from .sinkhorn import plot_sinkhorn_stats, sinkhorn_explorer, sinkhorn_stats
 from .stale_keys import (
     plot_stale_key_stats,
@@ -49,8 +51,9 @@ __all__ = ["augmentation_explorer", "augmentation_views", "circle_explorer", "ci
            "hubness_stats", "logit_scale_explorer", "logit_scale_stats",
            "negatives_with_similarities", "plot_circle_stats", "plot_collapse_stats",
            "plot_dino_teacher_stats", "plot_false_negative_stats", "plot_hubness_stats",
-           "plot_logit_scale_stats", "plot_search_stats", "plot_sinkhorn_stats",
-           "plot_stale_key_stats", "plot_temperature_stats", "search_explorer", "search_stats",
+           "plot_logit_scale_stats", "plot_search_stats", "plot_shortcut_stats",
+           "plot_sinkhorn_stats", "plot_stale_key_stats", "plot_temperature_stats",
+           "search_explorer", "search_stats", "shortcut_explorer", "shortcut_stats",
            "sinkhorn_explorer", "sinkhorn_stats", "stale_key_explorer", "stale_key_share_expected",
            "stale_key_stats", "stale_key_sweep", "temperature_explorer", "temperature_stats",
            "uniform_circle_uniformity"]
