@@ -11,6 +11,8 @@ real browser); :mod:`._explorer` holds the redraw loop they share.
 - :func:`shortcut_explorer` (notebook 06): which augmentation closes which shortcut to the positive.
 - :func:`false_negative_explorer` (notebook 10): the batch size and the classes against false negatives.
 - :func:`sinkhorn_explorer` (notebook 08): SwAV's Sinkhorn-Knopp epsilon and rounds.
+- :func:`byol_explorer` (notebook 09): BYOL's target momentum, SimSiam's stop-gradient, the predictor.
+- :func:`lambda_explorer` (notebook 11): Barlow Twins' lambda against the off-diagonal of C and z's rank.
 - :func:`search_explorer` (notebook 18): Faiss's nprobe / ef_search against the recall of exact search.
 - :func:`dino_teacher_explorer` (notebook 12): DINO's teacher temperature and centering.
 - :func:`logit_scale_explorer` (notebook 15): CLIP's logit scale.
@@ -21,6 +23,8 @@ real browser); :mod:`._explorer` holds the redraw loop they share.
 ipywidgets, IPython and matplotlib are imported only when a widget or figure is built.
 """
 from .augmentation import augmentation_explorer, augmentation_views
+from .barlow import barlow_stats, barlow_sweep, lambda_explorer, plot_barlow_stats
+from .byol import byol_explorer, byol_heads, byol_runs, byol_stats, plot_byol_stats
 from .circle import circle_explorer, circle_stats, plot_circle_stats, uniform_circle_uniformity
 from .collapse import collapse_explorer, collapse_stats, plot_collapse_stats
 from .dino_teacher import dino_teacher_explorer, dino_teacher_stats, plot_dino_teacher_stats
@@ -45,15 +49,16 @@ from .temperature import (
     temperature_stats,
 )
 
-__all__ = ["augmentation_explorer", "augmentation_views", "circle_explorer", "circle_stats",
-           "collapse_explorer", "collapse_stats", "dino_teacher_explorer", "dino_teacher_stats",
-           "false_negative_explorer", "false_negative_stats", "hashtag_box", "hubness_explorer",
-           "hubness_stats", "logit_scale_explorer", "logit_scale_stats",
-           "negatives_with_similarities", "plot_circle_stats", "plot_collapse_stats",
-           "plot_dino_teacher_stats", "plot_false_negative_stats", "plot_hubness_stats",
-           "plot_logit_scale_stats", "plot_search_stats", "plot_shortcut_stats",
-           "plot_sinkhorn_stats", "plot_stale_key_stats", "plot_temperature_stats",
-           "search_explorer", "search_stats", "shortcut_explorer", "shortcut_stats",
-           "sinkhorn_explorer", "sinkhorn_stats", "stale_key_explorer", "stale_key_share_expected",
-           "stale_key_stats", "stale_key_sweep", "temperature_explorer", "temperature_stats",
-           "uniform_circle_uniformity"]
+__all__ = ["augmentation_explorer", "augmentation_views", "barlow_stats", "barlow_sweep",
+           "byol_explorer", "byol_heads", "byol_runs", "byol_stats", "circle_explorer",
+           "circle_stats", "collapse_explorer", "collapse_stats", "dino_teacher_explorer",
+           "dino_teacher_stats", "false_negative_explorer", "false_negative_stats", "hashtag_box",
+           "hubness_explorer", "hubness_stats", "lambda_explorer", "logit_scale_explorer",
+           "logit_scale_stats", "negatives_with_similarities", "plot_barlow_stats",
+           "plot_byol_stats", "plot_circle_stats", "plot_collapse_stats", "plot_dino_teacher_stats",
+           "plot_false_negative_stats", "plot_hubness_stats", "plot_logit_scale_stats",
+           "plot_search_stats", "plot_shortcut_stats", "plot_sinkhorn_stats",
+           "plot_stale_key_stats", "plot_temperature_stats", "search_explorer", "search_stats",
+           "shortcut_explorer", "shortcut_stats", "sinkhorn_explorer", "sinkhorn_stats",
+           "stale_key_explorer", "stale_key_share_expected", "stale_key_stats", "stale_key_sweep",
+           "temperature_explorer", "temperature_stats", "uniform_circle_uniformity"]

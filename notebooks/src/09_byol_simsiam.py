@@ -333,7 +333,114 @@ display(Markdown(
 # reason BYOL avoids collapse. Source 004's line "Batch normalization in SimCLR prevents
 # representation collapse implicitly" garbles this: the debate was about BYOL; SimCLR has
 # explicit negatives and needs no such help.
+
+# %% [markdown]
+# ## Explore: BYOL's momentum, SimSiam's stop-gradient, the predictor
+# A CNN run per setting takes too long for a slider, so the explorer trains only the *heads*.
+# The BYOL encoder trained above is frozen; its features h of two augmented views of a few
+# thousand training images are computed once, and each setting trains BYOL's projector g and
+# predictor q on them with the same `fit` and the same `BYOL` / `SimSiam` classes
+# (`cl_teach.widgets.byol_heads`; every setting starts from the same weights and sees the same
+# batches). The setting is the target branch, from no asymmetry to a slow target:
 #
+# - **no stop-grad**: the target is the online network itself, with gradient (the collapsing loss);
+# - **stop-grad (SimSiam)**: the online network, detached;
+# - **EMA tau 0.9 / 0.99 / 0.996**: BYOL's target, an EMA of the online heads with tau held fixed
+#   (`schedule="constant"`, as in exercise 2), so the slider's tau is the tau of every step;
+#
+# and the predictor on or off. Every 10 steps it reads the monitors on held-out images' views, in
+# eval mode: the effective rank of z, notebook 03's std of the normalised z (these heads end
+# without BatchNorm, so here the std can see a collapse), and the held-out loss $2 - 2\cos$ (for
+# SimSiam too, on BYOL's scale). All settings are trained here, once, so that a move only redraws.
+
+# %%
+from cl_teach.widgets import byol_runs
+
+cl_teach.setup(SEED, verbose=False)
+aug_g = torch.Generator().manual_seed(SEED + 3)
+x_views, x_held = train.x[:4096], test.x[:512]
+views = tuple(embed(runs["BYOL"].encoder, Augment()(x_views, generator=aug_g)) for _ in range(2))
+held_out = tuple(embed(runs["BYOL"].encoder, Augment()(x_held, generator=aug_g)) for _ in range(2))
+t_explore = time.perf_counter()
+explore_runs = byol_runs(views, held_out, steps=150, seed=SEED)
+print(f"{len(explore_runs)} settings trained on frozen features {tuple(views[0].shape)} in "
+      f"{time.perf_counter() - t_explore:.1f} s")
+for st in explore_runs.values():
+    print(f"{st['label']:38s} effective rank {st['rank'][0]:5.1f} -> {st['rank'][-1]:5.1f}   "
+          f"std of z {st['std'][-1]:.3f}   held-out loss {st['loss'][-1]:.3f}")
+
+# %% [markdown]
+# First, the explorer's numbers are the notebook's own: its held-out loss is `byol_loss_inline`
+# from the Derive section (with the online z as the target for SimSiam) and its rank is
+# `effective_rank` of the online z, recomputed here from the trained heads. Then the directions it
+# shows, each checked with a margin (they held at seeds 0 and 1).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+@torch.no_grad()
+def heads_inline(method, pair):
+    """z1, z2 (online), p1, p2 (predictions) and t1, t2 (targets) of held-out view pairs, eval mode."""
+    method.eval()
+    z1, z2 = (method.projector(v) for v in pair)
+    p1, p2 = method.predictor(z1), method.predictor(z2)
+    t1, t2 = ((method.target_projector(v) for v in pair) if isinstance(method, BYOL) else (z1, z2))
+    method.train()
+    return z1, p1, p2, t1, t2
+
+
+for key in ((None, True, True), (0.99, True, True), (None, False, False)):
+    st = explore_runs[key]
+    z_h, p_h1, p_h2, t_h1, t_h2 = heads_inline(st["method"], held_out)
+    assert abs(byol_loss_inline(p_h1, p_h2, t_h1, t_h2).item() - st["loss"][-1]) < 1e-4, st["label"]
+    assert abs(effective_rank(z_h).item() - st["rank"][-1]) < 1e-2 * st["rank"][-1], st["label"]
+print("the explorer's held-out loss = byol_loss_inline, its rank = effective_rank of z")
+
+final = {key: st["rank"][-1] for key, st in explore_runs.items()}
+std_final = {key: st["std"][-1] for key, st in explore_runs.items()}
+loss_final = {key: st["loss"][-1] for key, st in explore_runs.items()}
+simsiam_rank = final[(None, True, True)]
+claims = {
+    "no stop-grad collapses (rank < half of SimSiam's, std < a quarter)":
+        final[(None, False, True)] < simsiam_rank / 2
+        and std_final[(None, False, True)] < std_final[(None, True, True)] / 4,
+    "stop-grad without the predictor collapses too (rank < half of SimSiam's)":
+        final[(None, True, False)] < simsiam_rank / 2,
+    "BYOL with the predictor keeps its rank at every tau (> twice the no-stop-grad run's)":
+        all(final[(tau, True, True)] > 2 * final[(None, False, True)] for tau in (0.9, 0.99, 0.996)),
+    "without the predictor, the stop-gradient changes nothing (rank within 5%)":
+        abs(final[(None, True, False)] - final[(None, False, False)]) < 0.05 * final[(None, False, False)],
+    "without the predictor, a slower target collapses less (rank at tau 0.996 > 1.5 x at 0.9)":
+        final[(0.996, True, False)] > 1.5 * final[(0.9, True, False)],
+    "the two collapsed settings reach a lower held-out loss than any with predictor and target":
+        max(loss_final[(None, False, True)], loss_final[(None, True, False)])
+        < min(loss_final[(m, True, True)] for m in (None, 0.9, 0.99, 0.996)),
+}
+for claim, holds in claims.items():
+    print(f"{claim}: {holds}")
+    assert holds, claim
+
+# %% [markdown]
+# Move **target** from *no stop-grad* to *stop-grad (SimSiam)* with the predictor on: the rank
+# that fell towards the collapsed end now stays up, and the std stays near $1/\sqrt{D}$. Then
+# switch the **predictor** off: with it gone the stop-gradient no longer saves anything. In fact,
+# without a predictor *no stop-grad* and *stop-grad* draw the same curves: the symmetrised loss's
+# gradient with the stop-gradient is exactly half the one without it, and AdamW's step does not
+# see the scale of a gradient. With the predictor still off, slide **target** to the EMA taus:
+# the slower the target, the more rank is left after the same steps (a target that barely moves
+# from its random start keeps its spread, and the online heads can only match it); with the
+# predictor on, every tau keeps the rank. Watch the held-out loss too: the collapsed settings
+# reach the lowest loss, which is why a low loss alone says nothing here. (These are heads on
+# frozen features, a cheap model of the runs above, and a collapsed z keeps an effective rank a
+# little above 1: the leftover noise in the small directions adds to the entropy; the std shows
+# the collapse more plainly.)
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from cl_teach.widgets import byol_explorer
+
+byol_explorer(views, held_out, runs=explore_runs)
+
+# %% [markdown]
 # ## Exercises
 # 1. **BYOL without a predictor.** `BYOL` has no switch for it: write `BYOLNoPredictor`, a subclass
 #    whose `__init__` replaces `self.predictor` with `torch.nn.Identity()`. The cell after it trains

@@ -220,6 +220,56 @@ assert diffs[("Barlow Twins", "probe")].low > 0, "the linear probe should beat r
 # rank of z, because the projector absorbs much of the redundancy (as in notebook 03).
 
 # %% [markdown]
+# ## Explore: lambda, live
+# Retraining the CNN for every lambda takes minutes, so `cl_teach.widgets.lambda_explorer` freezes
+# the encoder f trained above: its features of two augmented views of 2,048 training images are
+# computed once, and for each lambda on the slider only a fresh projector g (3 layers, hidden
+# width 128, D = 128) is trained on those pairs, with the same `BarlowTwins` and `fit` (100 steps,
+# batch 256; a few seconds for the whole sweep). It then shows C of all the pairs, its mean
+# diagonal and mean |off-diagonal|, and the effective rank of z. First, its C and its loss are
+# your `barlow_inline`'s, and the projector alone repeats the claim of the CNN run above:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from cl_teach.models import embed
+from cl_teach.widgets import barlow_sweep
+
+pairs = ViewLoader(train.x[:2048], [Augment()] * 2, batch_size=2048, seed=SEED + 3)
+h1, h2 = (embed(bt.encoder, v) for v in next(iter(pairs)))      # frozen f of two views: (2048, 256)
+sweep = barlow_sweep(h1, h2, projection_dim=D, seed=SEED)        # {lambda: stats}, one projector each
+for lambd, st in sweep.items():
+    inline_loss, inline_c = barlow_inline(st["z1"], st["z2"], lambd)
+    inline_off = (inline_c - torch.diag(inline_c.diagonal())).abs().sum() / (D * D - D)
+    assert torch.allclose(inline_c, st["c"], atol=1e-4), lambd
+    assert abs(inline_loss.item() - st["loss"]) < 1e-3 * (1 + st["loss"]), (lambd, inline_loss, st["loss"])
+    assert abs(inline_off.item() - st["offdiag_abs_mean"]) < 1e-5, lambd
+    assert abs(inline_c.diagonal().mean().item() - st["diag_mean"]) < 1e-5, lambd
+print(f"the widget's C, loss and means equal barlow_inline's at all {len(sweep)} lambdas")
+copies, ours = sweep[0.0], sweep[5e-3]
+print("lambda = 0: the off-diagonal of C is over 2x lambda = 5e-3's:",
+      bool(copies["offdiag_abs_mean"] > 2 * ours["offdiag_abs_mean"]))
+print("... and the effective rank of z under 0.6x:", bool(copies["rank"] < 0.6 * ours["rank"]))
+assert copies["offdiag_abs_mean"] > 2 * ours["offdiag_abs_mean"]        # the dimensions become copies
+assert copies["rank"] < 0.6 * ours["rank"]
+
+# %%
+for lambd, st in sweep.items():
+    print(f"lambda = {lambd:g}: mean diagonal of C {st['diag_mean']:.3f}, mean |off-diagonal| "
+          f"{st['offdiag_abs_mean']:.3f}, effective rank of z {st['rank']:.1f} of D = {D}")
+
+# %% [markdown]
+# Move **lambda** from 5e-3 down to 0 and watch the heatmap: the off-diagonal fills with colour
+# (the dimensions of z correlate, copies of a few features) while the effective rank of z falls.
+# Move it up to 0.1: the off-diagonal fades towards the identity's 0, the rank climbs, and the
+# diagonal pays for it (the invariance term now weighs less against the redundancy term).
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from cl_teach.widgets import lambda_explorer
+
+lambda_explorer(sweep, lambd=5e-3)
+
+# %% [markdown]
 # ## Exercises
 # Each code exercise is a function to fill in; the cell after it checks it, in the student copy
 # too.
