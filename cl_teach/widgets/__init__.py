@@ -9,12 +9,14 @@ real browser); :mod:`._explorer` holds the redraw loop they share.
 - :func:`circle_explorer` (notebook 04): alignment and uniformity of points on the circle.
 - :func:`augmentation_explorer` (notebook 05): augmentation strength and the smallest crop.
 - :func:`shortcut_explorer` (notebook 06): which augmentation closes which shortcut to the positive.
+- :func:`holdout_explorer` (notebook 13): how many test items a claim against the baseline needs.
 - :func:`false_negative_explorer` (notebook 10): the batch size and the classes against false negatives.
 - :func:`sinkhorn_explorer` (notebook 08): SwAV's Sinkhorn-Knopp epsilon and rounds.
 - :func:`byol_explorer` (notebook 09): BYOL's target momentum, SimSiam's stop-gradient, the predictor.
 - :func:`lambda_explorer` (notebook 11): Barlow Twins' lambda against the off-diagonal of C and z's rank.
 - :func:`search_explorer` (notebook 18): Faiss's nprobe / ef_search against the recall of exact search.
 - :func:`dino_teacher_explorer` (notebook 12): DINO's teacher temperature and centering.
+- :func:`neighbour_explorer` (notebook 14): a post's k nearest posts and the share sharing a hashtag.
 - :func:`logit_scale_explorer` (notebook 15): CLIP's logit scale.
 - :func:`stale_key_explorer` (notebook 16): WenLan's queue size against the own stale keys it holds.
 - :func:`hashtag_box` (notebook 17): a post's top-k hashtags.
@@ -30,8 +32,10 @@ from .collapse import collapse_explorer, collapse_stats, plot_collapse_stats
 from .dino_teacher import dino_teacher_explorer, dino_teacher_stats, plot_dino_teacher_stats
 from .false_negatives import false_negative_explorer, false_negative_stats, plot_false_negative_stats
 from .hashtags import hashtag_box
+from .holdout import holdout_explorer, holdout_stats, plot_holdout_stats
 from .hubness import hubness_explorer, hubness_stats, plot_hubness_stats
 from .logit_scale import logit_scale_explorer, logit_scale_stats, plot_logit_scale_stats
+from .neighbours import neighbour_explorer, neighbour_lists, neighbour_stats, plot_neighbour_stats
 from .search import plot_search_stats, search_explorer, search_stats
 from .shortcuts import plot_shortcut_stats, shortcut_explorer, shortcut_stats
 from .sinkhorn import plot_sinkhorn_stats, sinkhorn_explorer, sinkhorn_stats
@@ -53,12 +57,15 @@ __all__ = ["augmentation_explorer", "augmentation_views", "barlow_stats", "barlo
            "byol_explorer", "byol_heads", "byol_runs", "byol_stats", "circle_explorer",
            "circle_stats", "collapse_explorer", "collapse_stats", "dino_teacher_explorer",
            "dino_teacher_stats", "false_negative_explorer", "false_negative_stats", "hashtag_box",
-           "hubness_explorer", "hubness_stats", "lambda_explorer", "logit_scale_explorer",
-           "logit_scale_stats", "negatives_with_similarities", "plot_barlow_stats",
-           "plot_byol_stats", "plot_circle_stats", "plot_collapse_stats", "plot_dino_teacher_stats",
-           "plot_false_negative_stats", "plot_hubness_stats", "plot_logit_scale_stats",
-           "plot_search_stats", "plot_shortcut_stats", "plot_sinkhorn_stats",
-           "plot_stale_key_stats", "plot_temperature_stats", "search_explorer", "search_stats",
-           "shortcut_explorer", "shortcut_stats", "sinkhorn_explorer", "sinkhorn_stats",
-           "stale_key_explorer", "stale_key_share_expected", "stale_key_stats", "stale_key_sweep",
-           "temperature_explorer", "temperature_stats", "uniform_circle_uniformity"]
+           "holdout_explorer", "holdout_stats", "hubness_explorer", "hubness_stats",
+           "lambda_explorer", "logit_scale_explorer", "logit_scale_stats",
+           "negatives_with_similarities", "neighbour_explorer", "neighbour_lists",
+           "neighbour_stats", "plot_barlow_stats", "plot_byol_stats", "plot_circle_stats",
+           "plot_collapse_stats", "plot_dino_teacher_stats", "plot_false_negative_stats",
+           "plot_holdout_stats", "plot_hubness_stats", "plot_logit_scale_stats",
+           "plot_neighbour_stats", "plot_search_stats", "plot_shortcut_stats",
+           "plot_sinkhorn_stats", "plot_stale_key_stats", "plot_temperature_stats",
+           "search_explorer", "search_stats", "shortcut_explorer", "shortcut_stats",
+           "sinkhorn_explorer", "sinkhorn_stats", "stale_key_explorer", "stale_key_share_expected",
+           "stale_key_stats", "stale_key_sweep", "temperature_explorer", "temperature_stats",
+           "uniform_circle_uniformity"]

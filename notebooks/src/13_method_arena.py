@@ -329,6 +329,42 @@ display(Markdown("\n".join(lines)))
 # test the claim a little more seriously.
 
 # %% [markdown]
+# ## Explore
+# How many test images does a claim need? A paired interval's half-width shrinks as
+# $1.96\,\mathrm{sd}(d)/\sqrt n$, where $d$ is the per-image difference of two models (1, 0 or
+# -1), so a gap of one point needs thousands of test images. `cl_teach.widgets.holdout_explorer`
+# re-draws the table's Δ columns on the first $n$ of a random subset of the 5,000 test images. At
+# all of them, its intervals are the table's; the half-width of each grows with fewer items as the
+# square-root law says:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from cl_teach.widgets import holdout_stats
+
+evaluations = {n: r["eval"] for n, r in results.items()}
+for on in ("knn", "probe"):
+    full = holdout_stats(evaluations, best[on][1], len(queries.y), on)
+    assert all(full["diffs"][n] == r[f"d {on}"] for n, r in results.items()), on
+    small = holdout_stats(evaluations, best[on][1], 500, on)
+    for n in results:                                   # sqrt(5000 / 500) = 3.2 times wider, about
+        wide, narrow = small["diffs"][n], full["diffs"][n]
+        ratio = (wide.high - wide.low) / (narrow.high - narrow.low)
+        assert 2 < ratio < 5, (on, n, ratio)
+print("at all 5,000 test images holdout_stats gives the table's intervals; at 500 they are 2-5x wider")
+
+# %% [markdown]
+# Move **test items** down from 5,000 and watch the green bars (ahead of the better baseline)
+# turn grey (no reliable difference) long before their estimates change sign; switch the measure
+# to the linear probe, whose gaps are larger. A course that checked its claims on a few hundred
+# test images would have few to make.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from cl_teach.widgets import holdout_explorer
+
+holdout_explorer(evaluations, best)
+
+# %% [markdown]
 # ## Exercises
 # 1. Which column predicts kNN accuracy best across the eight methods: alignment, uniformity or
 #    the head spread? Compute the rank correlation (Spearman) from `results`. With eight points,
