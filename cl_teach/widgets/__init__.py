@@ -9,6 +9,7 @@ real browser); :mod:`._explorer` holds the redraw loop they share.
 - :func:`circle_explorer` (notebook 04): alignment and uniformity of points on the circle.
 - :func:`augmentation_explorer` (notebook 05): augmentation strength and the smallest crop.
 - :func:`shortcut_explorer` (notebook 06): which augmentation closes which shortcut to the positive.
+- :func:`moco_queue_explorer` (notebook 07): MoCo's momentum and queue size against key consistency.
 - :func:`holdout_explorer` (notebook 13): how many test items a claim against the baseline needs.
 - :func:`false_negative_explorer` (notebook 10): the batch size and the classes against false negatives.
 - :func:`sinkhorn_explorer` (notebook 08): SwAV's Sinkhorn-Knopp epsilon and rounds.
@@ -35,6 +36,7 @@ from .hashtags import hashtag_box
 from .holdout import holdout_explorer, holdout_stats, plot_holdout_stats
 from .hubness import hubness_explorer, hubness_stats, plot_hubness_stats
 from .logit_scale import logit_scale_explorer, logit_scale_stats, plot_logit_scale_stats
+from .moco import moco_queue_explorer, moco_queue_stats, plot_moco_queue_stats
 from .neighbours import neighbour_explorer, neighbour_lists, neighbour_stats, plot_neighbour_stats
 from .search import plot_search_stats, search_explorer, search_stats
 from .shortcuts import plot_shortcut_stats, shortcut_explorer, shortcut_stats
@@ -58,14 +60,14 @@ __all__ = ["augmentation_explorer", "augmentation_views", "barlow_stats", "barlo
            "circle_stats", "collapse_explorer", "collapse_stats", "dino_teacher_explorer",
            "dino_teacher_stats", "false_negative_explorer", "false_negative_stats", "hashtag_box",
            "holdout_explorer", "holdout_stats", "hubness_explorer", "hubness_stats",
-           "lambda_explorer", "logit_scale_explorer", "logit_scale_stats",
-           "negatives_with_similarities", "neighbour_explorer", "neighbour_lists",
-           "neighbour_stats", "plot_barlow_stats", "plot_byol_stats", "plot_circle_stats",
-           "plot_collapse_stats", "plot_dino_teacher_stats", "plot_false_negative_stats",
-           "plot_holdout_stats", "plot_hubness_stats", "plot_logit_scale_stats",
-           "plot_neighbour_stats", "plot_search_stats", "plot_shortcut_stats",
-           "plot_sinkhorn_stats", "plot_stale_key_stats", "plot_temperature_stats",
-           "search_explorer", "search_stats", "shortcut_explorer", "shortcut_stats",
-           "sinkhorn_explorer", "sinkhorn_stats", "stale_key_explorer", "stale_key_share_expected",
-           "stale_key_stats", "stale_key_sweep", "temperature_explorer", "temperature_stats",
-           "uniform_circle_uniformity"]
+           "lambda_explorer", "logit_scale_explorer", "logit_scale_stats", "moco_queue_explorer",
+           "moco_queue_stats", "negatives_with_similarities", "neighbour_explorer",
+           "neighbour_lists", "neighbour_stats", "plot_barlow_stats", "plot_byol_stats",
+           "plot_circle_stats", "plot_collapse_stats", "plot_dino_teacher_stats",
+           "plot_false_negative_stats", "plot_holdout_stats", "plot_hubness_stats",
+           "plot_logit_scale_stats", "plot_moco_queue_stats", "plot_neighbour_stats",
+           "plot_search_stats", "plot_shortcut_stats", "plot_sinkhorn_stats",
+           "plot_stale_key_stats", "plot_temperature_stats", "search_explorer", "search_stats",
+           "shortcut_explorer", "shortcut_stats", "sinkhorn_explorer", "sinkhorn_stats",
+           "stale_key_explorer", "stale_key_share_expected", "stale_key_stats", "stale_key_sweep",
+           "temperature_explorer", "temperature_stats", "uniform_circle_uniformity"]

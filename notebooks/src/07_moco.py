@@ -606,6 +606,101 @@ display(Markdown(
 
 
 # %% [markdown]
+# ## Explore: the queue's size K and the key encoder's momentum m
+# Exercise 1 below retrains the CNN at m = 0.9, which takes half a minute. To move m and K freely,
+# `cl_teach.widgets.moco_queue_explorer` trains a much smaller MoCo in about a second: the CNN
+# trained above with a queue is frozen, its features h = f(x) of two augmented views of 5,120
+# training images are computed once, and only a small tower over them trains (`FeatureTower`, as in
+# notebook 16, then MoCo's projector), with `fit` and the package's `MoCo`: batch 32 and lr 5e-3 as
+# above, 160 steps, each image seen once. Each queued key remembers which image it came from (a
+# `MoCo` subclass records that in `after_step`), so the explorer can ask, for every key in the
+# queue: **how far is it from the key today's key encoder computes for the same view?** That is
+# cos(k_queued, k_now), 1 for a queue consistent with today's keys, drawn against the key's age in
+# steps.
+#
+# Two choices make the measurement clean. One batch-norm batch per step (`bn_splits=1`), so that a
+# key recomputed from the same batch sees the same batch statistics: what is left is the key
+# encoder's drift. And `fit`'s warm-up spans the whole run (`warmup=1.0`), so the run *ends* at its
+# full learning rate: the last steps, whose keys the queue holds, move the encoders as the middle
+# of a long run would, not as the end of a cosine decay, where nothing moves any more.
+#
+# First, the explorer's model is the notebook's: one of its steps equals `moco_loss_inline` and
+# `momentum_and_enqueue_inline`, the ages it records equal the pointer arithmetic of
+# `similarity_by_age`, and its cosines are q . k written out. Then the claim of exercise 1, on the
+# tower: at m = 0.9 the queue's keys are less consistent with today's than at m = 0.999 (paired
+# over the key ages), and `similarity_by_age` on a fresh batch finds the larger young-old gap.
+
+# %%
+TOWER_STEPS = 160
+n_tower = TOWER_STEPS * BATCH                                   # each image once: none comes back
+g = torch.Generator().manual_seed(SEED + 9)
+x_tower = train.x[torch.randperm(len(train.x), generator=g)[:n_tower + 256]]   # + a fresh batch
+h1, h2 = (embed(runs["queue K=4096"].encoder, Augment()(x_tower, g)) for _ in range(2))   # (M, 256)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from cl_teach.widgets import moco_queue_stats
+
+tower_runs = {mom: moco_queue_stats(h1[:n_tower], h2[:n_tower], mom, 4096, steps=TOWER_STEPS, seed=SEED)
+              for mom in (0.9, MOMENTUM)}
+tower = copy.deepcopy(tower_runs[0.9]["method"])              # one more step, on a copy
+t1, t2 = h1[n_tower:n_tower + BATCH], h2[n_tower:n_tower + BATCH]
+out = tower.training_step((t1, t2, torch.arange(BATCH)))
+q = tower.projector(tower.encoder(t1))
+with torch.no_grad():
+    k = tower.projector_k(tower.encoder_k(t2))
+assert torch.allclose(out["loss"], moco_loss_inline(q, k, tower.queue, tower.temperature), atol=1e-5)
+enc_k, queue, ptr = copy.deepcopy(tower.encoder_k), tower.queue.clone(), int(tower.queue_ptr)
+ptr = momentum_and_enqueue_inline(enc_k, tower.encoder, queue, ptr, F.normalize(k, dim=1), tower.momentum)
+tower.after_step(0, 1)
+assert all(torch.allclose(a, b) for a, b in zip(enc_k.parameters(), tower.encoder_k.parameters()))
+assert torch.allclose(queue, tower.queue, atol=1e-6) and ptr == int(tower.queue_ptr)
+for st in tower_runs.values():
+    method, K = st["method"], st["queue_size"]
+    assert torch.equal(st["age"], ((int(method.queue_ptr) - 1 - torch.arange(K)) % K) // BATCH)
+    oldest = st["age"] == st["extent"] - 1                    # the oldest batch, by hand
+    g_k = copy.deepcopy(method.projector_k)                   # train-mode BN: keep the run's statistics
+    with torch.no_grad():
+        k_now = F.normalize(g_k(method.encoder_k(h2[method.queue_ids[oldest]])), dim=1)   # (N, P)
+    assert torch.allclose((method.queue[oldest] * k_now).sum(1), st["consistency"][oldest], atol=1e-5)
+print("moco_queue_stats's MoCo: a step equals moco_loss_inline and momentum_and_enqueue_inline; "
+      "its ages equal similarity_by_age's; its cosines equal q . k written out")
+assert torch.equal(tower_runs[0.9]["method"].queue_ids, tower_runs[MOMENTUM]["method"].queue_ids)
+consistent = paired_difference(tower_runs[MOMENTUM]["by_age"], tower_runs[0.9]["by_age"])   # same images
+young_old = {}                                                # the notebook's measure, on a fresh batch
+for mom, st in tower_runs.items():
+    tower_bins = similarity_by_age(st["method"], h1[n_tower:], h2[n_tower:])[1]     # (256, 8)
+    young_old[mom] = tower_bins[:, 0] - tower_bins[:, -1]
+staler = paired_difference(young_old[0.9], young_old[MOMENTUM])
+print("key consistency:", consistent.verdict(f"m = {MOMENTUM}", "m = 0.9"), "(paired over the key ages)")
+print("young-old gap of q . k:", staler.verdict("the gap at m = 0.9", f"the gap at m = {MOMENTUM}"))
+assert consistent.low > 0, "a slow key encoder should keep the queue's keys closer to today's"
+assert staler.low > 0, "with m = 0.9 old keys should differ more from young ones than with m = 0.999"
+
+# %%
+for mom, st in tower_runs.items():
+    print(f"m = {mom}: cos(queued key, today's key) youngest {st['youngest']:.3f}, "
+          f"oldest {st['oldest']:.3f}, mean {st['mean']:.3f}; young-old gap of q . k "
+          f"{young_old[mom].mean():+.3f}")
+print(f"m = {MOMENTUM} minus m = 0.9, consistency: {consistent}")
+print(f"young-old gap, m = 0.9 minus m = {MOMENTUM}: {staler}")
+
+# %% [markdown]
+# Move **m** down from 0.999: the curve falls sooner, and the oldest keys point elsewhere than
+# today's (at m = 0 the key encoder *is* the query encoder of each step: even the keys of a few
+# steps ago drift). Move **K** up: the queue (its extent is the red line) reaches further
+# back in time, into keys computed by older key encoders, while the negatives per query (right)
+# grow from the batch's 31 to thousands. The dashed line marks the key encoder's memory
+# 1 / (1 - m): a queue stays consistent roughly while its extent K / N is short next to it.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from cl_teach.widgets import moco_queue_explorer
+
+moco_queue_explorer(h1[:n_tower], h2[:n_tower], momentum=0.9, steps=TOWER_STEPS, seed=SEED)
+
+
+# %% [markdown]
 # ## Exercises
 # 1. **Momentum.** Write `queue_run(momentum)`: the queue variant of the experiment above (queue
 #    filled with real keys, the same 600 batches, the same learning rate) at another momentum, and
