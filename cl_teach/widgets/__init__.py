@@ -21,6 +21,7 @@ real browser); :mod:`._explorer` holds the redraw loop they share.
 - :func:`logit_scale_explorer` (notebook 15): CLIP's logit scale.
 - :func:`stale_key_explorer` (notebook 16): WenLan's queue size against the own stale keys it holds.
 - :func:`hashtag_box` (notebook 17): a post's top-k hashtags.
+- :func:`gather_explorer` (notebook 20): W processes, the gather's gradient and the loss, against one process.
 - :func:`hubness_explorer` (notebook 19): CSLS's hub penalty against the k-occurrence.
 
 ipywidgets, IPython and matplotlib are imported only when a widget or figure is built.
@@ -32,6 +33,7 @@ from .circle import circle_explorer, circle_stats, plot_circle_stats, uniform_ci
 from .collapse import collapse_explorer, collapse_stats, plot_collapse_stats
 from .dino_teacher import dino_teacher_explorer, dino_teacher_stats, plot_dino_teacher_stats
 from .false_negatives import false_negative_explorer, false_negative_stats, plot_false_negative_stats
+from .gather import emulated_gradient, gather_explorer, gather_stats, plot_gather_stats
 from .hashtags import hashtag_box
 from .holdout import holdout_explorer, holdout_stats, plot_holdout_stats
 from .hubness import hubness_explorer, hubness_stats, plot_hubness_stats
@@ -58,16 +60,18 @@ from .temperature import (
 __all__ = ["augmentation_explorer", "augmentation_views", "barlow_stats", "barlow_sweep",
            "byol_explorer", "byol_heads", "byol_runs", "byol_stats", "circle_explorer",
            "circle_stats", "collapse_explorer", "collapse_stats", "dino_teacher_explorer",
-           "dino_teacher_stats", "false_negative_explorer", "false_negative_stats", "hashtag_box",
+           "dino_teacher_stats", "emulated_gradient", "false_negative_explorer",
+           "false_negative_stats", "gather_explorer", "gather_stats", "hashtag_box",
            "holdout_explorer", "holdout_stats", "hubness_explorer", "hubness_stats",
            "lambda_explorer", "logit_scale_explorer", "logit_scale_stats", "moco_queue_explorer",
            "moco_queue_stats", "negatives_with_similarities", "neighbour_explorer",
            "neighbour_lists", "neighbour_stats", "plot_barlow_stats", "plot_byol_stats",
            "plot_circle_stats", "plot_collapse_stats", "plot_dino_teacher_stats",
-           "plot_false_negative_stats", "plot_holdout_stats", "plot_hubness_stats",
-           "plot_logit_scale_stats", "plot_moco_queue_stats", "plot_neighbour_stats",
-           "plot_search_stats", "plot_shortcut_stats", "plot_sinkhorn_stats",
-           "plot_stale_key_stats", "plot_temperature_stats", "search_explorer", "search_stats",
-           "shortcut_explorer", "shortcut_stats", "sinkhorn_explorer", "sinkhorn_stats",
-           "stale_key_explorer", "stale_key_share_expected", "stale_key_stats", "stale_key_sweep",
-           "temperature_explorer", "temperature_stats", "uniform_circle_uniformity"]
+           "plot_false_negative_stats", "plot_gather_stats", "plot_holdout_stats",
+           "plot_hubness_stats", "plot_logit_scale_stats", "plot_moco_queue_stats",
+           "plot_neighbour_stats", "plot_search_stats", "plot_shortcut_stats",
+           "plot_sinkhorn_stats", "plot_stale_key_stats", "plot_temperature_stats",
+           "search_explorer", "search_stats", "shortcut_explorer", "shortcut_stats",
+           "sinkhorn_explorer", "sinkhorn_stats", "stale_key_explorer", "stale_key_share_expected",
+           "stale_key_stats", "stale_key_sweep", "temperature_explorer", "temperature_stats",
+           "uniform_circle_uniformity"]

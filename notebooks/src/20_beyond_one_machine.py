@@ -555,6 +555,54 @@ assert abs(change["SGD"][0] - 1 / W_REAL) < 1e-6 and change["AdamW"][1] < 1e-3
 #   never `torch.distributed.all_gather`: the difference is the one measured above.
 
 # %% [markdown]
+# ## Explore
+# The two real processes above showed the four combinations at W = 2. How do they move with W?
+# `cl_teach.widgets.gather_explorer` emulates W processes on one global batch of embeddings (the
+# trained W = 32 model's projections of two views of 64 test images), in float64: process r's
+# loss on the gathered views, with the others' rows live (`gather`) or constants
+# (`gather_no_grad`), its gradient sent back to the rows' owners the way each gather does, and
+# DDP's average. First, at W = 2 it repeats what the two gloo processes measured:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from cl_teach.widgets import gather_stats
+
+g = torch.Generator().manual_seed(SEED + 2)
+x64 = test.x[torch.randperm(len(test.x), generator=g)[:64]]
+trained = runs[32, "global"]
+trained.eval()
+with torch.no_grad():
+    z64 = [trained.projector(trained.encoder(Augment()(x64, g))) for _ in range(2)]   # (64, P) each
+two, many = gather_stats(*z64, 2, tau=TAU), gather_stats(*z64, 32, tau=TAU)
+for st in (two, many):
+    for loss in ("global", "local"):                           # gather: exact, as the gloo run found
+        assert abs(st["ratio"]["gather", loss] - 1) < 1e-9 and abs(st["cosine"]["gather", loss] - 1) < 1e-9
+    assert abs(st["ratio"]["gather_no_grad", "global"] - 1 / st["world_size"]) < 1e-9
+    assert st["cosine"]["gather_no_grad", "local"] < 1 - 1e-6
+assert equal["gather", "global"] and equal["gather", "local"] and over_w and turned   # the gloo run's
+print("W = 2, as the two gloo processes: gather exact with both losses, gather_no_grad 1/W with the "
+      "global loss and turned with the local one; W = 32: the same, with 1/32")
+
+# %%
+bug = ("gather_no_grad", "local")
+for st in (two, many):
+    print(f"W = {st['world_size']:2d}: gather_no_grad + local loss: norm ratio {st['ratio'][bug]:.4f}, "
+          f"1 - cosine {1 - st['cosine'][bug]:.1e}")
+print(f"(the gloo run at W = 2, on the parameters: 1 - cosine {1 - diffs[bug]['cosine']:.1e})")
+
+# %% [markdown]
+# Move **W** from 1 to 32 (the global batch stays 64, so each process holds 64 / W images): the
+# orange line halves with each doubling (the 1/W that AdamW hides), while the red one, the classic
+# bug, turns away from the right gradient, further as W grows. Only `gather` stays on the right
+# gradient, with either loss.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from cl_teach.widgets import gather_explorer
+
+gather_explorer(*z64, tau=TAU, world_size=2)
+
+# %% [markdown]
 # ## Exercises
 # 1. **Local negatives without a loop.** `local_nt_xent` loops over the processes. Write
 #    `masked_local_nt_xent(z1, z2, world_size, tau)`: one $(2B \times 2B)$ similarity matrix in
