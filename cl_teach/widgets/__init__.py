@@ -5,6 +5,7 @@ and a widget that redraws a figure and a one-line readout when a control moves (
 real browser); :mod:`._explorer` holds the redraw loop they share.
 
 - :func:`temperature_explorer` (notebook 01): InfoNCE's temperature and the negatives.
+- :func:`similarity_explorer` (notebook 02): the length power from the dot product to the cosine.
 - :func:`collapse_explorer` (notebook 03): the directions an embedding keeps against the monitors.
 - :func:`circle_explorer` (notebook 04): alignment and uniformity of points on the circle.
 - :func:`augmentation_explorer` (notebook 05): augmentation strength and the smallest crop.
@@ -42,6 +43,7 @@ from .moco import moco_queue_explorer, moco_queue_stats, plot_moco_queue_stats
 from .neighbours import neighbour_explorer, neighbour_lists, neighbour_stats, plot_neighbour_stats
 from .search import plot_search_stats, search_explorer, search_stats
 from .shortcuts import plot_shortcut_stats, shortcut_explorer, shortcut_stats
+from .similarity import LengthPowerKNN, plot_similarity_stats, similarity_explorer
 from .sinkhorn import plot_sinkhorn_stats, sinkhorn_explorer, sinkhorn_stats
 from .stale_keys import (
     plot_stale_key_stats,
@@ -57,12 +59,12 @@ from .temperature import (
     temperature_stats,
 )
 
-__all__ = ["augmentation_explorer", "augmentation_views", "barlow_stats", "barlow_sweep",
-           "byol_explorer", "byol_heads", "byol_runs", "byol_stats", "circle_explorer",
-           "circle_stats", "collapse_explorer", "collapse_stats", "dino_teacher_explorer",
-           "dino_teacher_stats", "emulated_gradient", "false_negative_explorer",
-           "false_negative_stats", "gather_explorer", "gather_stats", "hashtag_box",
-           "holdout_explorer", "holdout_stats", "hubness_explorer", "hubness_stats",
+__all__ = ["LengthPowerKNN", "augmentation_explorer", "augmentation_views", "barlow_stats",
+           "barlow_sweep", "byol_explorer", "byol_heads", "byol_runs", "byol_stats",
+           "circle_explorer", "circle_stats", "collapse_explorer", "collapse_stats",
+           "dino_teacher_explorer", "dino_teacher_stats", "emulated_gradient",
+           "false_negative_explorer", "false_negative_stats", "gather_explorer", "gather_stats",
+           "hashtag_box", "holdout_explorer", "holdout_stats", "hubness_explorer", "hubness_stats",
            "lambda_explorer", "logit_scale_explorer", "logit_scale_stats", "moco_queue_explorer",
            "moco_queue_stats", "negatives_with_similarities", "neighbour_explorer",
            "neighbour_lists", "neighbour_stats", "plot_barlow_stats", "plot_byol_stats",
@@ -70,8 +72,8 @@ __all__ = ["augmentation_explorer", "augmentation_views", "barlow_stats", "barlo
            "plot_false_negative_stats", "plot_gather_stats", "plot_holdout_stats",
            "plot_hubness_stats", "plot_logit_scale_stats", "plot_moco_queue_stats",
            "plot_neighbour_stats", "plot_search_stats", "plot_shortcut_stats",
-           "plot_sinkhorn_stats", "plot_stale_key_stats", "plot_temperature_stats",
-           "search_explorer", "search_stats", "shortcut_explorer", "shortcut_stats",
-           "sinkhorn_explorer", "sinkhorn_stats", "stale_key_explorer", "stale_key_share_expected",
-           "stale_key_stats", "stale_key_sweep", "temperature_explorer", "temperature_stats",
-           "uniform_circle_uniformity"]
+           "plot_similarity_stats", "plot_sinkhorn_stats", "plot_stale_key_stats",
+           "plot_temperature_stats", "search_explorer", "search_stats", "shortcut_explorer",
+           "shortcut_stats", "similarity_explorer", "sinkhorn_explorer", "sinkhorn_stats",
+           "stale_key_explorer", "stale_key_share_expected", "stale_key_stats", "stale_key_sweep",
+           "temperature_explorer", "temperature_stats", "uniform_circle_uniformity"]

@@ -461,6 +461,45 @@ print("batch-hard triplets: z collapsed (effective rank < half of every other ru
 assert collapsed, "batch-hard mining should collapse z at this budget (FaceNet's observation)"
 
 # %% [markdown]
+# ## Explore
+# Between the dot product and the cosine there is a dial. For one query the ranking by
+# $q^\top b / \lVert b\rVert^p$ is the dot product's at $p = 0$ and the cosine's at $p = 1$ (the
+# query's own length is a constant); in between, long bank vectors (much ink) are favoured less,
+# beyond 1 they are penalised. `cl_teach.widgets.LengthPowerKNN` computes the 2,000 x 8,000 dot
+# products of the pixel experiment above once, and each power is then a division and a top-k.
+# First, its two ends are the notebook's `knn_vote` with the dot product and with the cosine:
+
+# %%
+# NBVAL_CHECK_OUTPUT
+from cl_teach.widgets import LengthPowerKNN
+
+knn_p = LengthPowerKNN(x_bank, train.y, x_query, y_query)
+for power, name in ((0.0, "dot product"), (1.0, "cosine")):
+    st = knn_p.stats(power, k=20)
+    agree = (st["hits"] == pixel_hits[name]).float().mean().item()
+    assert agree > 0.99, (name, agree)                         # ties may be broken in another order
+print("p = 0 and p = 1 give knn_vote's dot-product and cosine votes on > 99% of the queries")
+curve = {p: knn_p.stats(p, k=20) for p in (0.0, 0.5, 1.0, 2.0)}
+rises_then_falls = (curve[0.5]["vs_dot"].low > 0
+                    and paired_difference(curve[1.0]["hits"], curve[0.5]["hits"]).low > 0
+                    and paired_difference(curve[1.0]["hits"], curve[2.0]["hits"]).low > 0)
+print("kNN accuracy rises from p = 0 to 0.5 to 1, then falls by p = 2 (paired intervals exclude 0):",
+      rises_then_falls)
+assert rises_then_falls, {p: st["vs_dot"] for p, st in curve.items()}
+
+# %% [markdown]
+# Move **p** from 0 to 1: accuracy climbs while the neighbours' mean length (right) falls towards
+# the bank's; past 1 the measure starts preferring faint images, and accuracy falls again. The
+# cosine is the power that neither rewards nor punishes ink. Change **k** too: does the best
+# power move?
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from cl_teach.widgets import similarity_explorer
+
+similarity_explorer(knn_p)
+
+# %% [markdown]
 # ## Exercises
 # 1. **N-pair is InfoNCE before the sphere.** Write `info_nce_from_n_pair(q, k, tau)`: InfoNCE as
 #    `n_pair_loss` applied to rescaled inputs (hint: the logits of InfoNCE are $\bar q^\top \bar k / \tau$,
