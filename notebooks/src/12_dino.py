@@ -570,80 +570,138 @@ print("KoLeo: inline = koleo_loss, and lower for spread-out points than for clum
 
 # %% [markdown]
 # ## Exercises
-# 1. **Teacher temperature, without training.** On the trained teacher's outputs `t_out` (with
-#    its center), compute the two entropies of $P_t$ for $\tau_t$ in {0.02, 0.04, 0.07, 0.1, 0.2,
-#    0.5}. From which value is the mean per-image entropy above 0.9 log K (what `collapse_mode`
-#    calls "uniform")?
-# 2. **Which crops teach.** In DINO only the global views are targets. Count the loss terms for
-#    V = 0, 2, 4, 8 local crops when the teacher sees the 2 global views (the paper) and when it
-#    sees every view (`DINO(..., n_global=2 + V)`); compute both losses on one multi-crop batch.
-# 3. **KoLeo spreads points.** Start from 32 clumped points in 3 dimensions and minimise
-#    `koleo_loss` by gradient descent (Adam, lr 0.05, 100 steps). Does the smallest pairwise
-#    distance grow?
-# 4. **DINOv2's Sinkhorn-Knopp teacher.** On `t_out`, compare DINO's targets
-#    $\mathrm{softmax}((t - c)/\tau_t)$ with DINOv2's `sinkhorn(t_out, n_iters=3, epsilon=tau_t)`
-#    at $\tau_t = 0.04$: the entropy of the batch-mean target, and the largest share any output
-#    gets.
+# Each code exercise is a function to fill in; the cell after it checks it, in the student copy
+# too.
+#
+# 1. **Teacher temperature, without training.** Write `teacher_entropy(t, center, tau_t)`: the
+#    mean per-image entropy of $P_t = \mathrm{softmax}((t - c)/\tau_t)$. The check reads it on the
+#    trained teacher's outputs `t_out` for $\tau_t$ in {0.02, ..., 0.5}: from which value is it
+#    above 0.9 log K (what `collapse_mode` calls "uniform")?
+# 2. **Which crops teach.** In DINO only the global views are targets. Write
+#    `loss_terms(n_local, teacher_views)`: the number of (teacher view, student view) pairs of
+#    different views when the teacher sees the first `teacher_views` of the 2 + V views and the
+#    student all of them. The check compares V = 0, 2, 4, 8 for the paper's 2 and for every view,
+#    then computes both losses on one multi-crop batch.
+# 3. **KoLeo spreads points.** Write `koleo_descent(points, steps, lr)`: minimise `koleo_loss`
+#    by Adam from `points`, returning the final points. The check starts from 32 clumped points in
+#    3 dimensions: does the smallest pairwise distance grow?
+# 4. **DINOv2's Sinkhorn-Knopp teacher.** Write `batch_mean_entropy(p)`: the entropy of the
+#    batch-mean target $\bar p = \frac1B \sum_b p_b$. The check compares DINO's targets
+#    $\mathrm{softmax}((t - c)/\tau_t)$ with DINOv2's `sinkhorn(t_out, n_iters=3, epsilon=tau_t)` at
+#    $\tau_t = 0.04$.
 # 5. **(Longer, at home.)** Train DINO for 300 steps with $\tau_t = 0.07$ from the start, and with
 #    the warm-up `teacher_temperature=0.07, warmup_teacher_temperature=0.04,
 #    warmup_teacher_temperature_steps=100`; compare `collapse_mode` and kNN over 3 seeds. Rerun
 #    the multi-crop experiment at seeds 0-2 (`CL_TEACH_SEED`) with 2, 4 and 8 local crops, and
 #    give the two-view run as many steps as multi-crop's wall time buys it: which wins per second
-#    of CPU? (And: with
-#    `center_momentum=0.0` the center is the current batch mean; what changes in the entropies?)
+#    of CPU? (And: with `center_momentum=0.0` the center is the current batch mean; what changes
+#    in the entropies?)
 
 # %%
-# BEGIN SOLUTION
-for tau in (0.02, 0.04, 0.07, 0.1, 0.2, 0.5):
-    st = dino_teacher_stats(t_out, teacher.center, tau)
-    near = "  <- near uniform" if st["entropy"] > 0.9 * st["log_k"] else ""
-    print(f"tau_t {tau:4.2f}: entropy per image {st['entropy']:.2f} "
-          f"({st['entropy'] / st['log_k']:.0%} of log K){near}")
-# END SOLUTION
+def teacher_entropy(t, center, tau_t):
+    """Mean over the images of the entropy of softmax((t - center) / tau_t), in nats."""
+    # BEGIN SOLUTION
+    p = F.softmax((t - center) / tau_t, dim=1)
+    return -(p * p.clamp_min(1e-12).log()).sum(1).mean().item()
+    # END SOLUTION
+
 
 # %%
-# BEGIN SOLUTION
+entropies = {tau: teacher_entropy(t_out, teacher.center, tau) for tau in (0.02, 0.04, 0.07, 0.1, 0.2, 0.5)}
+for tau, h in entropies.items():
+    ref = dino_teacher_stats(t_out, teacher.center, tau)["entropy"]
+    assert abs(h - ref) < 1e-3, f"tau_t {tau}: {h:.4f}, cl_teach.widgets.dino_teacher_stats {ref:.4f}"
+    print(f"tau_t {tau:4.2f}: entropy per image {h:.2f} ({h / log_k:.0%} of log K)"
+          + ("  <- near uniform" if h > 0.9 * log_k else ""))
+assert all(a < b for a, b in zip(entropies.values(), list(entropies.values())[1:])), "softer with tau_t"
+
+
+# %%
+def loss_terms(n_local, teacher_views):
+    """(teacher view, student view) pairs of different views: the teacher on the first
+    teacher_views of the 2 + n_local views, the student on all of them."""
+    # BEGIN SOLUTION
+    return sum(1 for i in range(teacher_views) for v in range(2 + n_local) if v != i)
+    # END SOLUTION
+
+
+# %%
 for V in (0, 2, 4, 8):
-    paper = sum(1 for i in range(2) for v in range(2 + V) if v != i)
-    every = sum(1 for i in range(2 + V) for v in range(2 + V) if v != i)
+    paper, every = loss_terms(V, 2), loss_terms(V, 2 + V)
+    assert paper == 2 + 2 * V and every == (2 + V) * (1 + V), (V, paper, every)
     print(f"V = {V}: teacher on 2 global views {paper} terms (2 + 2V), on every view {every} terms")
 cl_teach.setup(SEED, verbose=False)
 for n_global in (2, 2 + N_LOCAL):
     m = DINO(SmallCNN(), n_global=n_global)
     with torch.no_grad():
         print(f"teacher on {n_global} views: loss {m.training_step(tuple(views))['loss'].item():.4f}")
-# END SOLUTION
+
 
 # %%
-# BEGIN SOLUTION
-g = torch.Generator().manual_seed(SEED)
-pts = (torch.tensor([1.0, 0.0, 0.0]) + 0.05 * torch.randn(32, 3, generator=g)).requires_grad_(True)
-opt = torch.optim.Adam([pts], lr=0.05)
+def koleo_descent(points, steps=100, lr=0.05):
+    """Minimise koleo_loss from points (N, D) by Adam; return the final (N, D) points (detached)."""
+    # BEGIN SOLUTION
+    x = points.clone().requires_grad_(True)
+    opt = torch.optim.Adam([x], lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        koleo_loss(x).backward()
+        opt.step()
+    return x.detach()
+    # END SOLUTION
 
 
+# %%
 def min_distance(x):
-    x = F.normalize(x.detach(), dim=1)
-    return torch.pdist(x).min().item()
+    """Smallest distance between two of the points, on the unit sphere (KoLeo normalises)."""
+    return torch.pdist(F.normalize(x, dim=1)).min().item()
 
 
-print(f"before: KoLeo {koleo_loss(pts).item():+.3f}, smallest distance {min_distance(pts):.3f}")
-for _ in range(100):
-    opt.zero_grad()
-    koleo_loss(pts).backward()
-    opt.step()
-print(f"after:  KoLeo {koleo_loss(pts).item():+.3f}, smallest distance {min_distance(pts):.3f}")
-# END SOLUTION
+g = torch.Generator().manual_seed(SEED)
+clump = torch.tensor([1.0, 0.0, 0.0]) + 0.05 * torch.randn(32, 3, generator=g)     # (32, 3)
+spread = koleo_descent(clump)
+print(f"before: KoLeo {koleo_loss(clump).item():+.3f}, smallest distance {min_distance(clump):.3f}")
+print(f"after:  KoLeo {koleo_loss(spread).item():+.3f}, smallest distance {min_distance(spread):.3f}")
+assert koleo_loss(spread) < koleo_loss(clump) - 1, "100 Adam steps on KoLeo should lower it"
+assert min_distance(spread) > 10 * min_distance(clump), "the closest pair should move far apart"
+
 
 # %%
-# BEGIN SOLUTION
+def batch_mean_entropy(p):
+    """Entropy (nats) of the batch-mean distribution of p (B, K), rows summing to 1."""
+    # BEGIN SOLUTION
+    usage = p.mean(0)
+    return -(usage * usage.clamp_min(1e-12).log()).sum().item()
+    # END SOLUTION
+
+
+# %%
+from scipy.stats import entropy as scipy_entropy
+
 p_center = F.softmax((t_out - teacher.center) / 0.04, dim=1)      # (512, K) DINO
 p_sk = sinkhorn(t_out, n_iters=3, epsilon=0.04)                    # (512, K) DINOv2
+h = {}
 for name, p in (("EMA center + softmax", p_center), ("Sinkhorn-Knopp", p_sk)):
-    usage = p.mean(0)
-    h_batch = -(usage * usage.clamp_min(1e-12).log()).sum().item()
-    print(f"{name:22s} entropy of the batch mean {h_batch:.3f} (log K = {log_k:.3f}), "
-          f"largest share {usage.max().item():.4f} (uniform {1 / len(usage):.4f})")
-# END SOLUTION
+    h[name] = batch_mean_entropy(p)
+    assert abs(h[name] - scipy_entropy(p.mean(0).double().numpy())) < 1e-4, (name, h[name])
+    print(f"{name:22s} entropy of the batch mean {h[name]:.3f} (log K = {log_k:.3f}), "
+          f"largest share {p.mean(0).max().item():.4f} (uniform {1 / p.shape[1]:.4f})")
+assert h["Sinkhorn-Knopp"] > 0.99 * log_k, "Sinkhorn-Knopp equalises the batch's use of the K outputs"
+assert h["Sinkhorn-Knopp"] >= h["EMA center + softmax"], h
+
+# %% [markdown]
+# <!-- BEGIN SOLUTION -->
+# **Answers.** 1: the entropy rises with $\tau_t$ (a softer softmax); a teacher this soft gives
+# targets close to uniform, the "uniform" collapse mode, which is why DINO keeps $\tau_t$ low
+# (0.04-0.07) and sharpens. 2: the terms grow as $2 + 2V$ with a global-only teacher and as
+# $(2 + V)(1 + V)$ with a teacher on every view; the local crops are cheap students, never
+# targets ("local-to-global", Caron et al., 2021). 3: yes, by more than ten times: KoLeo
+# (Sablayrolles et al., 2019) is the log of each point's distance to its nearest neighbour, so
+# it pushes apart exactly the closest pairs. 4: Sinkhorn-Knopp makes the batch use every output
+# about equally (its batch-mean entropy comes out close to log K), where the EMA center only
+# removes the average logit. 5: Caron et al. (2021) warm $\tau_t$ up linearly from 0.04 to 0.07
+# over the first 30 epochs; measure over seeds before you conclude either way at this budget.
+# <!-- END SOLUTION -->
 
 # %% [markdown]
 # ## Summary
