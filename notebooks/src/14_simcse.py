@@ -619,43 +619,121 @@ neighbour_explorer(systems, test_posts, test_tags, queries, relevant, seed=SEED)
 
 # %% [markdown]
 # ## Exercises
-# 1. Tokenise with characters instead (`Vocab.build(..., tokenizer="char")`, `max_len=64`).
-#    How many test tokens are unknown with each tokeniser?
-# 2. Raise the dropout to 0.3. How much less alike are the two dropout twins of a post (mean
-#    cosine), for the untrained encoder? (Then train it: does retrieval improve?)
-# 3. Replace the random hard negatives by *hard* ones: for each anchor, the most similar valid
-#    post under the SimCSE checkpoint that shares no hashtag. How much more similar to the anchors
-#    are they than the random ones? (Then train supervised SimCSE with them, masked.)
+# 1. **Characters or words?** Write `unknown_share(vocab, texts, max_len)`: the share of the tokens
+#    `vocab.encode` keeps (the first `max_len` of each text) that it maps to "unknown" (id 1).
+#    Build a vocabulary of the valid posts with each tokeniser (`Vocab.build(..., tokenizer=...,
+#    min_freq=2)`) and compare the unknown share of the test posts' tokens at `max_len=64`.
+# 2. **How much do the dropout twins differ?** Write `twin_cosines(encoder, ids)`: for each post,
+#    the cosine between two forward passes of `encoder` as it is (in training mode, two dropout
+#    masks). Raise the dropout from 0.1 to 0.3 in an untrained `TinyTransformer`: how much less
+#    alike are the twins? (Then train it: does retrieval improve?)
+# 3. **Hard negatives.** Replace the random negatives by *hard* ones: write
+#    `hardest_negatives(z_anchors, z_pool, excluded)`, for each anchor the most similar post of the
+#    pool that `excluded` does not rule out (its own hashtags, itself). How much more similar to
+#    the anchors are they than the random ones, under the SimCSE checkpoint? (Then train
+#    supervised SimCSE with them, masked.)
 
 # %%
-# BEGIN SOLUTION
+def unknown_share(vocab, texts, max_len):
+    """Share of the kept (non-padding) tokens of vocab.encode(texts, max_len) that are unknown."""
+    # BEGIN SOLUTION
+    ids = vocab.encode(texts, max_len)
+    return ((ids == 1).sum() / (ids > 0).sum()).item()
+    # END SOLUTION
+
+
+# %%
+share = {}
 for kind in ("space", "char"):
     v = Vocab.build(valid_posts, tokenizer=kind, min_freq=2)
-    ids = v.encode(test_posts, 64)
-    print(f"{kind:5s}: {len(v):6d} tokens, unknown share of test tokens "
-          f"{(ids == 1).sum() / (ids > 0).sum():.1%}")
-# END SOLUTION
+    share[kind] = unknown_share(v, test_posts, 64)
+    kept = [t for text in test_posts for t in tokenize(text, kind)[:64]]      # the reference, by hand
+    reference = sum(t not in v.stoi for t in kept) / len(kept)
+    assert abs(share[kind] - reference) < 1e-6, (
+        f"{kind}: unknown_share {share[kind]:.4f}, counting the tokens by hand {reference:.4f}")
+    print(f"{kind:5s}: {len(v):6d} tokens, unknown share of the test tokens {share[kind]:.1%}")
+assert share["char"] < share["space"] / 5, "characters should leave far fewer unknown tokens than words"
+
+# %% [markdown]
+# <!-- BEGIN SOLUTION -->
+# **Answer.** Characters leave far fewer test tokens unknown (asserted: under a fifth of the
+# words'), with a smaller vocabulary: Chinese has no spaces, so a "space" token is a whole phrase,
+# most of which never occur twice in the valid posts. That is why this notebook tokenises by
+# character, as Google's Chinese BERT does (its tokeniser puts a space around every CJK character:
+# the README of google-research/bert). The price: a character carries less meaning than a word,
+# and the encoder must rebuild the words.
+# <!-- END SOLUTION -->
 
 # %%
-# BEGIN SOLUTION
+def twin_cosines(encoder, ids):
+    """(N,) cos(encoder(ids)_i, encoder(ids)_i) over two forward passes, in encoder's current mode."""
+    # BEGIN SOLUTION
+    with torch.no_grad():
+        return F.cosine_similarity(encoder(ids), encoder(ids))
+    # END SOLUTION
+
+
+# %%
+twins = {}
 for p in (0.1, 0.3):
     torch.manual_seed(SEED)
-    f = TinyTransformer(len(vocab), dim=64, out_dim=128, n_layers=2, max_len=max_len, dropout=p).train()
-    with torch.no_grad():
-        twins = F.cosine_similarity(f(test_ids[:256]), f(test_ids[:256]))
-        print(f"dropout {p}: mean cos(z, z+) = {twins.mean():.3f}")
-# END SOLUTION
+    f = TinyTransformer(len(vocab), dim=64, out_dim=128, n_layers=2, max_len=max_len, dropout=p)
+    twins[p] = twin_cosines(f.train(), test_ids[:256])
+    assert twins[p].shape == (256,), f"one cosine per post: expected (256,), got {tuple(twins[p].shape)}"
+    assert twin_cosines(f.eval(), test_ids[:256]).min() > 1 - 1e-5, (
+        "in eval mode there is no dropout: the two passes should be identical (cosine 1)")
+    print(f"dropout {p}: mean cos(z, z+) = {twins[p].mean():.3f}")
+less_alike = paired_difference(twins[0.1], twins[0.3], seed=SEED)
+print(f"cos at dropout 0.1 - cos at 0.3, paired over 256 posts: {less_alike}")
+assert less_alike.low > 0, f"more dropout should make the twins less alike: {less_alike}"
+
+# %% [markdown]
+# <!-- BEGIN SOLUTION -->
+# **Answer.** At dropout 0.3 the twins are less alike (asserted, a paired interval over the same
+# posts): the positive pair is harder, the "augmentation" stronger. Gao et al. (2021, SimCSE,
+# Table 3) found $p = 0.1$ best on STS-B, with both less ($p = 0$: no augmentation, the twins are
+# the same vector) and more dropout worse: train the two encoders here and compare their retrieval
+# with a paired interval before concluding on this corpus.
+# <!-- END SOLUTION -->
 
 # %%
-# BEGIN SOLUTION
+def hardest_negatives(z_anchors, z_pool, excluded):
+    """(P,) long: for each anchor (row of z_anchors, unit rows) the index of the most similar row
+    of z_pool (cosine) that excluded (P, M bool) does not rule out."""
+    # BEGIN SOLUTION
+    return (z_anchors @ z_pool.T).masked_fill(excluded, float("-inf")).argmax(dim=1)
+    # END SOLUTION
+
+
+# %%
 # zv: the checkpoint's embeddings of the valid posts (computed for the pairwise accuracy above)
-shares = (flags[anchors].float() @ flags.float().T) > 0              # (P, M_valid): same hashtag
-sims = (zv[anchors] @ zv.T).masked_fill(shares, -2.0)
-sims[torch.arange(len(anchors)), torch.tensor(anchors)] = -2.0
-hard = sims.argmax(dim=1)                                             # the most similar non-match
-print(f"cos(anchor, negative): random {(zv[anchors] * zv[negatives]).sum(1).mean():.3f}, "
-      f"mined {(zv[anchors] * zv[hard]).sum(1).mean():.3f}")
-# END SOLUTION
+excluded = (flags[anchors].float() @ flags.float().T) > 0            # (P, M_valid): a shared hashtag
+excluded[torch.arange(len(anchors)), torch.tensor(anchors)] = True   # and the anchor itself
+hard = hardest_negatives(zv[anchors], zv, excluded)
+for p in range(0, len(anchors), max(1, len(anchors) // 20)):          # 20 anchors, by brute force
+    allowed = [j for j in range(len(zv)) if not excluded[p, j]]
+    best = max(allowed, key=lambda j: float(zv[anchors[p]] @ zv[j]))
+    picked, top = float(zv[anchors[p]] @ zv[hard[p]]), float(zv[anchors[p]] @ zv[best])
+    assert math.isclose(picked, top, abs_tol=1e-6), (
+        f"anchor {p}: hardest_negatives picks post {int(hard[p])}, but post {best} is more similar")
+    assert not excluded[p, hard[p]], f"anchor {p}: post {int(hard[p])} shares a hashtag (or is the anchor)"
+cos_random = (zv[anchors] * zv[negatives]).sum(1)
+cos_mined = (zv[anchors] * zv[hard]).sum(1)
+harder = paired_difference(cos_mined, cos_random, seed=SEED)
+print(f"cos(anchor, negative): random {cos_random.mean():.3f}, mined {cos_mined.mean():.3f}; "
+      f"mined - random {harder}")
+assert harder.low > 0, f"the mined negatives should be closer to their anchors than random ones: {harder}"
+
+# %% [markdown]
+# <!-- BEGIN SOLUTION -->
+# **Answer.** The mined negatives are far closer to their anchors than random posts (asserted,
+# paired over the anchors): they are the posts the checkpoint already confuses with the anchor,
+# so their gradient is large (notebook 01's hard-negative weighting). The risk is the other side
+# of the same coin: on Weibo a post without a shared hashtag can still be about the same thing (a
+# false negative the hashtags miss; notebook 10), and the hardest negatives are where such posts
+# concentrate. Robinson et al. (*Contrastive learning with hard negative samples*, ICLR 2021)
+# therefore sample hard negatives with a tunable concentration instead of taking the argmax.
+# <!-- END SOLUTION -->
 
 # %% [markdown]
 # ## Summary
