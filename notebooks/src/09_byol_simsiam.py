@@ -452,6 +452,11 @@ byol_explorer(views, held_out, runs=explore_runs)
 #    momentum=0.0, schedule="constant")` copies the online network into the target after every
 #    step (SimSiam with a one-step-old target), `momentum=0.999, schedule="constant"` barely moves
 #    the target in 250 steps. Compare the linear probe, with intervals (`results[a].compare(...)`).
+# 3. **How far back does the target look?** An EMA with a fixed $\tau$ averages the online
+#    weights over about $1/(1-\tau)$ steps. Write `tau_at(base, step, total)`, BYOL's schedule
+#    $\tau_k = 1 - (1-\tau_{base})(\cos(\pi k/K) + 1)/2$ (Grill et al., 2020, section 3.2), and
+#    print that window at the start, the middle and the last step of this notebook's BYOL run.
+
 
 # %%
 class BYOLNoPredictor(BYOL):
@@ -502,6 +507,40 @@ assert rank["no predictor, 60 steps"] > RANK_MIN, "at 60 steps the EMA target sh
 # predicting a fixed random network's projection gives 18.8% ImageNet linear accuracy, against 1.4%
 # for the random network itself; bootstrapping on a moving target is what improves on it). Which
 # is better at this budget the intervals say; claim a difference only when they exclude 0.
+# <!-- END SOLUTION -->
+
+# %%
+def tau_at(base, step, total):
+    """BYOL's cosine schedule: tau at step `step` of `total`, from `base` up to 1."""
+    # BEGIN SOLUTION
+    return 1 - (1 - base) * (math.cos(math.pi * step / total) + 1) / 2
+    # END SOLUTION
+
+
+# %%
+from cl_teach.methods import cosine_momentum
+
+for base in (0.0, 0.99, 0.996):
+    for step in (0, 1, STEPS // 3, STEPS // 2, STEPS - 1, STEPS):
+        mine, package = tau_at(base, step, STEPS), cosine_momentum(base, step, STEPS)
+        assert math.isclose(mine, package, abs_tol=1e-12), (
+            f"tau_at({base}, {step}, {STEPS}) = {mine:.6f}, cl_teach's cosine_momentum {package:.6f}")
+assert math.isclose(tau_at(0.99, 0, STEPS), 0.99) and math.isclose(tau_at(0.99, STEPS, STEPS), 1.0), (
+    "the schedule starts at base and ends at 1")
+for step in (0, STEPS // 2, STEPS - 1):
+    tau = tau_at(0.99, step, STEPS)
+    print(f"step {step:3d} of {STEPS}: tau = {tau:.6f}, the target averages over ~{1 / (1 - tau):,.0f} steps")
+
+# %% [markdown]
+# <!-- BEGIN SOLUTION -->
+# **Answer to 3.** At the start the window is $1/(1-\tau_{base})$ steps; halfway, $1 - \tau$ has
+# halved, so the window has doubled; in the last steps $1 - \tau \to 0$ and the window grows
+# without bound: the target stops moving and BYOL ends by regressing a frozen network. Compare the
+# first window with the run's length: the target lags the online network by a good share of the
+# run from the start. Grill et al. (2020, Table 5a, 300 epochs) found $\tau_{base} = 0.996$ best,
+# 0.99 close behind; $\tau = 1$ (a target never updated) gave 18.8% linear accuracy and $\tau = 0$
+# (a copy at every step) collapsed in their set-up, which SimSiam (Chen & He, 2021) later made work
+# (answer 2).
 # <!-- END SOLUTION -->
 
 # %% [markdown]

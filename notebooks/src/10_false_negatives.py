@@ -688,7 +688,6 @@ for n_classes, per_class in ((10, 6000), (100, 500), (1000, 1281)):
 
 # %%
 # BEGIN SOLUTION
-# 2. The clamp binds more as tau_plus grows, and much more at t = 0.1 than at t = 0.5.
 for t in (0.1, 0.5):
     for tp in (0.0, 0.02, 0.05, 0.1, 0.2):
         r = estimator_report(runs["SimCLR"], x_probe, y_probe, tau_plus=tp, temperature=t)
@@ -696,6 +695,16 @@ for t in (0.1, 0.5):
               f"subtracted / same-class sum {r['subtracted / same-class sum']:5.2f}, "
               f"estimate / truth {r['estimate / truth (unclamped)']:.2f}")
 # END SOLUTION
+
+# %% [markdown]
+# <!-- BEGIN SOLUTION -->
+# **Answer to 2.** The clamp binds more as $\tau^+$ grows, and much more at $t = 0.1$ than at
+# $t = 0.5$: the debiased estimate subtracts $\tau^+$ times the positive's term, and at a low
+# temperature that term is exponentially larger than a typical negative's, so the difference
+# crosses the floor $N e^{-1/t}$ for many anchors (Chuang et al., 2020, clamp the estimate at that
+# theoretical minimum). At the authors' $t = 0.5$ the terms are closer in size and the estimate stays above the
+# floor for small $\tau^+$: the estimator was designed, and tuned, at that temperature.
+# <!-- END SOLUTION -->
 
 # %%
 # BEGIN SOLUTION
@@ -710,9 +719,18 @@ for tp in (0.0, 0.1, 0.3, 0.6):
     top = per_view.topk(len(per_view) // 10).values.sum() / per_view.sum()
     print(f"tau_plus = {tp:3.1f}: unclamped {1 - clamped_share(z1_b, z2_b, TEMPERATURE, tp).item():.3f}, "
           f"|grad| = {per_view.sum().sqrt():.4f}, top 10% of views carry {top:.2f} of |grad|^2")
-# With tau_plus > 0 the few unclamped views divide by a small difference of large sums: fewer
-# views learn, each with a larger, noisier gradient (tau_plus = 0 is NT-Xent).
 # END SOLUTION
+
+# %% [markdown]
+# <!-- BEGIN SOLUTION -->
+# **Answer to 3.** With $\tau^+ > 0$ the views whose estimate is clamped get a constant
+# denominator and no gradient from their negatives, and the few unclamped views divide by a small
+# difference of large sums: fewer views learn, each with a larger, noisier gradient, and the
+# top 10% of views carry more of it as $\tau^+$ grows ($\tau^+ = 0$ is NT-Xent). Over-estimating
+# the false-negative rate does not just over-correct: it concentrates learning on a few views.
+# Chuang et al. (2020) set $\tau^+$ near the true class rate ($1/C$): compare with
+# $\mathbb{E}[\rho]$ above.
+# <!-- END SOLUTION -->
 
 # %%
 def detected_precision(z, y, k):
