@@ -26,6 +26,30 @@ def test_notebook_has_an_exercise_with_a_solution(stem):
 
 
 @pytest.mark.parametrize("stem", exercises.stems())
+def test_notebook_has_three_checked_exercises(stem):
+    """Issue 14: >= 3 exercises, each with a check the student copy keeps (a graded stub) or a
+    folded worked answer."""
+    c = exercises.census(stem)
+    assert c["items"] >= 3, f"{stem}: {c['items']} numbered exercises under '## Exercises', expected >= 3"
+    assert c["stubs"] + c["answers"] >= c["items"], (
+        f"{stem}: {c['items']} exercises but {c['stubs']} graded stubs and {c['answers']} worked "
+        "answers: give each exercise a checked stub or a folded '**Answer.**'")
+
+
+def test_census_counts_what_it_says(tmp_path, monkeypatch):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "99_x.py").write_text(
+        "# %% [markdown]\n# ## Exercises\n# 1. One.\n# 2. Two.\n\n"
+        "# %%\ndef f(x):\n    # BEGIN SOLUTION\n    return x\n    # END SOLUTION\n\n\n"
+        "# %%\nassert f(1) == 1\n\n"
+        "# %% [markdown]\n# <!-- BEGIN SOLUTION -->\n# **Answer.** Two.\n# <!-- END SOLUTION -->\n\n"
+        "# %% [markdown]\n# ## Summary\n# 3. Not an exercise.\n", encoding="utf-8")
+    monkeypatch.setattr(exercises, "SRC_DIR", src)
+    assert exercises.census("99_x") == {"items": 2, "stubs": 1, "answers": 1, "asserts": 1}
+
+
+@pytest.mark.parametrize("stem", exercises.stems())
 def test_student_copy_has_no_solution_and_no_output(stem):
     path = exercises.STUDENT_DIR / f"{stem}.ipynb"
     if not path.exists():

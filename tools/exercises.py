@@ -246,6 +246,34 @@ def grade_derive(stem: str, timeout: int = 600) -> list[dict]:
     return rows
 
 
+def census(stem: str) -> dict:
+    """The exercises of ``stem``'s "## Exercises" section and how each kind is checked.
+
+    ``items``: the numbered questions of its markdown cells (outside solutions); ``stubs``: its graded
+    functions (:func:`find_stubs`: a stub in the student copy, a later cell that checks it);
+    ``answers``: its folded worked answers (markdown solution blocks, or as many ``**Answer``s as
+    they hold; a literal :data:`ANSWER_OPEN` block counts too);
+    ``asserts``: its code cells the student copy keeps that hold an ``assert``.
+    """
+    import re
+    cells = parse_percent((SRC_DIR / f"{stem}.py").read_text(encoding="utf-8"))
+    start = next((i for i, c in enumerate(cells) if c["cell_type"] == "markdown"
+                  and re.search(r"^## Exercises?\s*$", c["source"], re.M)), None)
+    if start is None:
+        return {"items": 0, "stubs": 0, "answers": 0, "asserts": 0}
+    end = next((i for i in range(start + 1, len(cells)) if cells[i]["cell_type"] == "markdown"
+                and re.search(r"^## ", cells[i]["source"], re.M)), len(cells))
+    items = sum(len(re.findall(r"^\d+\. ", strip_solutions(c["source"], True)[0], re.M))
+                for c in cells[start:end] if c["cell_type"] == "markdown")
+    stubs = sum(start < s["cell"] < end for s in find_stubs(cells))
+    answers = sum(max(c["source"].count("**Answer"), strip_solutions(c["source"], True)[1])
+                  + c["source"].count(ANSWER_OPEN)
+                  for c in cells[start + 1:end] if c["cell_type"] == "markdown")
+    asserts = sum(1 for c in cells[start + 1:end] if c["cell_type"] == "code"
+                  and BEGIN not in c["source"] and re.search(r"^\s*assert ", c["source"], re.M))
+    return {"items": items, "stubs": stubs, "answers": answers, "asserts": asserts}
+
+
 def stems() -> list[str]:
     return sorted(p.stem for p in SRC_DIR.glob("[0-9][0-9]_*.py"))
 
@@ -283,9 +311,16 @@ def check() -> int:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="fail when the committed copies are out of sync")
+    ap.add_argument("--census", action="store_true", help="print each notebook's exercises and checks")
     ap.add_argument("--grade", nargs="+", metavar="STEM",
                     help="run these notebooks' derive graders against broken stubs and the solution")
     args = ap.parse_args()
+    if args.census:
+        print(f"{'notebook':28s} exercises  graded stubs  worked answers  checked cells")
+        for stem in stems():
+            c = census(stem)
+            print(f"{stem:28s} {c['items']:9d}  {c['stubs']:12d}  {c['answers']:14d}  {c['asserts']:13d}")
+        sys.exit(0)
     if args.grade:
         bad = 0
         for stem in args.grade:

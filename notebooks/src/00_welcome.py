@@ -203,9 +203,16 @@ from cl_teach.widgets import temperature_explorer
 temperature_explorer(temperature=0.1)
 
 # %% [markdown]
-# ## Exercise
-# Make three views of the first image with a *stronger* augmentation (crop area from 0.1) and
-# display them. How small can a crop get before you cannot tell what the garment is?
+# ## Exercises
+# 1. **How strong can a view be?** Make three views of the first image with a *stronger*
+#    augmentation (crop area from 0.1) and display them. How small can a crop get before you
+#    cannot tell what the garment is?
+# 2. **Views from a seed.** Write `views_from_seed(x, seed)`: the two views `two_views` makes of
+#    the batch `x` with `Augment()` and a `torch.Generator` seeded with `seed`. The check asks what
+#    the seed convention promises: the same seed gives the same views, another seed other views.
+# 3. **How many negatives?** In a batch of $N$ images with two views each, every view has one
+#    positive (the other view of its image). Write `negatives_per_view(n)`: how many negatives it
+#    has in SimCLR's loss (notebook 05), as a formula in $n$.
 
 # %%
 # BEGIN SOLUTION
@@ -213,6 +220,51 @@ strong = Augment(crop_scale=(0.1, 1.0), strength=1.5)
 views = torch.cat([strong(x[:1], generator=gen) for _ in range(3)])
 display(plotting.show_images(views, nrow=3, title="strong augmentation"))
 # END SOLUTION
+
+# %% [markdown]
+# <!-- BEGIN SOLUTION -->
+# **Answer.** Try a few draws: at a tenth of the image a crop often holds only a patch of fabric
+# or an edge, and the garment is guessed, not seen. That is the trade-off of augmentation
+# strength: the views must differ enough that matching them is not trivial, and share enough that
+# they are still the same image. Chen et al. (2020, SimCLR) crop from 8% of the area on ImageNet,
+# where an object covers more of the photo than a garment's detail does here; notebook 05's
+# explorer lets you move the crop and watch kNN respond.
+# <!-- END SOLUTION -->
+
+# %%
+def views_from_seed(x, seed):
+    """(x1, x2): two_views(x, Augment()) drawn with a generator seeded with `seed`."""
+    # BEGIN SOLUTION
+    return two_views(x, Augment(), generator=torch.Generator().manual_seed(seed))
+    # END SOLUTION
+
+
+# %%
+a1, a2 = views_from_seed(x, SEED)
+b1, b2 = views_from_seed(x, SEED)
+c1, c2 = views_from_seed(x, SEED + 1)
+assert a1.shape == x.shape and a2.shape == x.shape, f"views keep the batch's shape {tuple(x.shape)}"
+assert torch.equal(a1, b1) and torch.equal(a2, b2), "the same seed must give the same views, bit for bit"
+assert not torch.equal(a1, c1), "another seed must draw other views"
+assert not torch.equal(a1, a2), "the two views of one call are two independent draws"
+print("same seed: identical views; another seed: other views; views 1 and 2 differ")
+
+# %%
+def negatives_per_view(n):
+    """Negatives of one view in NT-Xent over a batch of n images, two views each."""
+    # BEGIN SOLUTION
+    return 2 * n - 2                  # the 2n views, less the view itself and its positive
+    # END SOLUTION
+
+
+# %%
+for n in (1, 2, 8, 256):
+    views_of = torch.arange(2 * n) % n                        # view i shows image i mod n
+    same_image = views_of[:, None] == views_of[None, :]       # (2n, 2n): the view itself or its positive
+    counted = int((~same_image).sum(1)[0])                    # every other image's two views
+    assert negatives_per_view(n) == counted, (
+        f"n = {n}: negatives_per_view gives {negatives_per_view(n)}, counting the batch gives {counted}")
+print(f"a batch of 256 images: {negatives_per_view(256)} negatives per view")
 
 # %% [markdown]
 # ## Summary
