@@ -16,10 +16,12 @@ from matplotlib.figure import Figure
 
 from ._notebook import in_notebook
 from .fonts import use_cjk_fallback
+from .palette import MANY, PALETTE, use_palette
 from .train import Callback, History
 
 #: The CJK family figures fall back to for Chinese (``None``: none installed; see cl_teach.fonts).
 CJK_FONT = use_cjk_fallback()
+use_palette()                   # Okabe & Ito's colour-blind-safe colours for every figure (cl_teach.palette)
 
 #: Axis labels for the values the kit logs.
 LABELS = {"loss": "training loss", "lr": "learning rate", "feature_std": "std of normalised z",
@@ -177,7 +179,7 @@ def plot_scores(scores: dict[str, float], xlabel: str = "accuracy", title: str |
     names = list(scores)
     fig = Figure(figsize=(6.5, 0.45 * len(names) + 1.1), layout="constrained")
     ax = fig.subplots()
-    colors = ["tab:blue" if n in highlight else "tab:gray" for n in names]
+    colors = [PALETTE["blue"] if n in highlight else PALETTE["grey"] for n in names]
     y = np.arange(len(names))[::-1]
     ax.barh(y, [scores[n] for n in names], color=colors)
     for yi, n in zip(y, names, strict=True):
@@ -265,10 +267,9 @@ def plot_embedding_2d(xy: np.ndarray, labels: Sequence[str], title: str | None =
     ax = fig.subplots()
     other = ~np.isin(labels, keep)
     ax.scatter(xy[other, 0], xy[other, 1], s=3, c="lightgray", label="other")
-    cmap = matplotlib.colormaps["tab10" if top <= 10 else "tab20"]
     for i, name in enumerate(keep):
         m = labels == name
-        ax.scatter(xy[m, 0], xy[m, 1], s=6, color=cmap(i % cmap.N), label=str(name))
+        ax.scatter(xy[m, 0], xy[m, 1], s=6, color=MANY[i % len(MANY)], label=str(name))
     ax.set_xlabel("dimension 1")
     ax.set_ylabel("dimension 2")
     ax.legend(fontsize=7, markerscale=2, loc="center left", bbox_to_anchor=(1, 0.5))

@@ -12,6 +12,7 @@ from ..losses import barlow_twins_loss, cross_correlation
 from ..methods import BarlowTwins
 from ..metrics import effective_rank
 from ..models import FeatureTower, embed
+from ..palette import PALETTE
 from ..train import fit
 from ._explorer import explorer
 
@@ -134,14 +135,16 @@ def plot_barlow_stats(stats: dict[str, object], sweep: dict[float, dict[str, obj
     ax1.set_xlabel("dimension j of z (view 2)")
     ax1.set_ylabel("dimension i of z (view 1)")
     ax1.set_title(f"C at lambda = {_label(stats['lambd'])} (target: the identity)", fontsize=9)
-    ax2.plot(xs, [sweep[lam]["diag_mean"] for lam in lams], "o-", color="tab:blue", label="mean C_ii (to 1)")
-    ax2.plot(xs, [sweep[lam]["offdiag_abs_mean"] for lam in lams], "s-", color="tab:red",
+    ax2.plot(xs, [sweep[lam]["diag_mean"] for lam in lams], "o-", color=PALETTE["blue"],
+             label="mean C_ii (to 1)")
+    ax2.plot(xs, [sweep[lam]["offdiag_abs_mean"] for lam in lams], "s-", color=PALETTE["red"],
              label="mean |C_ij|, i != j (to 0)")
     ax2.set_ylim(0, 1.3)
     ax2.set_ylabel("cross-correlation C")
     ax2.set_title(f"diagonal {stats['diag_mean']:.3f}, |off-diagonal| {stats['offdiag_abs_mean']:.3f}",
                   fontsize=9)
-    ax3.plot(xs, [sweep[lam]["rank"] for lam in lams], "o-", color="tab:green", label="effective rank of z")
+    ax3.plot(xs, [sweep[lam]["rank"] for lam in lams], "o-", color=PALETTE["green"],
+             label="effective rank of z")
     ax3.set_ylim(0, max(sweep[lam]["rank"] for lam in lams) * 1.15)
     ax3.set_ylabel(f"effective rank of z (of D = {d})")
     ax3.set_title(f"effective rank {stats['rank']:.1f} of D = {d}", fontsize=9)

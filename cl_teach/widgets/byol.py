@@ -17,6 +17,7 @@ from ..data import TensorLoader
 from ..methods import BYOL, SimSiam
 from ..metrics import effective_rank, feature_std
 from ..models import FeatureTower
+from ..palette import PALETTE
 from ..train import Callback, fit
 from ._explorer import explorer
 
@@ -175,18 +176,18 @@ def plot_byol_stats(stats: dict[str, object]):
     s, d = stats["steps"], stats["dim"]
     fig = Figure(figsize=(10, 3.4), layout="constrained")
     a, b, c = fig.subplots(1, 3)
-    a.plot(s, stats["rank"], marker=".", color="tab:blue")
-    a.axhline(1, color="tab:red", ls="--", lw=1, label="1 = collapsed to one direction")
+    a.plot(s, stats["rank"], marker=".", color=PALETTE["blue"])
+    a.axhline(1, color=PALETTE["red"], ls="--", lw=1, label="1 = collapsed to one direction")
     a.set_yscale("log")
     a.set_ylim(0.8, d)
     a.set_ylabel(f"effective rank of z (of D = {d})")
     a.set_title(f"rank {stats['rank'][0]:.1f} -> {stats['rank'][-1]:.1f}", fontsize=9)
-    b.plot(s, stats["std"], marker=".", color="tab:green")
+    b.plot(s, stats["std"], marker=".", color=PALETTE["green"])
     b.axhline(1 / math.sqrt(d), color="k", ls="--", lw=1, label="1/sqrt(D): spread out")
     b.set_ylim(0, 1.1 / math.sqrt(d))
     b.set_ylabel("std of normalised z")
     b.set_title(f"std {stats['std'][-1]:.3f} (0 = one point)", fontsize=9)
-    c.plot(s, stats["loss"], marker=".", color="tab:orange")
+    c.plot(s, stats["loss"], marker=".", color=PALETTE["orange"])
     c.set_ylim(0, max(2.0, 1.05 * float(np.max(stats["loss"]))))
     c.set_ylabel("held-out loss, 2 - 2 cos")
     c.set_title(f"loss {stats['loss'][-1]:.3f} (0 = the views agree)", fontsize=9)

@@ -8,6 +8,7 @@ import torch
 
 from .._validate import check_positive
 from ..losses import alignment, uniformity
+from ..palette import PALETTE
 from ._explorer import explorer
 
 
@@ -88,20 +89,20 @@ def plot_circle_stats(stats: dict[str, object]):
     ring = np.linspace(0, 2 * np.pi, 200)
     ax1.plot(np.cos(ring), np.sin(ring), color="0.8", lw=1)
     for a, b in zip(x[:40], y[:40], strict=True):
-        ax1.plot([a[0], b[0]], [a[1], b[1]], color="tab:orange", lw=1)
-    ax1.scatter(x[:, 0], x[:, 1], s=6, color="tab:blue", label="f(x)")
-    ax1.scatter(y[:40, 0], y[:40, 1], s=6, color="tab:orange", label="its positive (40 shown)")
+        ax1.plot([a[0], b[0]], [a[1], b[1]], color=PALETTE["orange"], lw=1)
+    ax1.scatter(x[:, 0], x[:, 1], s=6, color=PALETTE["blue"], label="f(x)")
+    ax1.scatter(y[:40, 0], y[:40, 1], s=6, color=PALETTE["orange"], label="its positive (40 shown)")
     ax1.set_aspect("equal")
     ax1.set_xlim(-1.25, 1.25)
     ax1.set_ylim(-1.25, 1.25)
     ax1.axis("off")
     ax1.legend(fontsize=7, loc="lower center", ncols=2, bbox_to_anchor=(0.5, -0.12))
     ax1.set_title(f"kappa = {stats['concentration']:.2g}, noise = {stats['noise']:.2f} rad", fontsize=9)
-    ax2.scatter([stats["alignment"]], [stats["uniformity"]], s=60, color="tab:blue", zorder=3,
+    ax2.scatter([stats["alignment"]], [stats["uniformity"]], s=60, color=PALETTE["blue"], zorder=3,
                 label="these points")
-    ax2.scatter([0], [stats["uniform_limit"]], marker="*", s=120, color="tab:green",
+    ax2.scatter([0], [stats["uniform_limit"]], marker="*", s=120, color=PALETTE["green"],
                 label="aligned and uniform (the goal)")
-    ax2.scatter([0], [0], marker="x", s=60, color="tab:red", label="collapsed to one point")
+    ax2.scatter([0], [0], marker="x", s=60, color=PALETTE["red"], label="collapsed to one point")
     ax2.set_xlim(-0.1, max(1.0, stats["alignment"] * 1.15))
     ax2.set_ylim(stats["uniform_limit"] - 0.2, 0.15)
     ax2.set_xlabel("alignment (lower is better)")

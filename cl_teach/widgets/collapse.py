@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from .._validate import check_embeddings, check_positive
 from ..metrics import effective_rank, feature_std
+from ..palette import PALETTE
 from ._explorer import explorer
 
 
@@ -72,7 +73,7 @@ def plot_collapse_stats(stats: dict[str, object]):
     d, spec = stats["d"], stats["spectrum"]
     fig = Figure(figsize=(8, 2.8), layout="constrained")
     ax = fig.subplots()
-    ax.bar(np.arange(1, len(spec) + 1), spec, color="tab:blue")
+    ax.bar(np.arange(1, len(spec) + 1), spec, color=PALETTE["blue"])
     ax.axhline(1 / len(spec), color="k", ls="--", lw=1, label="all directions used equally")
     ax.set_xlabel("singular direction (largest first)")
     ax.set_ylabel("share of the singular values")

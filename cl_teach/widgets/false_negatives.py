@@ -5,6 +5,7 @@ import numpy as np
 
 from .._validate import check_positive
 from ..intervals import seed_interval
+from ..palette import PALETTE
 from ._explorer import explorer
 
 BATCH_SIZES = (8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
@@ -90,7 +91,7 @@ def plot_false_negative_stats(stats: dict[str, object]):
     ax1.axhline(e, color="k", lw=1, label=r"$E[\rho]$ (any N)")
     lo, hi = stats["ci95"]
     ax1.errorbar([n], [stats["measured"]], yerr=[[stats["measured"] - lo], [hi - stats["measured"]]],
-                 fmt="o", color="tab:orange", capsize=4, label="measured, 200 batches (95%)")
+                 fmt="o", color=PALETTE["orange"], capsize=4, label="measured, 200 batches (95%)")
     ax1.set_xscale("log", base=2)
     ax1.set_xlim(ns.min() / 1.5, ns.max() * 1.5)
     ax1.set_ylim(0, max(2 * e, hi * 1.1))
@@ -100,7 +101,7 @@ def plot_false_negative_stats(stats: dict[str, object]):
     ax1.legend(fontsize=8, loc="lower right")
     ax2.loglog(ns, 2 * (ns - 1) * e, "k-", lw=1, label="same-class views, 2 (N - 1) E[rho]")
     ax2.loglog(ns, 2 * ns - 2, ":", color="gray", label="all negatives, 2N - 2")
-    ax2.loglog([n], [stats["per_anchor"]], "o", color="tab:orange")
+    ax2.loglog([n], [stats["per_anchor"]], "o", color=PALETTE["orange"])
     ax2.set_xlabel("batch size N (images)")
     ax2.set_ylabel("negative views per anchor")
     ax2.set_title(f"N = {n}: {stats['per_anchor']:.1f} false negatives per anchor", fontsize=9)

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from .._validate import check_pair, check_positive
 from ..losses import nt_xent
+from ..palette import PALETTE
 from ._explorer import explorer
 
 VARIANTS = (("gather", "global"), ("gather", "local"), ("gather_no_grad", "global"),
@@ -120,9 +121,10 @@ def plot_gather_stats(stats: dict[str, object], sweep: dict[int, dict] | None = 
     ws = sorted(sweep)
     fig = Figure(figsize=(9, 3.4), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
-    styles = {("gather", "global"): ("tab:blue", "-", "o"), ("gather", "local"): ("tab:cyan", "--", "s"),
-              ("gather_no_grad", "global"): ("tab:orange", "-", "^"),
-              ("gather_no_grad", "local"): ("tab:red", "-", "v")}
+    styles = {("gather", "global"): (PALETTE["blue"], "-", "o"),
+              ("gather", "local"): (PALETTE["sky"], "--", "s"),
+              ("gather_no_grad", "global"): (PALETTE["orange"], "-", "^"),
+              ("gather_no_grad", "local"): (PALETTE["red"], "-", "v")}
     for key, (color, ls, marker) in styles.items():
         label = f"{key[0]} + {key[1]} loss"
         ax1.plot(ws, [sweep[w]["ratio"][key] for w in ws], color=color, ls=ls, marker=marker, ms=4,

@@ -6,6 +6,7 @@ import torch
 
 from .._validate import check_positive
 from ..intervals import paired_difference
+from ..palette import PALETTE
 from ._explorer import explorer
 
 
@@ -84,7 +85,7 @@ def plot_holdout_stats(stats: dict[str, object], baseline_name: str = "the basel
     est = np.array([100 * stats["diffs"][n].estimate for n in names])
     err = np.array([[100 * (stats["diffs"][n].estimate - stats["diffs"][n].low) for n in names],
                     [100 * (stats["diffs"][n].high - stats["diffs"][n].estimate) for n in names]])
-    colors = ["tab:green" if n in stats["ahead"] else "tab:red" if n in stats["behind"] else "0.6"
+    colors = [PALETTE["green"] if n in stats["ahead"] else PALETTE["red"] if n in stats["behind"] else "0.6"
               for n in names]
     ax1.barh(y, est, xerr=err, color=colors, capsize=3, error_kw={"lw": 1})
     ax1.axvline(0, color="black", lw=1)

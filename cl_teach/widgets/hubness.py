@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validate import check_k, check_positive
+from ..palette import PALETTE
 from ..retrieval import _as_matrix, _normalize
 from ._explorer import explorer
 
@@ -77,7 +78,7 @@ def plot_hubness_stats(stats: dict[str, object]):
     n_k = np.sort(stats["n_k"])[::-1]
     fig = Figure(figsize=(8, 2.8), layout="constrained")
     ax = fig.subplots()
-    ax.bar(np.arange(len(n_k)), n_k, width=1.0, color="tab:blue")
+    ax.bar(np.arange(len(n_k)), n_k, width=1.0, color=PALETTE["blue"])
     ax.axhline(n_k.mean(), color="k", ls="--", lw=1, label=f"mean N_{stats['k']}")
     ax.set_yscale("symlog", linthresh=10)
     ax.set_xlabel("candidates, most retrieved first")

@@ -11,6 +11,7 @@ from .._validate import check_positive, check_tensor
 from ..data import TensorLoader
 from ..methods import MoCo
 from ..models import FeatureTower
+from ..palette import PALETTE
 from ..train import fit
 from ._explorer import explorer
 
@@ -159,10 +160,10 @@ def plot_moco_queue_stats(stats: dict[str, object], max_extent: int | None = Non
     span = max_extent or max(QUEUE_SIZES) // n
     fig = Figure(figsize=(10, 4.2), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2, width_ratios=[2, 1])
-    ax1.scatter(stats["age"].numpy(), stats["consistency"].numpy(), s=2, alpha=0.25, color="tab:blue",
+    ax1.scatter(stats["age"].numpy(), stats["consistency"].numpy(), s=2, alpha=0.25, color=PALETTE["blue"],
                 label="each queued key")
-    ax1.plot(stats["ages"], stats["by_age"], color="tab:blue", lw=2, label="mean per age")
-    ax1.axvline(extent - 0.5, color="tab:red", lw=1.5,
+    ax1.plot(stats["ages"], stats["by_age"], color=PALETTE["blue"], lw=2, label="mean per age")
+    ax1.axvline(extent - 0.5, color=PALETTE["red"], lw=1.5,
                 label=f"queue's extent: K / N = {extent} steps")
     if stats["lag"] <= span:
         ax1.axvline(stats["lag"], color="k", ls="--", lw=1,
@@ -177,7 +178,7 @@ def plot_moco_queue_stats(stats: dict[str, object], max_extent: int | None = Non
     ax1.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2)
     labels = ["in-batch: N - 1", "queue: K", f"queued, cos >= {CONSISTENT:g}"]
     values = [n - 1, k, stats["consistent"]]
-    bars = ax2.barh(labels, values, color=["0.6", "tab:blue", "tab:green"])
+    bars = ax2.barh(labels, values, color=["0.6", PALETTE["blue"], PALETTE["green"]])
     ax2.bar_label(bars, labels=[f"{v:,}" for v in values], fontsize=8, padding=2)
     ax2.set_xscale("log")
     ax2.set_xlim(10, max(QUEUE_SIZES) * 4)

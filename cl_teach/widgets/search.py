@@ -5,6 +5,7 @@ import time
 
 import numpy as np
 
+from ..palette import PALETTE
 from ._explorer import explorer
 
 
@@ -92,7 +93,7 @@ def plot_search_stats(stats: dict[str, object]):
     fig = Figure(figsize=(8, 2.8), layout="constrained")
     ax = fig.subplots()
     counts = np.bincount(np.rint(stats["per_query"] * k).astype(int), minlength=k + 1)
-    ax.bar(np.arange(k + 1), counts / counts.sum(), color="tab:blue")
+    ax.bar(np.arange(k + 1), counts / counts.sum(), color=PALETTE["blue"])
     ax.set_xticks(range(k + 1))
     ax.set_xlabel(f"of the exact top-{k}, found by the index")
     ax.set_ylabel("share of the queries")

@@ -5,6 +5,7 @@ import torch
 
 from .._validate import check_positive, check_tensor
 from ..augment import Augment, color_jitter
+from ..palette import PALETTE
 from ._explorer import explorer
 
 FEATURES = ("veil level, veiled images", "intensity histogram, clean images", "pixel layout, clean images")
@@ -152,7 +153,8 @@ def plot_shortcut_stats(stats: dict[str, object]):
     low = np.array([stats["ci95"][k][0] for k in names])
     high = np.array([stats["ci95"][k][1] for k in names])
     y = np.arange(len(names))[::-1]
-    ax2.barh(y, np.maximum(shares, floor), color=["tab:red", "tab:purple", "tab:green"], alpha=0.8)
+    ax2.barh(y, np.maximum(shares, floor), color=[PALETTE["red"], PALETTE["purple"], PALETTE["green"]],
+             alpha=0.8)
     ax2.errorbar(np.maximum(shares, floor), y, xerr=[np.maximum(shares, floor) - np.maximum(low, floor),
                                                     np.maximum(high, floor) - np.maximum(shares, floor)],
                  fmt="none", color="black", capsize=3, lw=1)

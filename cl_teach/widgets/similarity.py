@@ -5,6 +5,7 @@ import torch
 
 from .._validate import check_labels, check_tensor
 from ..intervals import paired_difference
+from ..palette import PALETTE
 from ._explorer import explorer
 
 
@@ -81,15 +82,15 @@ def plot_similarity_stats(stats: dict[str, object], curve: dict[float, dict]):
     ps = sorted(curve)
     fig = Figure(figsize=(9, 3.3), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
-    ax1.plot(ps, [100 * curve[p]["accuracy"] for p in ps], color="tab:blue", marker="o", ms=3)
+    ax1.plot(ps, [100 * curve[p]["accuracy"] for p in ps], color=PALETTE["blue"], marker="o", ms=3)
     err = [[100 * (stats["vs_dot"].estimate - stats["vs_dot"].low)],
            [100 * (stats["vs_dot"].high - stats["vs_dot"].estimate)]]
-    ax1.errorbar([stats["power"]], [100 * stats["accuracy"]], yerr=err, fmt="o", color="tab:red", ms=7,
+    ax1.errorbar([stats["power"]], [100 * stats["accuracy"]], yerr=err, fmt="o", color=PALETTE["red"], ms=7,
                  capsize=4, label="this p (bar: 95% interval of\nits gap to the dot product)")
-    ax2.plot(ps, [curve[p]["neighbour_norm"] for p in ps], color="tab:purple", marker="o", ms=3,
+    ax2.plot(ps, [curve[p]["neighbour_norm"] for p in ps], color=PALETTE["purple"], marker="o", ms=3,
              label="the k neighbours")
     ax2.axhline(stats["bank_norm"], color="0.5", ls="--", lw=1, label="the whole bank")
-    ax2.scatter([stats["power"]], [stats["neighbour_norm"]], s=50, color="tab:red", zorder=3)
+    ax2.scatter([stats["power"]], [stats["neighbour_norm"]], s=50, color=PALETTE["red"], zorder=3)
     for ax in (ax1, ax2):
         ax.axvline(0, color="0.85", lw=6, zorder=0)
         ax.axvline(1, color="0.85", lw=6, zorder=0)

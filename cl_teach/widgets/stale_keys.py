@@ -6,6 +6,7 @@ import torch
 
 from .._validate import check_positive
 from ..data import TensorLoader
+from ..palette import PALETTE
 from ._explorer import explorer
 
 
@@ -122,8 +123,8 @@ def plot_stale_key_stats(stats: dict[str, object], sweep: dict[int, float] | Non
     fig = Figure(figsize=(9, 3.4), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2, width_ratios=[1.5, 1])
     steps = np.arange(stats["steps"])
-    ax1.plot(steps, stats["share"], lw=0.8, color="tab:blue", label="measured")
-    ax1.plot(steps, stats["expected"], lw=1.2, ls="--", color="tab:orange",
+    ax1.plot(steps, stats["share"], lw=0.8, color=PALETTE["blue"], label="measured")
+    ax1.plot(steps, stats["expected"], lw=1.2, ls="--", color=PALETTE["orange"],
              label="clip((K - p) / N, 0, 1)")
     for e in range(spe, stats["steps"], spe):
         ax1.axvline(e, color="0.8", lw=0.8, zorder=0)
@@ -134,13 +135,13 @@ def plot_stale_key_stats(stats: dict[str, object], sweep: dict[int, float] | Non
     ax1.set_title(f"K = {stats['queue_size']} keys, N = {n} pairs per epoch, batch {stats['batch_size']}",
                   fontsize=9)
     r = np.linspace(0, 2.1, 200)
-    ax2.plot(r, [stale_key_share_expected(max(1, round(x * n)), n) for x in r], color="tab:orange",
+    ax2.plot(r, [stale_key_share_expected(max(1, round(x * n)), n) for x in r], color=PALETTE["orange"],
              lw=1.2, label="whole epochs, closed form")
     if sweep:
         ks = sorted(sweep)
-        ax2.scatter([k / n for k in ks], [sweep[k] for k in ks], s=12, color="tab:blue",
+        ax2.scatter([k / n for k in ks], [sweep[k] for k in ks], s=12, color=PALETTE["blue"],
                     label=f"measured, {stats['steps']} steps")
-    ax2.scatter([stats["queue_size"] / n], [stats["after_epoch_1"]], s=70, color="tab:red", zorder=3,
+    ax2.scatter([stats["queue_size"] / n], [stats["after_epoch_1"]], s=70, color=PALETTE["red"], zorder=3,
                 label="this K")
     for label, k in (marks or {}).items():
         ax2.axvline(k / n, color="0.6", lw=0.8, ls=":")

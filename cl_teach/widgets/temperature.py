@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from .._validate import check_positive
 from ..losses import info_nce_logits
+from ..palette import PALETTE
 from ._explorer import explorer
 
 
@@ -98,12 +99,12 @@ def plot_temperature_stats(stats: dict[str, object]):
     fig = Figure(figsize=(8, 3), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
     idx = np.arange(len(stats["similarities"]))
-    ax1.bar(idx, stats["similarities"], color="tab:gray")
+    ax1.bar(idx, stats["similarities"], color=PALETTE["grey"])
     ax1.set_xlabel("negative (hardest first)")
     ax1.set_ylabel("cosine similarity to query")
     ax1.set_ylim(-1, 1)
     ax1.set_title("how hard are the negatives?")
-    ax2.bar(idx, stats["weights"], color="tab:red")
+    ax2.bar(idx, stats["weights"], color=PALETTE["red"])
     ax2.axhline(stats["uniform_share"], color="k", ls="--", lw=1, label="uniform share 1/K")
     ax2.set_xlabel("negative (hardest first)")
     ax2.set_ylabel("share of gradient weight")

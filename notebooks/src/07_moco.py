@@ -32,6 +32,7 @@ from cl_teach.losses import info_nce
 from cl_teach.methods import MoCo, MoCoV3
 from cl_teach.metrics import knn_accuracy, paired_difference, uniformity
 from cl_teach.models import SmallCNN, TinyViT, count_parameters, embed
+from cl_teach.palette import PALETTE
 from cl_teach.plotting import LivePlot, plot_history
 from cl_teach.train import CollapseMonitor, EvalCallback, fit
 
@@ -517,7 +518,7 @@ for name, h in vit_histories.items():
 # %%
 fig = Figure(figsize=(12, 3.4), layout="constrained")
 ax_knn, ax_first, ax_last = fig.subplots(1, 3)
-for (name, h), color in zip(vit_histories.items(), ("tab:red", "tab:blue")):
+for (name, h), color in zip(vit_histories.items(), (PALETTE["red"], PALETTE["blue"])):
     ax_knn.plot(np.r_[0, h.steps("knn")], np.r_[knn_init, h["knn"]], marker="o", ms=3, color=color,
                 label=name)
     first = PATCH if PATCH in h else QKV0

@@ -36,6 +36,7 @@ from cl_teach.evaluation import baselines, best_baseline, knn_and_probe
 from cl_teach.losses import debiased_info_nce, nt_xent
 from cl_teach.methods import BYOL, SimCLR
 from cl_teach.models import SmallCNN, embed
+from cl_teach.palette import PALETTE
 from cl_teach.plotting import LivePlot
 from cl_teach.train import fit
 
@@ -180,7 +181,7 @@ Ns = np.array(BATCH_SIZES)
 ax1.errorbar(Ns, [rows[N]["rho"] for N in Ns], yerr=[1.96 * rows[N]["se"] for N in Ns], fmt="o",
              capsize=3, label="measured on the loader's batches (95% interval)")
 ax1.axhline(float(rho_inf), color="k", lw=1, label=r"$E[\rho] = \sum_c M_c (M_c-1) / (M (M-1))$")
-ax1.plot(Ns, float(rho_inf) * (Ns - 1) / Ns + 1 / Ns, "--", color="tab:red",
+ax1.plot(Ns, float(rho_inf) * (Ns - 1) / Ns + 1 / Ns, "--", color=PALETTE["red"],
          label=r"wrong: $E[\sum_c (n_c / N)^2]$ (counts the anchor)")
 ax1.set_xscale("log", base=2)
 ax1.set_xlabel("batch size N (images)")
@@ -482,8 +483,8 @@ ax = fig.subplots()
 labels = [f"{a} - {b}" for a, b in PAIRS] + [f"{a} - best baseline" for a in runs]
 keys = [(a, b) for a, b in PAIRS] + [(a, "best baseline") for a in runs]
 y = np.arange(len(keys))[::-1]
-for dy, on, label, color in ((0.2, "knn", "kNN (k = 20)", "tab:blue"),
-                             (-0.2, "probe", "linear probe", "tab:orange")):
+for dy, on, label, color in ((0.2, "knn", "kNN (k = 20)", PALETTE["blue"]),
+                             (-0.2, "probe", "linear probe", PALETTE["orange"])):
     d = [diffs[(a, b, on)] for a, b in keys]
     est = np.array([100 * x.estimate for x in d])
     err = np.array([[100 * (x.estimate - x.low) for x in d], [100 * (x.high - x.estimate) for x in d]])
@@ -702,8 +703,9 @@ for t in (0.1, 0.5):
 # $t = 0.5$: the debiased estimate subtracts $\tau^+$ times the positive's term, and at a low
 # temperature that term is exponentially larger than a typical negative's, so the difference
 # crosses the floor $N e^{-1/t}$ for many anchors (Chuang et al., 2020, clamp the estimate at that
-# theoretical minimum). At the authors' $t = 0.5$ the terms are closer in size and the estimate stays above the
-# floor for small $\tau^+$: the estimator was designed, and tuned, at that temperature.
+# theoretical minimum). At the authors' $t = 0.5$ the terms are closer in size and the estimate
+# stays above the floor for small $\tau^+$: the estimator was designed, and tuned, at that
+# temperature.
 # <!-- END SOLUTION -->
 
 # %%

@@ -28,6 +28,7 @@ from cl_teach.augment import Augment
 from cl_teach.data import ViewLoader, load_fashion_mnist
 from cl_teach.evaluation import UNTRAINED, baselines, best_baseline, evaluate_features
 from cl_teach.methods import BYOL, DINO, BarlowTwins, DeepCluster, MoCo, SimCLR, SimSiam, SwAV
+from cl_teach.palette import PALETTE
 
 SEED = cl_teach.notebook_seed()
 device = cl_teach.setup(SEED)
@@ -213,8 +214,8 @@ for name, r in base.items():
 fig = Figure(figsize=(11, 3.8), layout="constrained")
 ax1, ax2 = fig.subplots(1, 2)
 y = np.arange(len(order))[::-1]
-for dy, on, label, color in ((0.2, "knn", "kNN (k = 20)", "tab:blue"),
-                             (-0.2, "probe", "linear probe", "tab:orange")):
+for dy, on, label, color in ((0.2, "knn", "kNN (k = 20)", PALETTE["blue"]),
+                             (-0.2, "probe", "linear probe", PALETTE["orange"])):
     d = [results[n][f"d {on}"] for n in order]
     est = np.array([100 * x.estimate for x in d])
     err = np.array([[100 * (x.estimate - x.low) for x in d], [100 * (x.high - x.estimate) for x in d]])

@@ -32,6 +32,7 @@ from cl_teach.data import TensorLoader, Vocab, load_emoji, load_weibo, pack
 from cl_teach.methods import CLIP
 from cl_teach.metrics import paired_difference
 from cl_teach.models import FeatureTower, SmallCNN, TextCNN, embed, embed_bags, pretrained
+from cl_teach.palette import PALETTE
 from cl_teach.ranking import cross_modal_recall, encode_pairs, precision_at_k, recall_at_k
 from cl_teach.retrieval import brute_force_search, csls_search
 from cl_teach.train import fit
@@ -618,7 +619,7 @@ def retrieval_grid(rows, title):
             ax.imshow(emoji.images[j].permute(1, 2, 0).numpy())
             ax.axis("off")
             ax.set_title(("✓ " if j in rel else "") + names[j], fontsize=8,
-                         color="tab:green" if j in rel else "black")
+                         color=PALETTE["green"] if j in rel else "black")
     fig.suptitle(title)
     return fig
 
