@@ -36,6 +36,14 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   "$VENV/bin/python" -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (cl-teach)" >/dev/null
   touch "$stamp"
 fi
+# The course's JupyterLab settings (jupyter/lab-overrides.json: no news or update pop-up over the
+# output, no request leaving the machine), where this venv's JupyterLab reads its defaults.
+lab_overrides="$VENV/share/jupyter/lab/settings/overrides.json"
+if ! cmp -s jupyter/lab-overrides.json "$lab_overrides"; then
+  mkdir -p "$(dirname "$lab_overrides")"
+  cp jupyter/lab-overrides.json "$lab_overrides"
+  echo ">> JupyterLab settings: $lab_overrides"
+fi
 
 # 3. Data check and caches (numba's first `import umap` takes ~30 s: paid here, not in a notebook).
 "$VENV/bin/python" -m cl_teach.prepare
