@@ -215,6 +215,8 @@ def grade_derive(stem: str, timeout: int = 600) -> list[dict]:
     """
     import nbformat
     from nbclient import NotebookClient
+    from nbclient_wake import install
+    install()                     # the Output-widget stall (issue 17): see tools/nbclient_wake.py
 
     cells = parse_percent((SRC_DIR / f"{stem}.py").read_text(encoding="utf-8"))
     stubs = find_stubs(cells)

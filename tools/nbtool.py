@@ -59,6 +59,8 @@ def execute(nb, timeout: int = 900):
     Raises what nbclient raises (e.g. CellExecutionError); the outputs up to there stay in ``nb``.
     """
     from nbclient import NotebookClient
+    from nbclient_wake import install
+    install()                     # the Output-widget stall (issue 17): see tools/nbclient_wake.py
     NotebookClient(nb, timeout=timeout, kernel_name="python3",
                    resources={"metadata": {"path": str(NB_DIR)}}).execute()
     return nb

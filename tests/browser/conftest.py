@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -55,7 +54,7 @@ def open_widget(voila, browser, request):
     blocked: list = []
 
     def _open(cells: Sequence[str], wait_for: str = r".", timeout: float = 60_000,
-              image: bool = True, attempts: int = 5) -> WidgetPage:
+              image: bool = True) -> WidgetPage:
         name = re.sub(r"\W+", "_", request.node.name)
         write_notebook(voila.root / f"{name}.ipynb", cells)
         ctx = browser.new_context(viewport={"width": 1100, "height": 800})
@@ -71,32 +70,20 @@ def open_widget(voila, browser, request):
         page.route("**/*", guard)
         wp = WidgetPage(page, blocked)
         pages.append(wp)
-        # A Voila page sometimes stalls on "Executing 2 of 3" for good: the kernel idle, the server
-        # idle, each waiting for the other. Reproduced without pytest or Chromium (plain HTTP GETs
-        # of the same notebook on a fresh server: the 1st and 2nd stalled, the 3rd rendered in 4 s;
-        # a trivial notebook never stalled), with ipykernel 6 and 7; cause not found. Mostly the
-        # augmentation explorer's page stalls, mostly the first page of a run (the Sinkhorn
-        # explorer's once, on "Executing 3 of 4", after its prep became notebook 08's cells);
-        # shrinking the augmentation figure (354 -> 210 KB PNG) did not stop it. A render takes 5-30 s,
-        # so each attempt gets `timeout` and a fresh kernel, up to `attempts`. On a fresh clone
-        # (2026-12-01) all 3 attempts stalled once, so 5; the same cell also stalled nbclient twice
-        # (kernel idle and answering, client waiting): issue 17 owns the cause.
-        for attempt in range(1, attempts + 1):
-            page.goto(voila.url(name), timeout=timeout, wait_until="commit")   # Voila streams cells
-            try:
-                if image:
-                    page.locator(".jp-OutputArea-output img").first.wait_for(timeout=timeout)
-                wp.wait_for_text(wait_for, timeout=timeout)
-                break
-            except Exception:
-                wp.screenshot(f"{name}-FAILED-{attempt}")
-                if attempt == attempts:
-                    log = voila.log_path.read_text()[-3000:]
-                    text = page.inner_text("body")[-2000:]
-                    raise AssertionError(f"widget did not render; page text:\n{text}"  # noqa: B904
-                                         f"\nvoila log tail:\n{log}")
-                warnings.warn(f"{name}: Voila page stalled (attempt {attempt} of {attempts}), reloading",
-                              stacklevel=1)
+        # One attempt: a page that does not render fails. (Voila's executor used to stall for ever
+        # after an Output-widget cell, so this loaded each page up to 5 times; the cause and its
+        # fix are in tools/nbclient_wake.py, and harness.VoilaServer starts Voila through it.)
+        page.goto(voila.url(name), timeout=timeout, wait_until="commit")   # Voila streams cells
+        try:
+            if image:
+                page.locator(".jp-OutputArea-output img").first.wait_for(timeout=timeout)
+            wp.wait_for_text(wait_for, timeout=timeout)
+        except Exception:
+            wp.screenshot(f"{name}-FAILED")
+            log = voila.log_path.read_text()[-3000:]
+            text = page.inner_text("body")[-2000:]
+            raise AssertionError(f"widget did not render; page text:\n{text}"  # noqa: B904
+                                 f"\nvoila log tail:\n{log}")
         return wp
 
     yield _open

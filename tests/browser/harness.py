@@ -147,7 +147,10 @@ class VoilaServer:
                    CL_TEACH_THREADS="1", PYTHONUNBUFFERED="1")
         self.log = open(runtime / "voila.log", "w")  # noqa: SIM115 (kept open for voila; close() closes it)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "voila", str(root), "--no-browser", f"--port={self.port}",
+            # Voila through tools/nbclient_wake.py: its executor (nbclient's) otherwise stalls
+            # after an Output-widget cell (issue 17; the cause is in that module's docstring)
+            [sys.executable, str(ROOT / "tools" / "nbclient_wake.py"), "voila", str(root), "--no-browser",
+             f"--port={self.port}",
              "--Voila.ip=127.0.0.1", "--show_tracebacks=True"],
             env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=str(root))
         self.log_path = runtime / "voila.log"
