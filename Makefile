@@ -2,12 +2,13 @@
 #   make lab    set everything up and open the course in JupyterLab
 #   make test   set everything up, lint (ruff), and run the whole test suite (units, doctests,
 #               notebooks, browser)
+#   make site   the executed course as a static website in site/ (README.md: 'make site')
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8888
 JOBS ?= 2
 
-.PHONY: setup lab lint test test-fast clean
+.PHONY: setup lab lint test test-fast site clean
 setup:
 	bash scripts/setup.sh
 
@@ -24,6 +25,9 @@ test: lint
 
 test-fast: setup
 	$(PY) -m pytest -n $(JOBS) --dist loadfile cl_teach tests -m "not browser"
+
+site: setup
+	$(PY) tools/site.py
 
 clean:
 	rm -rf $(VENV) data/cache .pytest_cache
