@@ -147,16 +147,23 @@ def main(argv=None) -> int:
             if rc:
                 args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False))
                 return rc
+        if args.skip_setup:                       # the clone gets this repository's HEAD
+            subprocess.check_call(["git", "-c", "safe.directory=*", "-C", str(clone), "fetch", "-q",
+                                   str(ROOT), "HEAD"])
+            subprocess.check_call(["git", "-c", "safe.directory=*", "-C", str(clone), "reset", "-q",
+                                   "--hard", "FETCH_HEAD"])
+            subprocess.check_call(["chown", "-R", f"{user}:{user}", str(clone)])
         stems = args.stems or sorted(p.stem for p in (ROOT / "notebooks" / "src").glob("[0-9][0-9]_*.py"))
         report["notebooks"] = []
         for stem in stems:
-            out = scratch / f"{stem}.json"
+            out, err = home / f"{stem}.json", home / f"{stem}.stderr"   # the student's to write
             as_student(user, home, f"cd cl-teach && .venv/bin/python tools/no_debian.py --execute {stem} "
-                       f"--timeout {args.timeout} > {out} 2> {scratch / 'stderr'}", scratch)
+                       f"--timeout {args.timeout} > {out} 2> {err}", scratch)
             try:
                 row = json.loads(out.read_text().strip().splitlines()[-1])
-            except (IndexError, json.JSONDecodeError):
-                row = {"stem": stem, "ok": False, "error": (scratch / "stderr").read_text()[-300:]}
+            except (OSError, IndexError, json.JSONDecodeError):
+                row = {"stem": stem, "ok": False,
+                       "error": err.read_text()[-300:] if err.exists() else "no output"}
             report["notebooks"].append(row)
             print(f"{stem}: {'ok' if row['ok'] else 'FAILED'} {row.get('seconds', '-')} s, "
                   f"{row.get('checked_cells_changed', '-')} checked cells changed; "

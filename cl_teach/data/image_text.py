@@ -41,6 +41,8 @@ class ImageTextSet:
         attribute_names: name -> {language -> list of class names}, indexed by the ids above.
         source: where the data came from.
         items: per-pair identifiers (the emoji character, the clipart file, ...).
+        is_fallback: True when the loader did not find its real source and returned a stand-in
+            (its ``source`` says which).
 
     Example:
         >>> from cl_teach.data.shapes import make_shapes
@@ -55,6 +57,7 @@ class ImageTextSet:
     attribute_names: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     source: str = ""
     items: list[str] = field(default_factory=list)
+    is_fallback: bool = False
 
     def __len__(self) -> int:
         """The number of pairs N."""
@@ -98,7 +101,7 @@ class ImageTextSet:
         il = idx.tolist()
         return ImageTextSet(self.images[idx], {k: [v[i] for i in il] for k, v in self.captions.items()},
                             {k: v[idx] for k, v in self.attributes.items()}, self.attribute_names,
-                            self.source, [self.items[i] for i in il] if self.items else [])
+                            self.source, [self.items[i] for i in il] if self.items else [], self.is_fallback)
 
     def split(self, test_fraction: float = 0.2, seed: int = 0) -> tuple[ImageTextSet, ImageTextSet]:
         """A seeded random (train, test) split.
@@ -122,7 +125,8 @@ class ImageTextSet:
     def __repr__(self) -> str:
         """Size, image shape, languages, attributes and source."""
         s = tuple(self.images.shape[1:])
-        return (f"ImageTextSet({len(self)} pairs, images {s}, captions {sorted(self.captions)}, "
+        tag = " (FALLBACK)" if self.is_fallback else ""
+        return (f"ImageTextSet{tag}({len(self)} pairs, images {s}, captions {sorted(self.captions)}, "
                 f"attributes {sorted(self.attributes)}, from {self.source})")
 
 

@@ -54,7 +54,16 @@ class ImageDataset:
                 f"{len(self.classes)} classes, from {self.source})")
 
     def subset(self, n: int, seed: int = 0) -> ImageDataset:
-        """A random subset of ``n`` items (fixed by ``seed``), stratification not needed here."""
+        """A random subset of ``n`` items (fixed by ``seed``), stratification not needed here.
+
+        On the digits fallback (``is_fallback``), an ``n`` above its size is capped at the size,
+        with a warning (as :func:`fashion_mnist_subsets` does), so that a notebook written for
+        Fashion-MNIST's 60,000 images still runs; on the real set it is an error.
+        """
+        if self.is_fallback and n > len(self):
+            warnings.warn(f"subset(n={n}) of the {self.name} FALLBACK, which has {len(self)} images: "
+                          f"all {len(self)} are used", stacklevel=2)
+            n = len(self)
         if not 0 < n <= len(self):
             raise ValueError(f"n must be in 1..{len(self)}, got {n}")
         idx = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
