@@ -86,9 +86,9 @@ def family_tree(methods=LINEAGE) -> Figure:
         True
     """
     lane = {f: len(FAMILIES) - 1 - i for i, f in enumerate(FAMILIES)}
-    pos = {m.name: (2.2 * m.col, 2.6 * lane[m.family] + 1.1 * m.row) for m in methods}
+    pos = {m.name: (2.2 * m.col, 3.4 * lane[m.family] + 1.5 * m.row) for m in methods}
     colour = dict(zip(FAMILIES, COLOURS, strict=True))
-    fig = Figure(figsize=(16, 11), layout="constrained")
+    fig = Figure(figsize=(10.2, 14), layout="constrained")   # the site's column: 1,026 px
     ax = fig.add_subplot()
     for m in methods:
         for p in m.parents:
@@ -97,18 +97,20 @@ def family_tree(methods=LINEAGE) -> Figure:
                                          connectionstyle="arc3,rad=0.06"))
     for m in methods:
         taught = f"notebook {m.notebook}" if m.notebook else "not taught here"
-        text = f"{m.name} ({int(m.year)})\n" + textwrap.fill(m.changed, 26) + f"\n[{taught}]"
-        ax.text(*pos[m.name], text, ha="center", va="center", fontsize=8, zorder=2, linespacing=1.15,
-                bbox=dict(boxstyle="round,pad=0.35", fc="white", ec=colour[m.family], lw=1.6))
+        text = "\n".join([textwrap.fill(f"{m.name} ({int(m.year)})", 14), textwrap.fill(m.changed, 14),
+                          f"[{taught}]".replace("notebook ", "nb ")])
+        ax.text(*pos[m.name], text, ha="center", va="center", fontsize=9, zorder=2, linespacing=1.1,
+                bbox=dict(boxstyle="round,pad=0.25", fc="white", ec=colour[m.family], lw=1.6))
     for f, i in lane.items():
-        ax.text(-1.3, 2.6 * i, f.replace(" ", "\n", 1) if len(f) > 14 else f, ha="right", va="center",
+        ax.text(-1.75, 3.4 * i, f.replace(" ", "\n", 1) if len(f) > 14 else f, ha="center", va="center",
+                rotation=90, linespacing=1.0,
                 fontsize=10, color=colour[f], fontweight="bold")
     ax.set_xticks([2.2 * c for c in range(len(COLUMNS))], COLUMNS, fontsize=9)
-    ax.set_xlim(-3.6, 2.2 * (len(COLUMNS) - 1) + 1.2)
-    ax.set_ylim(-1.3, 2.6 * len(FAMILIES) - 1.3)
+    ax.set_xlim(-2.1, 2.2 * (len(COLUMNS) - 1) + 1.0)
+    ax.set_ylim(-1.7, 3.4 * len(FAMILIES) - 1.7)
     ax.set_yticks([])
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
     ax.set_xlabel("when the method first appeared (arXiv or conference)")
-    ax.set_title("The family tree of contrastive and self-supervised methods (an arrow from each parent)")
+    ax.set_title("The family tree of contrastive and self-supervised methods\n(an arrow from each parent)")
     return fig

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent / "cl_teach"
 
 #: bottom to top; a module may import its own layer or any layer below.
 LAYERS = [
-    ("core", ["_validate", "_notebook", "config", "distributed", "__init__"]),
+    ("core", ["_validate", "_notebook", "config", "distributed", "fallback", "__init__"]),
     ("data", ["augment", "data"]),
     ("models", ["models"]),
     ("losses", ["losses"]),

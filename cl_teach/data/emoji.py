@@ -93,6 +93,8 @@ def load_emoji(size: int = 32, font: str | os.PathLike | None = None, cache: boo
         if not fallback:
             raise
         path, is_fallback = fallback_font(), True
+        from ..fallback import report_claims
+        report_claims("DejaVu Sans's emoji glyphs instead of Noto Color Emoji")
         warnings.warn(f"{e} FALLING BACK to the emoji glyphs of DejaVu Sans ({path}): about 170 "
                       f"black-on-white pairs instead of ~1,380 in colour, so the numbers of the "
                       f"emoji notebooks (15, 16, 19) will differ from the course's.", stacklevel=2)

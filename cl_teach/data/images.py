@@ -129,7 +129,9 @@ def load_fashion_mnist(split: str = "train", root: str | os.PathLike | None = No
     Looks in ``root``, ``$CL_TEACH_FASHION_MNIST``, Debian's ``/usr/share/datasets/fashion-mnist``
     and the cache ``data/cache``. When absent and ``download=True``, torchvision downloads it into
     the cache. When still absent and ``fallback=True``, returns scikit-learn's digits and says so
-    loudly (a warning, and ``is_fallback=True``); with ``fallback=False`` raises FileNotFoundError.
+    loudly (a warning, and ``is_fallback=True``; in a notebook, the claims of the cells that follow
+    are then reported rather than asserted: :mod:`cl_teach.fallback`); with ``fallback=False``
+    raises FileNotFoundError.
 
     Args:
         split: "train" (60,000 images) or "test" (10,000).
@@ -157,6 +159,8 @@ def load_fashion_mnist(split: str = "train", root: str | os.PathLike | None = No
         raise FileNotFoundError(msg)
     warnings.warn(msg + " FALLING BACK to scikit-learn's 8x8 digits (1,797 images): numbers "
                   "in the notebooks will differ from the ones printed in the course.", stacklevel=2)
+    from ..fallback import report_claims
+    report_claims("scikit-learn's digits instead of Fashion-MNIST")   # in a notebook: cl_teach.fallback
     ds = load_digits_fallback(split)
     ds.notes.append(msg)
     return ds

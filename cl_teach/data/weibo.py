@@ -125,6 +125,8 @@ def load_weibo(split: str = "valid", root: str | os.PathLike | None = None,
             raise
         warnings.warn(f"{err} FALLING BACK to a GENERATED bilingual stand-in: its numbers say "
                       f"nothing about real microblogs.", stacklevel=2)
+        from ..fallback import report_claims
+        report_claims("a GENERATED Weibo stand-in instead of the corpus")
         return generated_weibo(split)
     posts, tag_lines, convs = (_read_lines(d / f"{split}_{k}.txt", verify) for k in ("post", "tag", "conv"))
     if not len(posts) == len(tag_lines) == len(convs):
