@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from ._notebook import in_notebook
 from .fonts import use_cjk_fallback
+from .legible import COLUMN_INCHES, fit_width
 from .palette import MANY, PALETTE, use_palette
 from .train import Callback, History
 
@@ -48,7 +49,7 @@ def plot_history(history: History, keys: Sequence[str] = ("loss",), title: str |
             auto-scaled axis does not turn noise into drama.
     """
     keys = list(keys)
-    fig = fig or Figure(figsize=(3.6 * len(keys), 2.8), layout="constrained")
+    fig = fig or Figure(figsize=(fit_width(3.6 * len(keys)), 2.8), layout="constrained")
     fig.clear()
     axes = fig.subplots(1, len(keys), squeeze=False)[0]
     for ax, key in zip(axes, keys, strict=True):
@@ -57,7 +58,7 @@ def plot_history(history: History, keys: Sequence[str] = ("loss",), title: str |
                     marker="o" if len(history[key]) < 30 else None, ms=3)
         if reference and key in reference:
             ax.axhline(reference[key], color="gray", ls="--", lw=1, label=f"reference {reference[key]:.3g}")
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=9)
         if ylim and key in ylim:
             ax.set_ylim(*ylim[key])
         ax.set_xlabel("step")
@@ -114,6 +115,7 @@ def show_images(x: torch.Tensor, nrow: int = 8, titles: Sequence[str] | None = N
     n = x.shape[0]
     ncol = min(nrow, n)
     nr = -(-n // ncol)
+    scale = min(scale, COLUMN_INCHES / ncol)          # no wider than the column (cl_teach.legible)
     fig = Figure(figsize=(scale * ncol, scale * nr + (0.3 if title else 0) + (0.25 * nr if titles else 0)),
                  layout="constrained")
     axes = fig.subplots(nr, ncol, squeeze=False)
@@ -127,7 +129,7 @@ def show_images(x: torch.Tensor, nrow: int = 8, titles: Sequence[str] | None = N
         else:
             ax.imshow(img.permute(1, 2, 0).numpy())
         if titles is not None:
-            ax.set_title(str(titles[i]), fontsize=8)
+            ax.set_title(str(titles[i]), fontsize=9)
     if title:
         fig.suptitle(title)
     return fig
@@ -159,7 +161,7 @@ def plot_spectrum(z_by_name: dict[str, torch.Tensor], title: str = "singular val
                   "singular value of L2-normalised z (log)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     return fig
 
 
@@ -205,7 +207,7 @@ def plot_matrices(matrices: dict[str, torch.Tensor], title: str | None = None, v
 
     E.g. Barlow Twins' cross-correlation at a few steps.
     """
-    fig = Figure(figsize=(2.9 * len(matrices) + 0.8, 3.0), layout="constrained")
+    fig = Figure(figsize=(fit_width(2.9 * len(matrices) + 0.8), 3.0), layout="constrained")
     axes = fig.subplots(1, len(matrices), squeeze=False)[0]
     im = None
     for ax, (name, m) in zip(axes, matrices.items(), strict=True):
@@ -240,7 +242,7 @@ def plot_curves(curves: dict[str, tuple], xlabel: str, ylabel: str, title: str |
             yv = np.asarray(y, dtype=float)
             ax.errorbar(x, yv, yerr=[yv - lo, hi - yv], fmt="none", ecolor=line.get_color(), capsize=3)
         for xi, yi, lab in zip(x, y, c[2] if len(c) > 2 else (), strict=False):
-            ax.annotate(str(lab), (xi, yi), textcoords="offset points", xytext=(3, 3), fontsize=7)
+            ax.annotate(str(lab), (xi, yi), textcoords="offset points", xytext=(3, 3), fontsize=9)
     for label, y in (reference or {}).items():
         ax.axhline(y, color="gray", ls="--", lw=1, label=label)
     for label, (x, y) in (points or {}).items():
@@ -253,7 +255,7 @@ def plot_curves(curves: dict[str, tuple], xlabel: str, ylabel: str, title: str |
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     return fig
 
 
@@ -272,7 +274,7 @@ def plot_embedding_2d(xy: np.ndarray, labels: Sequence[str], title: str | None =
         ax.scatter(xy[m, 0], xy[m, 1], s=6, color=MANY[i % len(MANY)], label=str(name))
     ax.set_xlabel("dimension 1")
     ax.set_ylabel("dimension 2")
-    ax.legend(fontsize=7, markerscale=2, loc="center left", bbox_to_anchor=(1, 0.5))
+    ax.legend(fontsize=9, markerscale=2, loc="center left", bbox_to_anchor=(1, 0.5))
     if title:
         ax.set_title(title)
     return fig

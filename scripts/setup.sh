@@ -17,8 +17,13 @@ if [ -n "$missing" ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
   else
-    echo ">> NOTE: not root or no apt-get; install these for the real data and browser tests:$missing"
-    echo "   (the course falls back to scikit-learn digits and skips browser tests without them)"
+    echo ">> NOTE: not root or no apt-get, so these Debian packages are not installed:$missing"
+    echo "   Without them (README: 'Without Debian'), each notebook says what it uses instead:"
+    echo "   dataset-fashion-mnist   scikit-learn's digits, claims reported not asserted; or once, online:"
+    echo "                           $VENV/bin/python -m cl_teach.prepare --download (the real set, 30 MB)"
+    echo "   fonts-noto-color-emoji  DejaVu Sans's ~170 black emoji glyphs in notebooks 15, 16, 19"
+    echo "   fonts-noto-cjk          a system CJK font if any, else Chinese in figures draws as boxes"
+    echo "   chromium                the browser tests skip; openclipart-png: its tests skip"
   fi
 fi
 

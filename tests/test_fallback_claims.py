@@ -13,12 +13,13 @@ IPython = pytest.importorskip("IPython")
 
 @pytest.fixture
 def shell():
-    from IPython.testing.globalipapp import start_ipython
-    ip = start_ipython() or IPython.get_ipython()
-    saved = list(ip.ast_transformers)
+    """A fresh IPython shell, made the current one (``get_ipython()``) for the test only."""
+    from IPython.core.interactiveshell import InteractiveShell
+    if InteractiveShell.initialized():
+        pytest.skip("another IPython shell is current in this process")
+    ip = InteractiveShell.instance()
     yield ip
-    ip.ast_transformers[:] = saved
-    ip.user_ns.pop("_cl_teach_fallbacks", None)
+    InteractiveShell.clear_instance()
 
 
 def run(ip, src):

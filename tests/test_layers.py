@@ -20,7 +20,7 @@ LAYERS = [
     ("methods", ["methods"]),
     ("evaluation", ["metrics", "intervals", "evaluation", "retrieval", "ranking"]),
     ("train", ["train"]),                     # its callbacks measure (CollapseMonitor, EvalCallback)
-    ("view", ["fonts", "palette", "plotting", "lineage", "widgets"]),
+    ("view", ["fonts", "palette", "legible", "plotting", "lineage", "widgets"]),
     ("apps", ["apps"]),
     ("tools", ["prepare"]),
 ]

@@ -25,11 +25,13 @@ def test_fill_queue_holds_real_keys_of_the_key_encoder():
     assert torch.allclose(m.queue, torch.nn.functional.normalize(k, dim=1), atol=1e-5)
 
 
-def test_fill_queue_refuses_v3_and_too_few_images():
+def test_fill_queue_refuses_v3_and_warns_with_too_few_images():
     with pytest.raises(ValueError, match="needs a queue"):
         MoCo(SmallCNN(), queue_size=0).fill_queue(_x(4))
-    with pytest.raises(ValueError, match="at least queue_size"):
-        MoCo(SmallCNN(), queue_size=16).fill_queue(_x(8))
+    m = MoCo(SmallCNN(), queue_size=16).eval()                     # eval: the same key for the same image
+    with pytest.warns(UserWarning, match="8 images for a queue of 16"):
+        m.fill_queue(_x(8))
+    assert torch.allclose(m.queue[:8], m.queue[8:], atol=1e-6)      # each image's key twice, in order
 
 
 def test_filled_queue_is_then_overwritten_oldest_first():

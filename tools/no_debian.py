@@ -93,18 +93,22 @@ def execute(stem: str, timeout: int) -> dict:
         return "".join(o.get("text", "") + "".join(o.get("data", {}).get("text/plain", ""))
                        for o in cell.get("outputs", []) if o.get("name") != "stderr")
 
-    notices, changed = [], 0
+    notices, unreproduced, changed = [], [], 0
     for cell, old in zip(nb.cells, committed.cells, strict=True):
         if cell.cell_type != "code":
             continue
         for o in cell.get("outputs", []):
             for line in (o.get("text", "") or "").splitlines():
-                if NOTICE.search(line) and line.strip()[:160] not in notices:
-                    notices.append(line.strip()[:160])
+                line = line.strip()
+                if line.startswith("!! NOT REPRODUCED"):
+                    unreproduced.append(line.split("): ", 1)[-1][:200])
+                elif NOTICE.search(line) and line[:160] not in notices:
+                    notices.append(line[:160])
         if "NBVAL_CHECK_OUTPUT" in cell.source and text(cell) != text(old):
             changed += 1
     return {"stem": stem, "ok": error is None, "error": error, "seconds": round(wall, 1),
-            "notices": notices[:8], "checked_cells_changed": changed}
+            "notices": sorted(notices, key=lambda n: not n.startswith("!!"))[:8],
+            "not_reproduced": unreproduced, "checked_cells_changed": changed}
 
 
 def main(argv=None) -> int:
@@ -166,8 +170,9 @@ def main(argv=None) -> int:
                        "error": err.read_text()[-300:] if err.exists() else "no output"}
             report["notebooks"].append(row)
             print(f"{stem}: {'ok' if row['ok'] else 'FAILED'} {row.get('seconds', '-')} s, "
-                  f"{row.get('checked_cells_changed', '-')} checked cells changed; "
-                  f"{row.get('error') or ''} {row.get('notices', [])[:2]}", flush=True)
+                  f"{row.get('checked_cells_changed', '-')} checked cells changed, "
+                  f"{len(row.get('not_reproduced', []))} claims not reproduced; "
+                  f"{row.get('error') or ''} {row.get('notices', [])[:1]}", flush=True)
     if args.out.exists() and args.stems:              # a partial run updates the full report
         old = json.loads(args.out.read_text())
         rows = {r["stem"]: r for r in old.get("notebooks", [])}

@@ -138,7 +138,8 @@ class MoCo(Method):
         mode as during training (Shuffling BN, running statistics updated as by K / N steps).
 
         Args:
-            x: (M, C, H, W) images with M >= queue_size (augment them as the training views).
+            x: (M, C, H, W) images, M >= queue_size (augment them as the training views); with
+                fewer, a warning, and their keys are repeated to fill the queue.
             batch_size: keys computed per call of the key encoder.
 
         Returns:
@@ -146,9 +147,11 @@ class MoCo(Method):
         """
         if not self.queue_size:
             raise ValueError("fill_queue needs a queue (queue_size > 0); MoCo v3 has none")
-        if x.shape[0] < self.queue_size:
-            raise ValueError(f"fill_queue needs at least queue_size ({self.queue_size}) images, "
-                             f"got {x.shape[0]}")
+        if x.shape[0] < self.queue_size:             # a set smaller than the queue (the digits fallback)
+            import warnings
+            warnings.warn(f"fill_queue got {x.shape[0]} images for a queue of {self.queue_size}: "
+                          f"their keys are repeated to fill it", stacklevel=2)
+            x = x[torch.arange(self.queue_size) % x.shape[0]]
         device = self.queue.device
         keys = [self._key(c.to(device), across=False) for c in x[: self.queue_size].split(batch_size)]
         self.queue.copy_(torch.cat(keys).to(self.queue.dtype))

@@ -127,7 +127,7 @@ def plot_barlow_stats(stats: dict[str, object], sweep: dict[float, dict[str, obj
     lams = sorted(sweep)
     xs, here = np.arange(len(lams)), lams.index(stats["lambd"]) if stats["lambd"] in sweep else None
     d = stats["d"]
-    fig = Figure(figsize=(11, 3.6))                 # a fixed layout: constrained would double the redraw
+    fig = Figure(figsize=(10.2, 3.6))                 # a fixed layout: constrained would double the redraw
     ax1, ax2, ax3 = fig.subplots(1, 3, width_ratios=[1.15, 1, 1],
                                  gridspec_kw=dict(left=0.06, right=0.99, bottom=0.14, top=0.91, wspace=0.45))
     im = ax1.imshow(stats["c"].numpy(), vmin=-1, vmax=1, cmap="RdBu_r", interpolation="nearest")
@@ -153,7 +153,7 @@ def plot_barlow_stats(stats: dict[str, object], sweep: dict[float, dict[str, obj
             ax.axvline(here, color="0.5", ls="--", lw=1, label="the lambda shown")
         ax.set_xticks(xs, [_label(lam) for lam in lams])
         ax.set_xlabel("lambda (redundancy weight)")
-        ax.legend(fontsize=7, loc="upper right" if ax is ax2 else "upper left")
+        ax.legend(fontsize=9, loc="upper right" if ax is ax2 else "upper left")
     return fig
 
 

@@ -193,7 +193,7 @@ def plot_byol_stats(stats: dict[str, object]):
     c.set_title(f"loss {stats['loss'][-1]:.3f} (0 = the views agree)", fontsize=9)
     for ax in (a, b, c):
         ax.set_xlabel("training step")
-    fig.legend(loc="outside lower center", ncols=2, fontsize=8)
+    fig.legend(loc="outside lower center", ncols=2, fontsize=9)
     fig.suptitle(stats["label"], fontsize=10)
     return fig
 

@@ -96,7 +96,7 @@ def plot_circle_stats(stats: dict[str, object]):
     ax1.set_xlim(-1.25, 1.25)
     ax1.set_ylim(-1.25, 1.25)
     ax1.axis("off")
-    ax1.legend(fontsize=7, loc="lower center", ncols=2, bbox_to_anchor=(0.5, -0.12))
+    ax1.legend(fontsize=9, loc="lower center", ncols=2, bbox_to_anchor=(0.5, -0.12))
     ax1.set_title(f"kappa = {stats['concentration']:.2g}, noise = {stats['noise']:.2f} rad", fontsize=9)
     ax2.scatter([stats["alignment"]], [stats["uniformity"]], s=60, color=PALETTE["blue"], zorder=3,
                 label="these points")
@@ -107,7 +107,7 @@ def plot_circle_stats(stats: dict[str, object]):
     ax2.set_ylim(stats["uniform_limit"] - 0.2, 0.15)
     ax2.set_xlabel("alignment (lower is better)")
     ax2.set_ylabel(f"uniformity, t = {stats['t']:g} (lower is better)")
-    ax2.legend(fontsize=7, loc="upper right")
+    ax2.legend(fontsize=9, loc="upper right")
     ax2.set_title(f"alignment {stats['alignment']:.3f}, uniformity {stats['uniformity']:.3f}", fontsize=9)
     return fig
 

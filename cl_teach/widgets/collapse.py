@@ -78,7 +78,7 @@ def plot_collapse_stats(stats: dict[str, object]):
     ax.set_xlabel("singular direction (largest first)")
     ax.set_ylabel("share of the singular values")
     ax.set_ylim(0, max(0.05, float(spec.max()) * 1.1))
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     ax.set_title(f"{stats['keep']} of {d} directions kept: effective rank {stats['rank']:.1f}; std of "
                  f"z/|z| {stats['std']:.3f}, after BN {stats['std_after_bn']:.3f} "
                  f"(healthy 1/sqrt(D) = {1 / np.sqrt(d):.3f})", fontsize=9)

@@ -84,7 +84,7 @@ def plot_dino_teacher_stats(stats: dict[str, object]):
     a.set_xlabel("rank of the output dimension (per image)")
     a.set_ylabel("mean probability")
     a.set_title(f"per image: entropy {stats['entropy']:.2f} of log K = {stats['log_k']:.2f}", fontsize=9)
-    a.legend(fontsize=8)
+    a.legend(fontsize=9)
     b.bar(rank, stats["usage"], width=1.0)
     b.axhline(1 / k, color="k", ls="--", lw=1)
     b.set_xlabel("output dimension (sorted by use)")

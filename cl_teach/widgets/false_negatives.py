@@ -98,14 +98,14 @@ def plot_false_negative_stats(stats: dict[str, object]):
     ax1.set_xlabel("batch size N (images)")
     ax1.set_ylabel("share of a view's negatives\nof its own class")
     ax1.set_title(f"{c} classes: the share does not fall with N", fontsize=9)
-    ax1.legend(fontsize=8, loc="lower right")
+    ax1.legend(fontsize=9, loc="lower right")
     ax2.loglog(ns, 2 * (ns - 1) * e, "k-", lw=1, label="same-class views, 2 (N - 1) E[rho]")
     ax2.loglog(ns, 2 * ns - 2, ":", color="gray", label="all negatives, 2N - 2")
     ax2.loglog([n], [stats["per_anchor"]], "o", color=PALETTE["orange"])
     ax2.set_xlabel("batch size N (images)")
     ax2.set_ylabel("negative views per anchor")
     ax2.set_title(f"N = {n}: {stats['per_anchor']:.1f} false negatives per anchor", fontsize=9)
-    ax2.legend(fontsize=8)
+    ax2.legend(fontsize=9)
     return fig
 
 

@@ -140,7 +140,7 @@ def plot_gather_stats(stats: dict[str, object], sweep: dict[int, dict] | None = 
     ax1.set_yscale("log", base=2)
     ax1.set_yticks([1 / w for w in ws], ["1" if w == 1 else f"1/{w}" for w in ws])
     ax1.set_ylabel("|gradient| / |one process's gradient|")
-    ax1.legend(fontsize=7, loc="lower left")
+    ax1.legend(fontsize=9, loc="lower left")
     ax1.set_title(f"W = {stats['world_size']}: the norms", fontsize=9)
     ax2.set_yscale("symlog", linthresh=1e-6)
     ax2.set_ylim(-1e-7, 2)

@@ -89,7 +89,7 @@ def plot_holdout_stats(stats: dict[str, object], baseline_name: str = "the basel
               for n in names]
     ax1.barh(y, est, xerr=err, color=colors, capsize=3, error_kw={"lw": 1})
     ax1.axvline(0, color="black", lw=1)
-    ax1.set_yticks(y, names, fontsize=8)
+    ax1.set_yticks(y, names, fontsize=9)
     label = {"knn": "kNN", "probe": "linear probe"}[stats["on"]]
     ax1.set_xlabel(f"{label} accuracy minus {baseline_name} (points, 95% paired bootstrap)")
     ax1.set_title(f"{stats['n_items']} of {stats['n_total']} test items: {len(stats['ahead'])} ahead "
@@ -109,7 +109,7 @@ def plot_holdout_stats(stats: dict[str, object], baseline_name: str = "the basel
     ax2.yaxis.set_minor_formatter(NullFormatter())
     ax2.set_xlabel("test items n")
     ax2.set_ylabel("interval half-width (points)")
-    ax2.legend(fontsize=7, loc="upper right")
+    ax2.legend(fontsize=9, loc="upper right")
     ax2.set_title("four times the items halve the interval", fontsize=9)
     return fig
 

@@ -83,7 +83,7 @@ def plot_hubness_stats(stats: dict[str, object]):
     ax.set_yscale("symlog", linthresh=10)
     ax.set_xlabel("candidates, most retrieved first")
     ax.set_ylabel(f"N_{stats['k']} (queries whose\ntop {stats['k']} holds it)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     ax.set_title(f"penalty {stats['penalty']:.2f} x r_S (0.5 = CSLS), K = {stats['neighbours']}: skewness "
                  f"{stats['skewness']:.2f}, largest {stats['max']}, never retrieved {stats['never']:.0%}",
                  fontsize=9)

@@ -65,8 +65,8 @@ def plot_logit_scale_stats(stats: dict[str, object], row_labels: Sequence | None
     ax = fig.subplots()
     im = ax.imshow(p, vmin=0, vmax=1, cmap="viridis")
     ax.set_xticks(range(n), col_labels if col_labels is not None else range(n), rotation=45,
-                  ha="right", fontsize=8)
-    ax.set_yticks(range(n), row_labels if row_labels is not None else range(n), fontsize=8)
+                  ha="right", fontsize=9)
+    ax.set_yticks(range(n), row_labels if row_labels is not None else range(n), fontsize=9)
     ax.set_xlabel("caption")
     ax.set_ylabel("image")
     ax.set_title(f"softmax(s * cos), s = {stats['logit_scale']:.3g}: "

@@ -175,11 +175,11 @@ def plot_moco_queue_stats(stats: dict[str, object], max_extent: int | None = Non
     ax1.set_ylabel("cos(queued key, same image's\nkey by today's key encoder)")
     ax1.set_title(f"m = {stats['momentum']:g}, K = {k}: oldest keys' mean cosine {stats['oldest']:.3f}",
                   fontsize=9)
-    ax1.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2)
+    ax1.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2)
     labels = ["in-batch: N - 1", "queue: K", f"queued, cos >= {CONSISTENT:g}"]
     values = [n - 1, k, stats["consistent"]]
     bars = ax2.barh(labels, values, color=["0.6", PALETTE["blue"], PALETTE["green"]])
-    ax2.bar_label(bars, labels=[f"{v:,}" for v in values], fontsize=8, padding=2)
+    ax2.bar_label(bars, labels=[f"{v:,}" for v in values], fontsize=9, padding=2)
     ax2.set_xscale("log")
     ax2.set_xlim(10, max(QUEUE_SIZES) * 4)
     ax2.invert_yaxis()

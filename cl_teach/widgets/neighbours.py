@@ -206,7 +206,7 @@ def plot_neighbour_stats(stats: dict[str, object]):
         ax1.plot([k], [stats["share"][name][k - 1]], marker="o", ms=8, color=color)
     ax1.axvline(k, color="0.4", ls=":", lw=1, label=f"k = {k}")
     ax1.set(xticks=ks, ylim=(0, None), xlabel="k, the nearest test posts", ylabel="share sharing a hashtag")
-    ax1.legend(fontsize=8, loc="upper right")
+    ax1.legend(fontsize=9, loc="upper right")
     ax1.set_title(f"mean over {stats['n_queries']} queries, {pct} t-intervals", fontsize=9)
     pairs = list(stats["diffs"].items())
     for y, (_, d) in enumerate(pairs):
@@ -214,12 +214,12 @@ def plot_neighbour_stats(stats: dict[str, object]):
         ax2.errorbar([100 * d.estimate], [y], fmt="o", color=color, capsize=4,
                      xerr=[[100 * (d.estimate - d.low)], [100 * (d.high - d.estimate)]])
     ax2.axvline(0, color="k", lw=1)
-    ax2.set_yticks(range(len(pairs)), [f"{a}\nminus {b}" for (a, b), _ in pairs], fontsize=8)
+    ax2.set_yticks(range(len(pairs)), [f"{a}\nminus {b}" for (a, b), _ in pairs], fontsize=9)
     ax2.set(ylim=(len(pairs) - 0.4, -0.6), xlabel=f"difference of the shares at k = {k}, points")
     for color, label in ((PALETTE["green"], "first beats second"), (PALETTE["red"], "second beats first"),
                          ("0.5", "no reliable difference")):
         ax2.scatter([], [], color=color, label=label)
-    ax2.legend(fontsize=7, loc="best")
+    ax2.legend(fontsize=9, loc="best")
     ax2.set_title(f"paired over the same queries, {pct} bootstrap", fontsize=9)
     return fig
 

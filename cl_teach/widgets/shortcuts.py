@@ -161,13 +161,13 @@ def plot_shortcut_stats(stats: dict[str, object]):
     ax2.axvline(stats["chance"], color="0.4", ls="--", lw=1, label=f"chance 1/{stats['n_views'] - 1}")
     ax2.set_xscale("log")
     ax2.set_xlim(floor, 3)
-    ax2.set_yticks(y, [k.replace(", ", "\n(") + ")" for k in names], fontsize=8)
+    ax2.set_yticks(y, [k.replace(", ", "\n(") + ")" for k in names], fontsize=9)
     for yi, s, hi in zip(y, shares, high, strict=True):
         ax2.annotate(f"{s:.3f}", (max(hi, floor), yi), xytext=(5, 0), textcoords="offset points",
-                     va="center", fontsize=8)
+                     va="center", fontsize=9)
     ax2.set_xlabel("views whose nearest other view is their positive\n"
                    "(share, 95% Wilson interval, log scale)")
-    ax2.legend(fontsize=7, loc="lower right")
+    ax2.legend(fontsize=9, loc="lower right")
     parts = [p for p, on in (("crop", stats["crop"]), (f"jitter {stats['jitter']:g}", stats["jitter"] > 0),
                              (f"veil jitter {stats['veil_jitter']:g}", stats["veil_jitter"] > 0)) if on]
     ax2.set_title("views: " + (" + ".join(parts) if parts else "none (the image itself)"), fontsize=9)

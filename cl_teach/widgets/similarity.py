@@ -96,11 +96,11 @@ def plot_similarity_stats(stats: dict[str, object], curve: dict[float, dict]):
         ax.axvline(1, color="0.85", lw=6, zorder=0)
         ax.set_xlabel("p in q.b / |b|^p   (grey: 0, the dot product; 1, the cosine)")
     ax1.set_ylabel(f"kNN accuracy (%), k = {stats['k']}")
-    ax1.legend(fontsize=7, loc="lower center")
+    ax1.legend(fontsize=9, loc="lower center")
     ax1.set_title(f"p = {stats['power']:g}: {100 * stats['accuracy']:.1f}%, "
                   f"{stats['vs_dot'].points()} points over the dot product", fontsize=9)
     ax2.set_ylabel("mean length |b| (the amount of ink)")
-    ax2.legend(fontsize=7, loc="upper right")
+    ax2.legend(fontsize=9, loc="upper right")
     ax2.set_title("which bank items the measure picks", fontsize=9)
     return fig
 

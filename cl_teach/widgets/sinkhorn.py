@@ -58,7 +58,7 @@ def plot_sinkhorn_stats(stats: dict[str, object]):
     ax.axhline(n / k, color="k", ls="--", lw=1, label="N / K")
     ax.set_xlabel("prototype")
     ax.set_ylabel("images assigned (mass)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     ax.set_title(f"epsilon = {stats['epsilon']:.3g}, {stats['n_iters']} rounds: largest mass "
                  f"{stats['imbalance']:.2f} x N/K, mean largest code {stats['max_code']:.2f}", fontsize=9)
     return fig

@@ -131,7 +131,7 @@ def plot_stale_key_stats(stats: dict[str, object], sweep: dict[int, float] | Non
     ax1.set_ylim(-0.03, 1.03)
     ax1.set_xlabel(f"training step (grey: epoch boundaries, {spe} steps)")
     ax1.set_ylabel("queries with an own key queued")
-    ax1.legend(fontsize=7, loc="center left", title="epoch 1: none yet", title_fontsize=7)
+    ax1.legend(fontsize=9, loc="center left", title="epoch 1: none yet", title_fontsize=9)
     ax1.set_title(f"K = {stats['queue_size']} keys, N = {n} pairs per epoch, batch {stats['batch_size']}",
                   fontsize=9)
     r = np.linspace(0, 2.1, 200)
@@ -145,11 +145,11 @@ def plot_stale_key_stats(stats: dict[str, object], sweep: dict[int, float] | Non
                 label="this K")
     for label, k in (marks or {}).items():
         ax2.axvline(k / n, color="0.6", lw=0.8, ls=":")
-        ax2.annotate(label, (k / n, 1.0), fontsize=7, rotation=90, ha="right", va="top")
+        ax2.annotate(label, (k / n, 1.0), fontsize=9, rotation=90, ha="right", va="top")
     ax2.set_xlabel("queue size / pairs per epoch, K / N")
     ax2.set_ylabel("mean share after epoch 1")
     ax2.set_ylim(-0.03, 1.05)
-    ax2.legend(fontsize=7, loc="lower right")
+    ax2.legend(fontsize=9, loc="lower right")
     ax2.set_title(f"after epoch 1: {stats['after_epoch_1']:.1%} of queries", fontsize=9)
     return fig
 

@@ -110,7 +110,7 @@ def plot_temperature_stats(stats: dict[str, object]):
     ax2.set_ylabel("share of gradient weight")
     ax2.set_ylim(0, 1)
     ax2.set_title(f"tau = {stats['temperature']:.3g}: softmax over negatives")
-    ax2.legend(fontsize=8)
+    ax2.legend(fontsize=9)
     return fig
 
 

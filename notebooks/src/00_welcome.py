@@ -90,8 +90,8 @@ test_set = load_fashion_mnist("test")
 print(train_set)
 print(test_set)
 if train_set.is_fallback:
-    print("!! FALLBACK DATA: Fashion-MNIST was not found (the warning above says how to get it); the course's "
-          "notebooks run on scikit-learn's digits instead and their numbers will differ from the course's.")
+    print("!! FALLBACK DATA: Fashion-MNIST was not found (the warning above says how to get it); the "
+          "course's notebooks run on scikit-learn's digits instead, and their numbers are not the course's.")
 idx = torch.cat([torch.nonzero(train_set.y == c)[:4, 0] for c in range(10)])
 display(plotting.show_images(train_set.x[idx], nrow=10, scale=0.9,
                              titles=[train_set.classes[c] for c in train_set.y[idx]],

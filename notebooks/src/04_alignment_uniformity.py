@@ -25,6 +25,7 @@ from cl_teach.data import ViewLoader, load_fashion_mnist
 from cl_teach.evaluation import baselines, best_baseline, knn_and_probe
 from cl_teach.methods import SimCLR
 from cl_teach.metrics import paired_difference, seed_interval
+from cl_teach.palette import MANY  # ten distinguishable colours, one per class
 
 SEED = cl_teach.notebook_seed()
 device = cl_teach.setup(SEED)
@@ -194,23 +195,23 @@ def on_sphere(method, n=1500):
     return (torch.nn.functional.normalize(models.embed(f, test_set.x[:n]), dim=1).numpy(),
             test_set.y[:n].numpy())
 
-fig = Figure(figsize=(11, 4), layout="constrained")
+fig = Figure(figsize=(10.2, 4), layout="constrained")
 ax1 = fig.add_subplot(1, 2, 1)
 z, yl = on_sphere(circle)
 theta = np.arctan2(z[:, 1], z[:, 0])
 for c in range(10):   # jitter the radius by class so the classes can be told apart
     r = 1 + 0.04 * c
-    ax1.scatter(r * np.cos(theta[yl == c]), r * np.sin(theta[yl == c]), s=4, label=classes[c], color=f"C{c}")
+    ax1.scatter(r * np.cos(theta[yl == c]), r * np.sin(theta[yl == c]), s=4, label=classes[c], color=MANY[c])
 t = np.linspace(0, 2 * np.pi, 200)
 ax1.plot(np.cos(t), np.sin(t), color="lightgray", lw=0.8, zorder=0)
 ax1.set_xlim(-1.45, 1.45); ax1.set_ylim(-1.45, 1.45)
 ax1.set_aspect("equal"); ax1.set_title("output dim 2: the circle (radius offset by class)")
 ax1.set_xlabel("z1"); ax1.set_ylabel("z2")
-ax1.legend(fontsize=7, markerscale=3, bbox_to_anchor=(1.02, 1), loc="upper left", frameon=False)
+ax1.legend(fontsize=9, markerscale=3, bbox_to_anchor=(1.02, 1), loc="upper left", frameon=False)
 ax2 = fig.add_subplot(1, 2, 2, projection="3d")
 z, yl = on_sphere(sphere)
 for c in range(10):
-    ax2.scatter(*z[yl == c].T, s=3, color=f"C{c}")
+    ax2.scatter(*z[yl == c].T, s=3, color=MANY[c])
 ax2.set_title("output dim 3: the sphere"); ax2.set_xlabel("z1"); ax2.set_ylabel("z2"); ax2.set_zlabel("z3")
 display(fig)
 
@@ -289,7 +290,7 @@ a, u = (np.array([sweep[t][i] for t in temperatures]) for i in range(2))
 ax1.plot(u, a, color="lightgray", zorder=0)
 ax1.scatter(u, a, s=60, c=[f"C{i}" for i in range(len(temperatures))])
 for tau, ui, ai in zip(temperatures, u, a):
-    ax1.annotate(f"tau={tau}", (ui, ai), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    ax1.annotate(f"tau={tau}", (ui, ai), textcoords="offset points", xytext=(5, 5), fontsize=9)
 ax1.set_xlabel("uniformity (lower = better)"); ax1.set_ylabel("alignment (lower = better)")
 ax1.margins(0.15)
 ax1.set_title("alignment vs uniformity across tau: a trade-off")
@@ -323,10 +324,10 @@ xy = umap.UMAP(random_state=SEED, n_epochs=200, precomputed_knn=(idx, dist, None
 fig = Figure(figsize=(6, 5), layout="constrained")
 ax = fig.subplots()
 for c in range(10):
-    ax.scatter(*xy[test_set.y[:2000].numpy() == c].T, s=4, color=f"C{c}", label=classes[c])
+    ax.scatter(*xy[test_set.y[:2000].numpy() == c].T, s=4, color=MANY[c], label=classes[c])
 ax.set_title("UMAP of SimCLR backbone features (test images)")
 ax.set_xlabel("UMAP 1"); ax.set_ylabel("UMAP 2")
-ax.legend(fontsize=7, markerscale=3, bbox_to_anchor=(1, 1))
+ax.legend(fontsize=9, markerscale=3, bbox_to_anchor=(1, 1))
 display(fig)
 
 # %% [markdown]

@@ -617,15 +617,21 @@ for name in ("crop", "crop + jitter", "crop + veil jitter"):
         assert low > 10 / 511, (f"{name}: the veil level should find the positive among the 10 "
                                 f"nearest views more often than chance, 95% interval from {low:.3f}")
 assert share["crop"][0] > 0.9, f"crops keep the veil: top-1 should be near 1, got {share['crop'][0]:.3f}"
-assert share["crop + jitter"][0] < 0.5 * share["crop"][0], (
-    "the multiplicative jitter should break the exact match")
+top1_ci = {name: binomtest(round(share[name][0] * n_views), n_views).proportion_ci(0.95)
+           for name in ("crop", "crop + jitter")}
+print("top-1 with its 95% interval: " + ", ".join(f"{name} {share[name][0]:.3f} [{ci.low:.3f}, {ci.high:.3f}]"
+                                                    for name, ci in top1_ci.items()))
+assert top1_ci["crop + jitter"].high < 0.5 * top1_ci["crop"].low, (
+    "the multiplicative jitter should break the exact match: top-1 under crop + jitter should be under "
+    "half of top-1 under crops alone, even at the intervals' ends")
 
 # %% [markdown]
 # <!-- BEGIN SOLUTION -->
 # **Answer.** Under crops alone the veil level is an exact match, and finds nearly every positive.
-# The multiplicative jitter breaks the exact match (top-1 falls far, asserted), but the veil still
-# puts the positive among the 10 nearest views more often than chance (asserted: the binomial
-# interval's lower end is above 10/511): a partial shortcut, which the loss still rewards. The
+# The multiplicative jitter breaks the exact match (top-1 falls below half, asserted at the ends
+# of both binomial intervals), but the veil still puts the positive among the 10 nearest views
+# more often than chance (asserted: the binomial interval's lower end is above 10/511): a partial
+# shortcut, which the loss still rewards. The
 # per-view veil jitter brings it closer to chance: a second veil over the first still correlates a
 # little with it. Notebook 05's jitter was designed against colour histograms (SimCLR's Figure 6),
 # not against a veil that it only rescales.
@@ -642,13 +648,13 @@ def veil_or_garment(encoder, low, high):
 
 
 # %%
-x = test.x[:1000]
-low, high = veil(x, torch.full((1000,), 0.05)), veil(x, torch.full((1000,), 0.45))
+x = test.x[:1000]                                        # (fewer on the digits fallback)
+low, high = veil(x, torch.full((len(x),), 0.05)), veil(x, torch.full((len(x),), 0.45))
 gap = {}
 for name in ("veiled, crop", "veiled, crop + veil jitter", "crop"):
     same_image, other_image = veil_or_garment(runs[name], low, high)
     h_low = torch.nn.functional.normalize(embed(runs[name], low), dim=1)
-    assert torch.allclose(other_image, torch.nn.functional.cosine_similarity(h_low, h_low[[-1, *range(999)]]),
+    assert torch.allclose(other_image, torch.nn.functional.cosine_similarity(h_low, h_low.roll(1, dims=0)),
                           atol=1e-5), f"{name}: `other` should compare image i with image i - 1"
     gap[name] = paired_difference(same_image, other_image)
     print(f"{name:28s} cos(same image, two veils) {same_image.mean():.3f}   cos(two images, same veil) "

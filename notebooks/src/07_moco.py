@@ -516,20 +516,20 @@ for name, h in vit_histories.items():
     print("\n".join(line))
 
 # %%
-fig = Figure(figsize=(12, 3.4), layout="constrained")
+fig = Figure(figsize=(10.2, 3.8), layout="constrained")
 ax_knn, ax_first, ax_last = fig.subplots(1, 3)
 for (name, h), color in zip(vit_histories.items(), (PALETTE["red"], PALETTE["blue"])):
-    ax_knn.plot(np.r_[0, h.steps("knn")], np.r_[knn_init, h["knn"]], marker="o", ms=3, color=color,
-                label=name)
     first = PATCH if PATCH in h else QKV0
-    ax_first.plot(h.steps(first), h[first], lw=1, color=color, label=f"{name}: {first[11:]}")
-    ax_last.plot(h.steps(LAST), h[LAST], lw=1, color=color, label=name)
+    ax_knn.plot(np.r_[0, h.steps("knn")], np.r_[knn_init, h["knn"]], marker="o", ms=3, color=color,
+                label=f"{name} (its first layer that trains: {first[11:]})")
+    ax_first.plot(h.steps(first), h[first], lw=1, color=color)
+    ax_last.plot(h.steps(LAST), h[LAST], lw=1, color=color)
+fig.legend(loc="outside lower center", fontsize=9)           # one legend for the three panels
 for ax, title, ylabel in ((ax_knn, "kNN accuracy during training", "kNN accuracy (1,000 queries)"),
                           (ax_first, "first layer that trains", "gradient norm"),
                           (ax_last, "last layer (block 1's MLP)", "gradient norm")):
     ax.set(title=title, xlabel="step", ylabel=ylabel)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
     if ax is not ax_knn:
         ax.set_yscale("log")
 fig.suptitle(f"MoCo v3 + TinyViT at lr {VIT_LR:g}: learnable vs frozen random patch projection")

@@ -151,7 +151,7 @@ ax.bar(torch.arange(K).numpy() - 0.2, argmax_mass.clamp(min=0.5).numpy(), width=
 ax.bar(torch.arange(K).numpy() + 0.2, code_mass.numpy(), width=0.4, label="Sinkhorn codes (3 iterations)")
 ax.axhline(512 / K, color="k", ls="--", lw=1, label="N / K")
 ax.set_yscale("log")
-ax.set_xlabel("prototype"); ax.set_ylabel("images assigned (mass, log scale)"); ax.legend(fontsize=8)
+ax.set_xlabel("prototype"); ax.set_ylabel("images assigned (mass, log scale)"); ax.legend(fontsize=9)
 ax.set_title("untrained model (BN re-estimated), 512 images: equipartition spreads the assignments")
 display(fig)
 print(f"largest prototype share: argmax {argmax_mass.max().item() / 512:.3f}, "
@@ -300,12 +300,13 @@ assert gap["untrained z (BN re-estimated)"].low > 0
 
 # %% [markdown]
 # Each row below is one of the 6 most used prototypes: its 8 nearest test images, and on the
-# right the class histogram of all the images assigned to it, with the cluster's purity. The
-# nearest images always look pure, even for a mixed cluster: read the histogram.
+# right the class histogram of all the images assigned to it, titled with its largest class and
+# that class's share (the cluster's purity). The nearest images always look pure, even for a mixed
+# cluster: read the histogram.
 
 # %%
 top = (usage * len(test.x)).argsort(descending=True)[:6]
-fig = Figure(figsize=(11, 8), layout="constrained")
+fig = Figure(figsize=(10.2, 8), layout="constrained")
 grid = fig.add_gridspec(len(top), 10)
 for r, k in enumerate(top.tolist()):
     members = (assign == k).nonzero().squeeze(1)
@@ -314,11 +315,12 @@ for r, k in enumerate(top.tolist()):
         ax = fig.add_subplot(grid[r, c]); ax.imshow(test.x[i, 0], cmap="gray"); ax.axis("off")
     ax = fig.add_subplot(grid[r, 8:])
     ax.barh(range(10), hist.numpy()); ax.invert_yaxis()
-    ax.set_yticks(range(10), test.classes if r == 0 else [""] * 10, fontsize=6)
-    ax.tick_params(axis="x", labelsize=6)
-    ax.set_title(f"prototype {k}: {len(members)} images, purity {hist.max().item() / len(members):.2f}",
-                 fontsize=8)
-fig.suptitle("6 most used prototypes (rows): 8 nearest test images, class histogram of the cluster")
+    ax.set_yticks(range(10), [""] * 10)                 # ten names do not fit: the title names the top one
+    ax.tick_params(axis="x", labelsize=9)
+    ax.set_title(f"prototype {k}, {len(members)} images:\n{hist.max().item() / len(members):.0%} "
+                 f"{test.classes[int(hist.argmax())]}", fontsize=9)
+fig.suptitle("6 most used prototypes (rows): 8 nearest test images; right: the cluster's images per class "
+             "(10 bars, in class order)")
 display(fig)
 
 # %% [markdown]
@@ -562,7 +564,7 @@ display(Markdown(
 # epochs at a useful learning rate.
 
 # %%
-fig = Figure(figsize=(11, 3.6), layout="constrained")
+fig = Figure(figsize=(10.2, 3.6), layout="constrained")
 ax, ax2 = fig.subplots(1, 2, width_ratios=[1.1, 1])
 curves = {"this run, initial clustering (untrained f)": rounds.labels[0].numpy(),
           "this run, last reassignment": rounds.labels[-1].numpy(),
@@ -573,13 +575,14 @@ for (name, y), style in zip(curves.items(), ("-", "-", ":", "--")):
     ax.plot(np.arange(1, K_DC + 1), np.maximum(s, 0.5), style, label=f"{name} ({(s == 0).sum()} empty)")
 ax.axhline(len(train.x) / K_DC, color="k", lw=1, ls="--", label="M / K")
 ax.set_yscale("log"); ax.set_xlabel("cluster (sorted by size)"); ax.set_ylabel("images (log; 0 drawn at 0.5)")
-ax.set_title(f"cluster sizes, K = {K_DC}, M = {len(train.x)}"); ax.legend(fontsize=7)
+ax.set_title(f"cluster sizes, K = {K_DC}, M = {len(train.x)}"); ax.legend(fontsize=9)
 ax2.plot(history_dc["accuracy"], lw=0.8, label="pseudo-label accuracy (batch)")
 for st in rounds.steps[1:]:
     ax2.axvline(st, color="gray", ls="--", lw=0.8)
 ax2.axhline(1 / K_DC, color="k", lw=1, ls=":", label="1 / K (chance)")
 ax2.set_xlabel("step (dashed: reassignment + classifier reset)"); ax2.set_ylabel("accuracy on pseudo-labels")
-ax2.set_title("DeepCluster: the classifier starts again at each reassignment"); ax2.legend(fontsize=7)
+ax2.set_title("DeepCluster: the classifier restarts at each reassignment")
+ax2.legend(fontsize=9, loc="upper left")
 display(fig)
 
 # %% [markdown]
@@ -663,7 +666,7 @@ for c in SWEEP:
 
 # %%
 labels = [f"{n} it.\nK={k}" for n, k in SWEEP]
-fig = Figure(figsize=(11, 3.6), layout="constrained")
+fig = Figure(figsize=(10.2, 3.6), layout="constrained")
 ax, ax2 = fig.subplots(1, 2)
 est = np.array([100 * diff[c].estimate for c in SWEEP])
 err = np.array([[100 * (diff[c].estimate - diff[c].low) for c in SWEEP],
@@ -671,7 +674,7 @@ err = np.array([[100 * (diff[c].estimate - diff[c].low) for c in SWEEP],
 ax.errorbar(range(len(SWEEP)), est, yerr=err, fmt="o", capsize=4)
 ax.axhline(0, color="k", lw=1)
 ax.annotate("reference", (SWEEP.index(REF), 0), textcoords="offset points", xytext=(0, 8), ha="center",
-            fontsize=8)
+            fontsize=9)
 ax.set_xticks(range(len(SWEEP)), labels); ax.set_ylabel("kNN accuracy - default's (points)")
 ax.set_title(f"kNN accuracy vs the default (3 it., K=30), {SWEEP_STEPS} steps; 95% paired intervals",
              fontsize=9)
@@ -681,11 +684,11 @@ ax2.bar(range(len(SWEEP)), step - sk, label="rest of the step (forward, backward
 ax2.bar(range(len(SWEEP)), sk, bottom=step - sk, label="Sinkhorn (2 calls)")
 for i, (t, t_sk) in enumerate(zip(step, sk)):
     ax2.annotate(f"Sinkhorn {100 * t_sk / t:.1f}%", (i, t), textcoords="offset points", xytext=(0, 3),
-                 ha="center", fontsize=7)
+                 ha="center", fontsize=9)
 ax2.set_xticks(range(len(SWEEP)), labels); ax2.set_ylabel("ms per training step")
 ax2.set_ylim(0, 1.4 * step.max())
 ax2.set_title("wall time per step (one thread; noisy on a shared machine)", fontsize=9)
-ax2.legend(fontsize=7, loc="upper center", ncol=2)
+ax2.legend(fontsize=9, loc="upper center", ncol=2)
 fig.suptitle("SwAV's knobs: accuracy and time")
 display(fig)
 

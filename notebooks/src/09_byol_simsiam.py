@@ -527,7 +527,7 @@ for base in (0.0, 0.99, 0.996):
             f"tau_at({base}, {step}, {STEPS}) = {mine:.6f}, cl_teach's cosine_momentum {package:.6f}")
 assert math.isclose(tau_at(0.99, 0, STEPS), 0.99) and math.isclose(tau_at(0.99, STEPS, STEPS), 1.0), (
     "the schedule starts at base and ends at 1")
-for step in (0, STEPS // 2, STEPS - 1):
+for step in (0, STEPS // 2, STEPS - 10):                  # at the very end the window has no bound
     tau = tau_at(0.99, step, STEPS)
     print(f"step {step:3d} of {STEPS}: tau = {tau:.6f}, the target averages over ~{1 / (1 - tau):,.0f} steps")
 

@@ -234,7 +234,8 @@ assert diffs[("Barlow Twins", "probe")].low > 0, "the linear probe should beat r
 from cl_teach.models import embed
 from cl_teach.widgets import barlow_sweep
 
-pairs = ViewLoader(train.x[:2048], [Augment()] * 2, batch_size=2048, seed=SEED + 3)
+n_pairs = min(2048, len(train.x))                              # 2,048 (fewer on the digits fallback)
+pairs = ViewLoader(train.x[:n_pairs], [Augment()] * 2, batch_size=n_pairs, seed=SEED + 3)
 h1, h2 = (embed(bt.encoder, v) for v in next(iter(pairs)))      # frozen f of two views: (2048, 256)
 sweep = barlow_sweep(h1, h2, projection_dim=D, seed=SEED)        # {lambda: stats}, one projector each
 for lambd, st in sweep.items():

@@ -238,14 +238,14 @@ for name in RUNS:
           f"entropy of the batch mean {tail(name, 'teacher_batch_entropy'):.2f} "
           f"(= {math.exp(tail(name, 'teacher_batch_entropy')):.0f} outputs in use)   (log K = {log_k:.2f})")
 
-fig = Figure(figsize=(12, 3.3), layout="constrained")
+fig = Figure(figsize=(10.2, 3.3), layout="constrained")
 for ax, key, label in zip(fig.subplots(1, 3), keys, ["loss", "teacher entropy per image (nats)",
                                                       "entropy of the batch-mean P_t (nats)"]):
     for name in RUNS:
         ax.plot(histories[name].steps(key), histories[name][key], label=name)
     ax.axhline(log_k, color="k", ls=":", lw=1, label="log K")
     ax.set_xlabel("step"), ax.set_ylabel(label), ax.set_ylim(0, 1.05 * log_k)
-fig.axes[0].legend(fontsize=8)
+fig.axes[0].legend(fontsize=9)
 fig.suptitle("DINO's three runs on the same batches")
 display(fig)
 
@@ -414,7 +414,7 @@ for ax, key, label in zip(fig.subplots(1, 2), keys[1:], ["teacher entropy per im
         ax.plot(histories[name].steps(key), histories[name][key], label=label_run)
     ax.axhline(log_k, color="k", ls=":", lw=1, label="log K")
     ax.set_xlabel("step"), ax.set_ylabel(label), ax.set_ylim(0, 1.05 * log_k)
-fig.axes[0].legend(fontsize=8)
+fig.axes[0].legend(fontsize=9)
 fig.suptitle(f"DINO with 2 global views vs 2 global + {N_TRAIN_LOCAL} local crops (same batches)")
 display(fig)
 e2, em = tail(both, "teacher_entropy"), tail(MULTI, "teacher_entropy")
@@ -506,13 +506,13 @@ fig = Figure(figsize=(10, 3.3), layout="constrained")
 ax1, ax2 = fig.subplots(1, 2)
 ax1.plot(epochs, [teacher_temperature_at(int(e), 0.07, 0.04, 30) for e in epochs], label="tau_t (warm-up)")
 ax1.axhline(0.1, color="C1", ls="--", lw=1, label="tau_s = 0.1")
-ax1.set_xlabel("epoch"), ax1.set_ylabel("temperature"), ax1.set_ylim(0, 0.11), ax1.legend(fontsize=8)
+ax1.set_xlabel("epoch"), ax1.set_ylabel("temperature"), ax1.set_ylim(0, 0.11), ax1.legend(fontsize=9)
 ax1.set_title("the paper's schedule: 0.04 -> 0.07 over 30 epochs")
 ax2.plot(taus, [st["entropy"] for st in along], "o-", label="entropy per image")
 ax2.plot(taus, [st["batch_entropy"] for st in along], "s-", label="entropy of the batch mean")
 ax2.axhline(log_k, color="k", ls=":", lw=1, label="log K")
 ax2.set_xlabel("teacher temperature tau_t"), ax2.set_ylabel("nats"), ax2.set_ylim(0, 1.05 * log_k)
-ax2.legend(fontsize=8), ax2.set_title("the trained teacher's P_t at each tau_t")
+ax2.legend(fontsize=9), ax2.set_title("the trained teacher's P_t at each tau_t")
 display(fig)
 
 # %% [markdown]

@@ -53,8 +53,8 @@ t_start = time.perf_counter()
 emoji = load_emoji(size=32)
 print(emoji)
 if emoji.is_fallback:
-    print("!! FALLBACK DATA: no Noto Color Emoji font (the warning above says how to get it); the emoji below "
-          "are DejaVu Sans's black glyphs and the emoji numbers of this notebook will differ from the course's.")
+    print("!! FALLBACK DATA: no Noto Color Emoji font (the warning above says how to get it); the emoji "
+          "below are DejaVu Sans's black glyphs, and this notebook's emoji numbers are not the course's.")
 pick = [emoji.items.index(c) for c in ["🐶", "🐱", "🍎", "🍏", "🚗", "🚲", "🌙", "⛄", "🎸", "🔥"]
         if c in emoji.items] or list(range(10))                   # the fallback font has none of them
 display(plotting.show_images(emoji.images[pick], nrow=10, scale=1.0,

@@ -486,7 +486,11 @@ d = paired_difference(scratch["WenLan K=1024, own masked"], scratch["CLIP"], see
 print(f"2. WenLan - CLIP from scratch, i2t@10: {d} ({d.verdict('WenLan', 'CLIP')})")
 pretrained_gain = paired_difference(mine, scratch["CLIP"], seed=SEED)
 print(f"2. CLIP on the frozen towers - CLIP from scratch, i2t@10: {pretrained_gain}")
-assert pretrained_gain.low > 0, f"the pretrained towers should beat 200 steps from scratch: {pretrained_gain}"
+if emoji.is_fallback and pretrained_gain.low <= 0:         # a claim about the real emoji (cl_teach.fallback)
+    print("!! NOT REPRODUCED ON THE FALLBACK DATA: the pretrained towers beat 200 steps from scratch")
+else:
+    assert pretrained_gain.low > 0, (
+        f"the pretrained towers should beat 200 steps from scratch: {pretrained_gain}")
 # END SOLUTION
 
 # %% [markdown]

@@ -618,7 +618,7 @@ def retrieval_grid(rows, title):
         for ax, j in zip(sub.subplots(1, len(picks)), picks):
             ax.imshow(emoji.images[j].permute(1, 2, 0).numpy())
             ax.axis("off")
-            ax.set_title(("✓ " if j in rel else "") + names[j], fontsize=8,
+            ax.set_title(("✓ " if j in rel else "") + names[j], fontsize=9,
                          color=PALETTE["green"] if j in rel else "black")
     fig.suptitle(title)
     return fig

@@ -131,7 +131,8 @@ def write_notebook(path: Path, cells: Sequence[str]) -> Path:
 
 
 # --------------------------------------------------------------------------- servers
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a server the tests start)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -141,7 +142,7 @@ class VoilaServer:
     """One Voila process serving a folder; ``url(name)`` renders ``name.ipynb`` from it."""
 
     def __init__(self, root: Path, runtime: Path):
-        self.root, self.port = root, _free_port()
+        self.root, self.port = root, free_port()
         env = dict(os.environ, JUPYTER_DATA_DIR=str(runtime / "data"),
                    JUPYTER_RUNTIME_DIR=str(runtime / "rt"), JUPYTER_CONFIG_DIR=str(runtime / "cfg"),
                    CL_TEACH_THREADS="1", PYTHONUNBUFFERED="1")

@@ -24,7 +24,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from harness import LOOPBACK, ROOT, WidgetPage, _free_port
+from harness import LOOPBACK, ROOT, WidgetPage, free_port
 
 NOTEBOOK = ROOT / "notebooks" / "01_infonce_temperature.ipynb"
 SHIPPED = ROOT / "jupyter" / "lab-overrides.json"
@@ -84,7 +84,7 @@ class JupyterLab:
     settings), as ``make lab`` runs it."""
 
     def __init__(self, root: Path, runtime: Path, app_settings_dir: Path | None = None):
-        self.root, self.port, self.log_path = root, _free_port(), runtime / "jupyterlab.log"
+        self.root, self.port, self.log_path = root, free_port(), runtime / "jupyterlab.log"
         env = {k: v for k, v in os.environ.items()
                if k not in ("JUPYTERLAB_DIR", "JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR")}
         env.update(JUPYTER_CONFIG_DIR=str(runtime / "cfg"), JUPYTER_DATA_DIR=str(runtime / "data"),

@@ -30,6 +30,10 @@ PAGES = ["index", *(p.stem for p in NOTEBOOKS)]
 README_ROW = re.compile(r"^\| (\d\d) \| ([^|]+?) \|", re.M)
 WIDGET_TEXT = re.compile(r"\b[VH]Box\(|Loading widget|Error displaying widget|IPY_MODEL_")
 CJK = re.compile(r"[\u4e00-\u9fff]")
+#: A laptop's screen: the site's column is then 1,050 px (1,026 px for an output), cl_teach/legible.py.
+VIEWPORT = {"width": 1280, "height": 800}
+#: A figure shown at less than this share of its width has its text shrunk under cl_teach.legible's floor.
+MIN_SHOWN = 0.97
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 #: What a page shows once loaded: its images, links, ids, text, and markdown text with a `$` left.
 READ_PAGE = """() => {
@@ -38,13 +42,27 @@ READ_PAGE = """() => {
       return c.textContent; });
   return {
     images: [...document.images].map(i => ({src: i.src.slice(0, 120), alt: i.getAttribute('alt'),
-                                             ok: i.complete && i.naturalWidth > 0})),
+                                             ok: i.complete && i.naturalWidth > 0,
+                                             natural: i.naturalWidth,
+                                             shown: i.getBoundingClientRect().width})),
+    column: document.querySelector('main').clientWidth,
     links: [...document.querySelectorAll('a[href]')].map(a => a.href),
     ids: [...document.querySelectorAll('[id]')].map(e => e.id),
     text: document.body.innerText,
     untypeset: markdown.filter(t => /\\$[^$\\s][^$]*\\$/.test(t)).map(t => t.slice(0, 120)),
   };
 }"""
+
+
+def wide_png(width: int = 1600) -> str:
+    """A base64 PNG ``width`` px wide: a figure of 16 inches at 100 dpi, as notebook 00's once was."""
+    import base64
+    import io
+
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.new("RGB", (width, 20), "white").save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
 
 
 def image_outputs(path: Path) -> int:
@@ -88,7 +106,7 @@ def served(site):
 
 @pytest.fixture(scope="session")
 def context(browser):
-    ctx = browser.new_context(viewport={"width": 1100, "height": 800})
+    ctx = browser.new_context(viewport=VIEWPORT)
     yield ctx
     ctx.close()
 
@@ -138,6 +156,9 @@ def page_problems(context, url: str, images: int | None = None, math_timeout: fl
     for im in seen["images"]:
         if not im["ok"]:
             problems.append(f"broken image: {im['src']}")
+        elif im["shown"] < MIN_SHOWN * im["natural"]:                  # text shrunk with the figure
+            problems.append(f"figure shown at {im['shown'] / im['natural']:.0%} of its {im['natural']} px "
+                            f"(column {seen['column']} px): {im['src']}")
         if not (im["alt"] or "").strip() or im["alt"].startswith("No description"):
             problems.append(f"image without alt text: {im['src']}")
     if images is not None and len(seen["images"]) != images:
@@ -215,6 +236,7 @@ def test_the_checks_catch_a_broken_page(context, site, served):
     faults = f"""
       <img src="missing.png" alt="a figure that is not there">
       <img src="data:image/png;base64,{PNG}">
+      <img src="data:image/png;base64,{wide_png()}" alt="a figure wider than the column">
       <script src="https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js"></script>
       <a href="nowhere.html">a page that is not there</a> <a href="#no-such-anchor">an anchor</a>
       <div class="jp-MarkdownOutput">$\\notamacro x$ and $\\frac{{1}}{{2}}$</div>
@@ -225,14 +247,14 @@ def test_the_checks_catch_a_broken_page(context, site, served):
     broken.write_text((site / "index.html").read_text(encoding="utf-8").replace("</main>", faults, 1),
                       encoding="utf-8")
     try:
-        problems = page_problems(context, f"{served}{broken.name}", images=3)
+        problems = page_problems(context, f"{served}{broken.name}", images=4)
     finally:
         broken.unlink()
     expected = ["HTTP 404: " + served + "missing.png", "broken image", "image without alt text",
                 "left the machine (aborted): https://cdn.jsdelivr.net",
                 "broken link: " + served + "nowhere.html",
                 "missing anchor", "TeX error", "a widget shown as text", "a script failed",
-                "2 images on the page, 3 image outputs"]
+                "3 images on the page, 4 image outputs", "figure shown at"]
     missed = [e for e in expected if not any(e in p for p in problems)]
     assert not missed, f"not reported: {missed}; reported: {problems}"
 
