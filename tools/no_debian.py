@@ -115,7 +115,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--user", default="clstudent")
     ap.add_argument("--home", type=Path, default=Path("/home/clstudent"))
-    ap.add_argument("--stems", nargs="*", help="notebooks to run (default: all)")
+    ap.add_argument("--stems", nargs="*", help="notebooks to run (default: all; none: the set-up only)")
     ap.add_argument("--skip-setup", action="store_true", help="reuse the clone and its venv")
     ap.add_argument("--timeout", type=int, default=900, help="seconds per cell")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "no_debian.json")
@@ -157,7 +157,8 @@ def main(argv=None) -> int:
             subprocess.check_call(["git", "-c", "safe.directory=*", "-C", str(clone), "reset", "-q",
                                    "--hard", "FETCH_HEAD"])
             subprocess.check_call(["chown", "-R", f"{user}:{user}", str(clone)])
-        stems = args.stems or sorted(p.stem for p in (ROOT / "notebooks" / "src").glob("[0-9][0-9]_*.py"))
+        every = sorted(p.stem for p in (ROOT / "notebooks" / "src").glob("[0-9][0-9]_*.py"))
+        stems = every if args.stems is None else args.stems
         report["notebooks"] = []
         for stem in stems:
             out, err = home / f"{stem}.json", home / f"{stem}.stderr"   # the student's to write
@@ -173,7 +174,7 @@ def main(argv=None) -> int:
                   f"{row.get('checked_cells_changed', '-')} checked cells changed, "
                   f"{len(row.get('not_reproduced', []))} claims not reproduced; "
                   f"{row.get('error') or ''} {row.get('notices', [])[:1]}", flush=True)
-    if args.out.exists() and args.stems:              # a partial run updates the full report
+    if args.out.exists() and (args.stems is not None or args.skip_setup):   # a partial run: merged
         old = json.loads(args.out.read_text())
         rows = {r["stem"]: r for r in old.get("notebooks", [])}
         rows.update({r["stem"]: r for r in report["notebooks"]})

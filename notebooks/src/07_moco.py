@@ -632,7 +632,8 @@ display(Markdown(
 # over the key ages), and `similarity_by_age` on a fresh batch finds the larger young-old gap.
 
 # %%
-TOWER_STEPS = 160
+TOWER_STEPS = min(160, (len(train.x) - 256) // BATCH)          # 160 (fewer on the digits fallback)
+TOWER_K = min(4096, (TOWER_STEPS - 1) * BATCH)                  # the queue: 4,096 keys
 n_tower = TOWER_STEPS * BATCH                                   # each image once: none comes back
 g = torch.Generator().manual_seed(SEED + 9)
 x_tower = train.x[torch.randperm(len(train.x), generator=g)[:n_tower + 256]]   # + a fresh batch
@@ -642,7 +643,7 @@ h1, h2 = (embed(runs["queue K=4096"].encoder, Augment()(x_tower, g)) for _ in ra
 # NBVAL_CHECK_OUTPUT
 from cl_teach.widgets import moco_queue_stats
 
-tower_runs = {mom: moco_queue_stats(h1[:n_tower], h2[:n_tower], mom, 4096, steps=TOWER_STEPS, seed=SEED)
+tower_runs = {mom: moco_queue_stats(h1[:n_tower], h2[:n_tower], mom, TOWER_K, steps=TOWER_STEPS, seed=SEED)
               for mom in (0.9, MOMENTUM)}
 tower = copy.deepcopy(tower_runs[0.9]["method"])              # one more step, on a copy
 t1, t2 = h1[n_tower:n_tower + BATCH], h2[n_tower:n_tower + BATCH]
@@ -698,7 +699,8 @@ print(f"young-old gap, m = 0.9 minus m = {MOMENTUM}: {staler}")
 # NBVAL_IGNORE_OUTPUT
 from cl_teach.widgets import moco_queue_explorer
 
-moco_queue_explorer(h1[:n_tower], h2[:n_tower], momentum=0.9, steps=TOWER_STEPS, seed=SEED)
+moco_queue_explorer(h1[:n_tower], h2[:n_tower], momentum=0.9, queue_size=TOWER_K, steps=TOWER_STEPS,
+                    seed=SEED)
 
 
 # %% [markdown]

@@ -28,7 +28,7 @@ from cl_teach.augment import Augment
 from cl_teach.data import ViewLoader, load_fashion_mnist
 from cl_teach.evaluation import UNTRAINED, baselines, best_baseline, evaluate_features
 from cl_teach.methods import BYOL, DINO, BarlowTwins, DeepCluster, MoCo, SimCLR, SimSiam, SwAV
-from cl_teach.palette import PALETTE
+from cl_teach.palette import MANY, PALETTE
 
 SEED = cl_teach.notebook_seed()
 device = cl_teach.setup(SEED)
@@ -226,10 +226,12 @@ ax1.set_yticks(y, order)
 ax1.set_xlabel("method minus the better baseline (points, 95% interval over test items)")
 ax1.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2)
 ax1.set_title(f"same data, encoder, {STEPS} steps; one seed")
-for n, r in list(results.items()) + [("untrained f", untrained),
-                                     ("untrained f,\ninitial BN stats", near_collapsed)]:
-    ax2.scatter(r["uniformity"], r["alignment"], s=40)
+for i, (n, r) in enumerate(results.items()):          # the trained ones sit close: a legend, not labels
+    ax2.scatter(r["uniformity"], r["alignment"], s=40, color=MANY[i], marker="os^Dv<>p"[i % 8], label=n)
+for n, r in (("untrained f", untrained), ("untrained f,\ninitial BN stats", near_collapsed)):
+    ax2.scatter(r["uniformity"], r["alignment"], s=40, color="0.4")
     ax2.annotate(n, (r["uniformity"], r["alignment"]), fontsize=9, xytext=(4, 2), textcoords="offset points")
+ax2.legend(fontsize=9, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
 ax2.set_xlabel("uniformity of h (lower = more spread)")
 ax2.set_ylabel("alignment of h (lower = views closer)")
 ax2.set_title("Wang & Isola's two axes")

@@ -16,7 +16,8 @@ PREP = [course_cell("07", "fashion_mnist_subsets(12_000"),
         "runs = {'queue K=4096': SimpleNamespace(encoder=SmallCNN())}   # stands in for the trained CNN",
         course_cell("07", "TOWER_STEPS = ")]
 DEFAULT = ("from cl_teach.widgets import moco_queue_explorer\n"
-           "moco_queue_explorer(h1[:n_tower], h2[:n_tower], momentum=0.9, steps=TOWER_STEPS, seed=SEED)")
+           "moco_queue_explorer(h1[:n_tower], h2[:n_tower], momentum=0.9, queue_size=TOWER_K,\n"
+           "                    steps=TOWER_STEPS, seed=SEED)")
 READOUT = r"^m = [\d.]+ \("
 
 
@@ -40,13 +41,13 @@ def test_moco_queue_explorer(open_widget):
     page = open_widget(cells, wait_for=READOUT)
     page.settle()
     first = page.text_matching(READOUT)
-    fast = stats(0.9, 4096)                                          # the notebook's call
+    fast = stats(0.9, ns["TOWER_K"])                                 # the notebook's call
     assert first == readout(fast)
     assert same_pixels(page.images()[0], png_src(plot_moco_queue_stats(fast)))
 
     page.press_on_slider("momentum m", "End")                        # m = 0.9999
     slow_text = page.wait_for_change(READOUT, first, page.images())
-    slow = stats(0.9999, 4096)
+    slow = stats(0.9999, ns["TOWER_K"])
     assert slow_text == readout(slow)
     assert same_pixels(page.images()[0], png_src(plot_moco_queue_stats(slow)))
     assert slow["oldest"] > fast["oldest"] + 0.1 and slow["mean"] > fast["mean"]   # the claim moves
