@@ -633,7 +633,7 @@ display(Markdown(
 
 # %%
 TOWER_STEPS = min(160, (len(train.x) - 256) // BATCH)          # 160 (fewer on the digits fallback)
-TOWER_K = min(4096, (TOWER_STEPS - 1) * BATCH)                  # the queue: 4,096 keys
+TOWER_K = max(k for k in (256, 512, 1024, 2048, 4096) if k <= (TOWER_STEPS - 1) * BATCH)   # 4,096 keys
 n_tower = TOWER_STEPS * BATCH                                   # each image once: none comes back
 g = torch.Generator().manual_seed(SEED + 9)
 x_tower = train.x[torch.randperm(len(train.x), generator=g)[:n_tower + 256]]   # + a fresh batch
