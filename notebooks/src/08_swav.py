@@ -564,7 +564,7 @@ display(Markdown(
 # epochs at a useful learning rate.
 
 # %%
-fig = Figure(figsize=(10.2, 3.6), layout="constrained")
+fig = Figure(figsize=(10, 3.6), layout="constrained")
 ax, ax2 = fig.subplots(1, 2, width_ratios=[1.1, 1])
 curves = {"this run, initial clustering (untrained f)": rounds.labels[0].numpy(),
           "this run, last reassignment": rounds.labels[-1].numpy(),
@@ -581,7 +581,7 @@ for st in rounds.steps[1:]:
     ax2.axvline(st, color="gray", ls="--", lw=0.8)
 ax2.axhline(1 / K_DC, color="k", lw=1, ls=":", label="1 / K (chance)")
 ax2.set_xlabel("step (dashed: reassignment + classifier reset)"); ax2.set_ylabel("accuracy on pseudo-labels")
-ax2.set_title("DeepCluster: the classifier restarts at each reassignment")
+ax2.set_title("DeepCluster: a new classifier at each clustering")
 ax2.legend(fontsize=9, loc="upper left")
 display(fig)
 
