@@ -156,9 +156,10 @@ def page_problems(context, url: str, images: int | None = None, math_timeout: fl
     for im in seen["images"]:
         if not im["ok"]:
             problems.append(f"broken image: {im['src']}")
-        elif im["shown"] < MIN_SHOWN * im["natural"]:                  # text shrunk with the figure
+        elif im["shown"] < MIN_SHOWN * im["natural"] or im["shown"] > seen["column"] + 1:
             problems.append(f"figure shown at {im['shown'] / im['natural']:.0%} of its {im['natural']} px "
-                            f"(column {seen['column']} px): {im['src']}")
+                            f"in a {seen['column']} px column (shrunk, its text with it, or "
+                            f"overflowing): {im['src']}")
         if not (im["alt"] or "").strip() or im["alt"].startswith("No description"):
             problems.append(f"image without alt text: {im['src']}")
     if images is not None and len(seen["images"]) != images:
